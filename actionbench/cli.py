@@ -1,0 +1,294 @@
+"""The ``actionbench`` command line: a thin click layer; each command calls one public function."""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import ActionBenchError
+
+
+def friendly_errors(func):
+    """Print ActionBench errors as one clear line (no traceback) and exit with status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ActionBenchError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def run_options(func):
+    """Options shared by customize / generate / judge / eval."""
+    options = [
+        click.option("--method", "-m", default=None, help="Method name (see `actionbench methods`) or package.module:Class."),
+        click.option("--backbone", "-b", default="sd21", show_default=True,
+                     help="sd21, tiny, mini, a hub id (org/repo) or local:/folder."),
+        click.option("--dataset", "-d", default="v1", show_default=True, help="v1 (downloaded) or synthetic."),
+        click.option("--judge", "-j", "judge_name", default="clip", show_default=True, help="Judge (see `actionbench judges`)."),
+        click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run folder (default runs/<name>)."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a method config field."),
+        click.option("--preset", type=click.Choice(["smoke"]), default=None,
+                     help="smoke: few training and sampling steps, still all 368 images."),
+        click.option("--shard", default=None, metavar="I/N", help="Only units whose id hashes to I mod N."),
+        click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)."),
+        click.option("--dtype", default="fp32", type=click.Choice(["fp32", "fp16", "bf16"]), show_default=True,
+                     help="Weights dtype of the frozen backbone."),
+        click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset root (default: cache)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _device(device: str | None) -> str:
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _distributed_shard(shard: str | None) -> tuple[tuple[int, int], int]:
+    """--shard wins; otherwise torchrun / accelerate launch give (rank, world size)."""
+    from .runner import parse_shard
+
+    if shard:
+        return parse_shard(shard), 1
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return (rank, world), world
+
+
+def _spec(method, backbone, dataset, overrides, preset):
+    from .runner import RunSpec, parse_overrides
+
+    if not method:
+        raise click.UsageError("--method is required (see `actionbench methods`)")
+    return RunSpec(method=method, method_config=parse_overrides(overrides), backbone=backbone, dataset=dataset,
+                   preset=preset)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="actionbench")
+def main():
+    """ActionBench: benchmark action customization in text-to-image diffusion."""
+
+
+@main.command()
+@click.option("--version", "version", default="v1", show_default=True)
+@click.option("--root", type=click.Path(path_type=Path), default=None, help="Target folder (default: cache).")
+@click.option("--from", "source", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Import from a local clone, folder or zip instead of downloading.")
+@friendly_errors
+def download(version, root, source):
+    """Fetch ActionBench images from the pinned upstream commit and verify every file."""
+    from .download import download as do_download
+
+    click.echo(str(do_download(version=version, root=root, source=source)))
+
+
+@main.command()
+@click.option("--version", "version", default="v1", show_default=True)
+@click.option("--root", type=click.Path(path_type=Path), default=None)
+@friendly_errors
+def verify(version, root):
+    """Re-check every dataset file against the manifest's SHA-256."""
+    from .download import verify as do_verify
+
+    click.echo(str(do_verify(version=version, root=root)))
+
+
+@main.command()
+@friendly_errors
+def methods():
+    """List available methods."""
+    from .registries import get_method, list_methods
+
+    for entry in list_methods():
+        try:
+            summary = get_method(entry.name).summary
+        except ActionBenchError as exc:
+            summary = f"(broken: {exc})"
+        click.echo(f"{entry.name:20s} {summary}" + ("" if entry.source == "built-in" else f"  [{entry.source}]"))
+
+
+@main.command()
+@friendly_errors
+def judges():
+    """List available judges."""
+    from .registries import get_evaluator, list_evaluators
+
+    for entry in list_evaluators():
+        try:
+            doc = (get_evaluator(entry.name).__doc__ or "").strip().splitlines()[0]
+        except ActionBenchError as exc:
+            doc = f"(broken: {exc})"
+        click.echo(f"{entry.name:20s} {doc}")
+
+
+@main.command()
+@run_options
+@friendly_errors
+def customize(method, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype, root):
+    """Learn every action of the dataset with a method (artifacts under OUT/artifacts)."""
+    from .runner import customize as do_customize, open_run
+
+    shard_t, _ = _distributed_shard(shard)
+    run = open_run(_spec(method, backbone, dataset, overrides, preset), out, _device(device), root, dtype)
+    do_customize(run, shard_t)
+    click.echo(f"artifacts in {run.out / 'artifacts'}")
+
+
+@main.command()
+@run_options
+@friendly_errors
+def generate(method, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype, root):
+    """Generate the protocol's images (2 per action and subject) from learned artifacts."""
+    from .runner import generate as do_generate, open_run
+
+    shard_t, _ = _distributed_shard(shard)
+    run = open_run(_spec(method, backbone, dataset, overrides, preset), out, _device(device), root, dtype)
+    made = do_generate(run, shard_t)
+    click.echo(f"{made} new images in {run.out / 'images'}")
+
+
+@main.command()
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run folder to judge.")
+@click.option("--images", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Bring your own images: a folder laid out as ACTION/SUBJECT/K.png, or a CSV.")
+@click.option("--dataset", "-d", default=None, help="Dataset the images are for (with --images).")
+@click.option("--judge", "-j", "judge_name", default="clip", show_default=True)
+@click.option("--shard", default=None, metavar="I/N")
+@click.option("--device", default=None)
+@click.option("--root", type=click.Path(path_type=Path), default=None)
+@friendly_errors
+def judge(out, images, dataset, judge_name, shard, device, root):
+    """Judge a run's images (or your own) and write results.json."""
+    import time
+
+    from .results import now_iso
+    from .runner import judge as do_judge, judge_key, make_evaluator, missing_work, open_existing_run, write_results
+
+    if images is not None:
+        from .byo import judge_images
+
+        path = judge_images(images, dataset=dataset or "v1", judge_name=judge_name, out=out, device=_device(device),
+                            data_root=root)
+        click.echo(f"results: {path}")
+        return
+    if out is None:
+        raise click.UsageError("give --out RUN_FOLDER (or --images DIR)")
+    started, t0 = now_iso(), time.perf_counter()
+    shard_t, world = _distributed_shard(shard)
+    run = open_existing_run(out, data_root=root)
+    evaluator = make_evaluator(judge_name, run.dataset, _device(device))
+    do_judge(run, evaluator, shard_t)
+    missing = missing_work(run, judge_key(evaluator))
+    if missing["judgments"]:
+        click.echo(f"{len(missing['judgments'])} images are not judged yet (missing images or other shards)")
+        return
+    click.echo(f"results: {write_results(run, evaluator, started, time.perf_counter() - t0, world)}")
+
+
+@main.command(name="eval")
+@run_options
+@friendly_errors
+def eval_command(method, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype, root):
+    """Customize, generate and judge in one go; resumes a killed run in the same --out."""
+    from .runner import evaluate
+
+    shard_t, world = _distributed_shard(shard)
+    path = evaluate(_spec(method, backbone, dataset, overrides, preset), out, judge_name, _device(device), shard_t,
+                    root, dtype, world_size=world)
+    if path is not None:
+        _print_summary(path)
+
+
+def _print_summary(path: Path) -> None:
+    from .io import read_json
+
+    record = read_json(path)
+    m = record["metrics"]
+    click.echo(
+        f"{record['spec']['method']} on {record['spec']['dataset']} ({record['spec']['backbone']['id']}, judge "
+        f"{record['judge']['name']}): action {100 * m['action']['mean']:.2f}%  subject {100 * m['subject']['mean']:.2f}%  "
+        f"total {100 * m['total']['mean']:.2f}%  (n={m['n']})"
+    )
+    click.echo(f"results: {path}")
+
+
+@main.command()
+@click.argument("runs", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--add", "add", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Add a run folder or results.json to leaderboard/results before rendering.")
+@click.option("--dir", "board_dir", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True)
+@friendly_errors
+def leaderboard(runs, add, board_dir):
+    """Render leaderboard/LEADERBOARD.md, leaderboard.csv and index.html from all results (+ the paper's rows)."""
+    from .leaderboard import add_result, render_leaderboard
+
+    for item in add:
+        path = item / "results.json" if item.is_dir() else item
+        click.echo(f"added {add_result(path, board_dir)}")
+    extra = [r / "results.json" if r.is_dir() else r for r in runs]
+    written = render_leaderboard(board_dir, extra_results=extra)
+    for name, path in written.items():
+        click.echo(f"{name}: {path}")
+
+
+@main.command()
+@click.argument("results", type=click.Path(exists=True, path_type=Path))
+@friendly_errors
+def validate(results):
+    """Check a results JSON's schema, metrics and provenance (for leaderboard entries)."""
+    from .leaderboard import validate_results
+
+    problems = validate_results(results)
+    if problems:
+        for problem in problems:
+            click.secho(f"- {problem}", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"{results}: valid")
+
+
+@main.command(name="check-method")
+@click.argument("method")
+@click.option("--keep", type=click.Path(path_type=Path), default=None, help="Keep the check's outputs here.")
+@friendly_errors
+def check_method(method, keep):
+    """Run a method adapter through the contract on the tiny backbone and synthetic set."""
+    from .contract import check_method as do_check
+
+    report = do_check(method, workdir=keep)
+    for line in report.lines():
+        click.echo(line)
+    sys.exit(0 if report.ok else 1)
+
+
+def _register_plugin_commands() -> None:
+    """Commands from other modules of the toolkit (human evaluation, the mini world), when present."""
+    import importlib
+
+    for module_name, attr in (("actionbench.evaluators.human_cli", "commands"), ("actionbench.mini_cli", "commands")):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        for command in getattr(module, attr):
+            main.add_command(command)
+
+
+_register_plugin_commands()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""Typed view of an ActionBench dataset: actions with exemplars, subjects, protocol.
+
+``load_dataset("v1")`` reads the versioned manifest in ``data/actionbench-v1`` and the
+images under the data root (see ``actionbench download``); ``load_dataset("synthetic")``
+renders a procedural dataset of the same shape with no download.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .errors import DatasetError, SchemaError
+from .hashing import sha256_file
+from .io import read_json
+
+MANIFEST_SCHEMA_VERSION = 1
+KNOWN_VERSIONS = ("v1",)
+SYNTHETIC = "synthetic"
+
+
+def actionbench_home() -> Path:
+    """Cache root for downloads and rendered data: $ACTIONBENCH_HOME, else ~/.cache/actionbench."""
+    env = os.environ.get("ACTIONBENCH_HOME")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "actionbench"
+
+
+def default_data_root(version: str = "v1") -> Path:
+    return actionbench_home() / f"actionbench-{version}"
+
+
+def manifest_path(version: str = "v1") -> Path:
+    if version not in KNOWN_VERSIONS:
+        raise DatasetError(
+            f"unknown dataset version '{version}'; known versions: {', '.join(KNOWN_VERSIONS)} "
+            f"(or '{SYNTHETIC}' for the built-in procedural set)"
+        )
+    return Path(str(resources.files("actionbench.data") / f"actionbench-{version}" / "manifest.json"))
+
+
+@dataclass(frozen=True)
+class Subject:
+    id: str
+    name: str  # how it is written in prompts, e.g. "a police officer", "Michael Jackson"
+    category: str  # "human", "personality" or "animal"
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    action_id: str
+    index: int  # 1-based, as in the upstream file names
+    path: Path
+    template: str  # caption with "{}" where the action phrase goes
+
+    def image(self):
+        from .io import load_image
+
+        return load_image(self.path)
+
+    def caption(self, action_text: str) -> str:
+        return self.template.replace("{}", action_text)
+
+
+@dataclass(frozen=True)
+class Action:
+    """The exemplars a method learns one action from (the design's ``ActionExemplars``)."""
+
+    id: str
+    phrase: str  # plain-language verb phrase, fills "{}" in the templates
+    exemplars: tuple[Exemplar, ...]
+
+    def captions(self, action_text: str | None = None) -> list[str]:
+        return [e.caption(self.phrase if action_text is None else action_text) for e in self.exemplars]
+
+
+ActionExemplars = Action
+
+
+@dataclass(frozen=True)
+class Protocol:
+    images_per_pair: int = 2
+    base_seed: int = 0
+    prompt_template: str = "{subject} {action}"
+    seed_rule: str = "(base_seed + int(sha256('{action}|{subject}|{k}')[:8], 16)) % 2**31"
+
+    def seed(self, action_id: str, subject_id: str, k: int) -> int:
+        digest = hashlib.sha256(f"{action_id}|{subject_id}|{k}".encode()).hexdigest()
+        return (self.base_seed + int(digest[:8], 16)) % 2**31
+
+    def prompt(self, subject: Subject, action_text: str) -> str:
+        return self.prompt_template.format(subject=subject.name, action=action_text)
+
+
+@dataclass(frozen=True)
+class GenerationUnit:
+    """One image to generate: stable id ``action/subject/k``."""
+
+    action_id: str
+    subject_id: str
+    k: int
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.action_id}/{self.subject_id}/{self.k}"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str  # "v1" or "synthetic"
+    actions: tuple[Action, ...]
+    subjects: tuple[Subject, ...]
+    protocol: Protocol
+    manifest_sha256: str
+    root: Path
+    license: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def action(self, action_id: str) -> Action:
+        for action in self.actions:
+            if action.id == action_id:
+                return action
+        raise DatasetError(
+            f"unknown action '{action_id}' in dataset {self.name}; actions: {', '.join(a.id for a in self.actions)}"
+        )
+
+    def subject(self, subject_id: str) -> Subject:
+        for subject in self.subjects:
+            if subject.id == subject_id:
+                return subject
+        raise DatasetError(
+            f"unknown subject '{subject_id}' in dataset {self.name}; subjects: {', '.join(s.id for s in self.subjects)}"
+        )
+
+    def units(self, actions: Sequence[str] | None = None, subjects: Sequence[str] | None = None) -> list[GenerationUnit]:
+        """All (action, subject, k) units of the protocol, in a fixed order."""
+        action_ids = [a.id for a in self.actions] if actions is None else [self.action(a).id for a in actions]
+        subject_ids = [s.id for s in self.subjects] if subjects is None else [self.subject(s).id for s in subjects]
+        return [
+            GenerationUnit(a, s, k, self.protocol.seed(a, s, k))
+            for a in action_ids
+            for s in subject_ids
+            for k in range(self.protocol.images_per_pair)
+        ]
+
+    def __iter__(self) -> Iterator[Action]:
+        return iter(self.actions)
+
+    def to_hf(self):
+        """The exemplars as a ``datasets.Dataset`` with an ``Image`` column."""
+        import datasets
+
+        rows = {"image": [], "action": [], "phrase": [], "index": [], "template": [], "caption": []}
+        for action in self.actions:
+            for ex in action.exemplars:
+                rows["image"].append(str(ex.path))
+                rows["action"].append(action.id)
+                rows["phrase"].append(action.phrase)
+                rows["index"].append(ex.index)
+                rows["template"].append(ex.template)
+                rows["caption"].append(ex.caption(action.phrase))
+        features = datasets.Features(
+            {
+                "image": datasets.Image(),
+                "action": datasets.Value("string"),
+                "phrase": datasets.Value("string"),
+                "index": datasets.Value("int32"),
+                "template": datasets.Value("string"),
+                "caption": datasets.Value("string"),
+            }
+        )
+        return datasets.Dataset.from_dict(rows, features=features)
+
+
+def read_manifest(version: str = "v1") -> tuple[dict, str]:
+    """The manifest as a dict and its own SHA-256; checks the schema version."""
+    path = manifest_path(version)
+    manifest = read_json(path, what=f"dataset manifest for {version}")
+    found = manifest.get("schema_version")
+    if found != MANIFEST_SCHEMA_VERSION:
+        raise SchemaError(
+            f"manifest {path} has schema_version {found!r}, this ActionBench reads {MANIFEST_SCHEMA_VERSION}; "
+            "upgrade actionbench (pip install -U actionbench) or restore the manifest"
+        )
+    return manifest, sha256_file(path)
+
+
+def dataset_from_manifest(manifest: dict, manifest_sha256: str, root: Path, name: str) -> Dataset:
+    subjects = tuple(Subject(s["id"], s["name"], s["category"]) for s in manifest["subjects"])
+    actions = tuple(
+        Action(
+            id=a["id"],
+            phrase=a["phrase"],
+            exemplars=tuple(
+                Exemplar(a["id"], int(e["index"]), root / e["image"], e["template"]) for e in a["exemplars"]
+            ),
+        )
+        for a in manifest["actions"]
+    )
+    p = manifest.get("protocol", {})
+    protocol = Protocol(
+        images_per_pair=int(p.get("images_per_pair", 2)),
+        base_seed=int(p.get("base_seed", 0)),
+        prompt_template=p.get("prompt_template", "{subject} {action}"),
+        seed_rule=p.get("seed_rule", Protocol.seed_rule),
+    )
+    return Dataset(
+        name=name,
+        actions=actions,
+        subjects=subjects,
+        protocol=protocol,
+        manifest_sha256=manifest_sha256,
+        root=root,
+        license=manifest.get("license", ""),
+    )
+
+
+def load_dataset(name: str = "v1", root: str | Path | None = None, verify: bool = False) -> Dataset:
+    """Load a dataset by name: ``"v1"`` (downloaded images) or ``"synthetic"`` (rendered, no download).
+
+    Args:
+        name: dataset version or ``"synthetic"``.
+        root: where the images are; default ``$ACTIONBENCH_HOME/actionbench-<version>``.
+        verify: re-hash every file against the manifest (``actionbench verify`` does the same).
+
+    Raises:
+        DatasetError: unknown version, or images missing (the message says how to download them).
+    """
+    if name == SYNTHETIC:
+        from .synthetic import load_synthetic
+
+        return load_synthetic(root=root)
+    manifest, digest = read_manifest(name)
+    root = Path(root) if root is not None else default_data_root(name)
+    dataset = dataset_from_manifest(manifest, digest, root, name)
+    missing = [ex.path for a in dataset.actions for ex in a.exemplars if not ex.path.is_file()]
+    if missing:
+        raise DatasetError(
+            f"ActionBench {name} images are missing under {root} (first: {missing[0]}); "
+            f"run `actionbench download --version {name}" + (f" --root {root}`" if root != default_data_root(name) else "`")
+            + " (or `--from PATH` for a local copy)"
+        )
+    if verify:
+        from .download import verify as verify_files
+
+        verify_files(version=name, root=root)
+    return dataset

@@ -1,0 +1,36 @@
+"""Typed errors. Every message says what was wrong, the value, and the fix."""
+
+
+class ActionBenchError(Exception):
+    """Base class for errors meant for the user (the CLI prints them without a traceback)."""
+
+
+class ConfigError(ActionBenchError, ValueError):
+    """A config override, preset or spec is invalid."""
+
+
+class RegistryError(ActionBenchError, KeyError):
+    """An unknown or broken method / evaluator name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DatasetError(ActionBenchError):
+    """A dataset file is missing, corrupt or of an unknown version."""
+
+
+class IntegrityError(DatasetError):
+    """A file's size or SHA-256 does not match the manifest."""
+
+
+class ArtifactError(ActionBenchError):
+    """An artifact folder is missing, truncated or not in the safetensors format."""
+
+
+class SchemaError(ActionBenchError):
+    """A manifest or results file has the wrong schema or version."""
+
+
+class TrainingError(ActionBenchError):
+    """Training diverged (for example a NaN loss)."""

@@ -1,0 +1,135 @@
+"""Atomic writes, image I/O and progress bars: the one way the toolkit writes anything.
+
+Every writer goes through a temporary file in the destination folder, flushes and
+fsyncs it, and renames it into place, so a killed process leaves either the old
+file or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Iterator, TypeVar
+
+from .errors import ActionBenchError
+from .hashing import to_jsonable
+
+T = TypeVar("T")
+TMP_MARKER = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TMP_MARKER}{uuid.uuid4().hex[:8]}-{path.name}"
+    try:
+        yield tmp
+        if tmp.is_file():
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _cleanup(tmp)
+        if exc.errno == errno.ENOSPC:
+            raise ActionBenchError(
+                f"no space left on the device while writing {path}; free some disk space and rerun "
+                "(finished outputs are kept and will be skipped)"
+            ) from exc
+        raise
+    except BaseException:
+        _cleanup(tmp)
+        raise
+
+
+def _cleanup(tmp: Path) -> None:
+    if tmp.is_dir():
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, value: Any, indent: int | None = 2) -> Path:
+    text = json.dumps(to_jsonable(value), indent=indent, sort_keys=False, ensure_ascii=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ActionBenchError(f"{what} not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ActionBenchError(
+            f"{what} {path} is not valid JSON ({exc}); it may be truncated: delete it and rerun the step that makes it"
+        ) from None
+
+
+def save_image(image, path: str | Path) -> Path:
+    """Write a PIL image as PNG atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+    return path
+
+
+def load_image(path: str | Path):
+    """Open an image fully (so truncation shows now, not later) and convert it to RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as handle:
+            handle.load()
+            return handle.convert("RGB")
+    except FileNotFoundError:
+        raise ActionBenchError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ActionBenchError(
+            f"image {path} is corrupt or truncated ({exc}); delete it and rerun (it will be made again), "
+            "or re-download the dataset with `actionbench download`"
+        ) from None
+
+
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Delete temporaries left by a killed process under ``folder``; returns how many."""
+    count = 0
+    folder = Path(folder)
+    if not folder.exists():
+        return 0
+    for tmp in list(folder.rglob(f"{TMP_MARKER}*")):
+        _cleanup(tmp)
+        count += 1
+    return count
+
+
+def progress(iterable: Iterable[T], desc: str, total: int | None = None, disable: bool | None = None) -> Iterable[T]:
+    """A tqdm bar on stderr; disabled when ACTIONBENCH_NO_PROGRESS=1."""
+    from tqdm.auto import tqdm
+
+    if disable is None:
+        disable = os.environ.get("ACTIONBENCH_NO_PROGRESS") == "1"
+    return tqdm(iterable, desc=desc, total=total, disable=disable, dynamic_ncols=True, leave=False)
+
+
+def make_temp_dir(parent: str | Path, name: str) -> Path:
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{TMP_MARKER}{name}-", dir=parent))

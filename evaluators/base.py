@@ -1,0 +1,69 @@
+"""The judge interface: per image, is the target action shown? is the target subject shown?"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+from actionbench.dataset import Dataset
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """One image to judge and what it is supposed to show."""
+
+    unit_id: str  # "action/subject/k"
+    action_id: str
+    subject_id: str
+    image: Any  # a path or a PIL image
+
+
+@dataclass(frozen=True)
+class Judgment:
+    unit_id: str
+    action_ok: bool
+    subject_ok: bool
+    detail: dict = field(default_factory=dict, compare=False)  # e.g. predicted labels, scores
+
+    @property
+    def total_ok(self) -> bool:
+        return self.action_ok and self.subject_ok
+
+
+class Evaluator(ABC):
+    """A judge. Construct cheaply; load models on the first ``judge`` call.
+
+    Subclasses set ``name`` (registry id) and ``VERSION``: any change to prompts, model,
+    or thresholds bumps ``VERSION``, and the leaderboard never ranks rows judged by
+    different versions against each other.
+    """
+
+    name: ClassVar[str]
+    VERSION: ClassVar[str] = "1"
+    human: ClassVar[bool] = False
+
+    def __init__(self, dataset: Dataset, device: str = "cpu", **options: Any):
+        self.dataset = dataset
+        self.device = device
+        self.options = options
+
+    @abstractmethod
+    def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgment]:
+        """Judge a batch of images; returns one ``Judgment`` per request, in order."""
+
+    def describe(self) -> dict:
+        """Name, version and model identity, recorded in every result."""
+        return {"name": self.name, "version": self.VERSION, "human": self.human, "options": dict(self.options)}
+
+
+def image_of(request: JudgeRequest):
+    from PIL import Image
+
+    from actionbench.io import load_image
+
+    if isinstance(request.image, (str, Path)):
+        return load_image(request.image)
+    if isinstance(request.image, Image.Image):
+        return request.image.convert("RGB")
+    raise TypeError(f"JudgeRequest.image must be a path or a PIL image, got {type(request.image).__name__}")
