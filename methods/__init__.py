@@ -7,5 +7,11 @@ methods imports no torch. Third-party methods register through the entry-point g
 
 BUILTIN_METHODS = {
     "sd": "actionbench.methods.sd:TextOnlySD",
+    "controlnet": "actionbench.methods.controlnet:ControlNetPose",
+    "dreambooth": "actionbench.methods.dreambooth:DreamBooth",
     "textual_inversion": "actionbench.methods.textual_inversion:TextualInversion",
+    "reversion": "actionbench.methods.reversion:ReVersion",
+    "custom_diffusion": "actionbench.methods.custom_diffusion:CustomDiffusion",
+    "p_plus": "actionbench.methods.p_plus:PPlus",
+    "adi": "actionbench.methods.adi:ADI",
 }
