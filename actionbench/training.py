@@ -276,13 +276,23 @@ def sample_images(
     unet=None,
     cross_attention_kwargs: dict | None = None,
     text_encoder=None,
+    pipe=None,
+    per_seed_inputs: Mapping[str, Sequence] | None = None,
+    pipe_kwargs: Mapping | None = None,
 ) -> list:
     """Sample one image per seed with DDIM and classifier-free guidance.
 
     ``prompt_embeds`` is (1, 77, D) for all seeds or (len(seeds), 77, D). Each image gets its
     own generator, so an image depends only on its seed, not on the batch it was drawn in.
+
+    Args:
+        pipe: a ready pipeline over the backbone's components (e.g. a ControlNet pipeline) to call
+            instead of ``backbone.pipeline(unet, text_encoder)``.
+        per_seed_inputs: pipeline argument -> one value per seed (e.g. ``{"image": pose_maps}``),
+            passed in the same chunks as the seeds.
+        pipe_kwargs: further pipeline arguments, the same for every image.
     """
-    pipe = backbone.pipeline(unet=unet, text_encoder=text_encoder)
+    pipe = pipe if pipe is not None else backbone.pipeline(unet=unet, text_encoder=text_encoder)
     if negative_prompt_embeds is None:
         negative_prompt_embeds = encode_prompts(backbone, [config.negative_prompt], text_encoder=text_encoder)
     images = []
@@ -308,6 +318,8 @@ def sample_images(
             latents=latents,
             cross_attention_kwargs=cross_attention_kwargs,
             output_type="pil",
+            **{k: list(v[start : start + len(chunk)]) for k, v in (per_seed_inputs or {}).items()},
+            **dict(pipe_kwargs or {}),
         )
         images.extend(out.images)
     return images
