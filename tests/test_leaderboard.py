@@ -1,0 +1,221 @@
+"""Leaderboard: validation, grids, adding runs, rendering Markdown / CSV / HTML with the paper's rows."""
+import copy
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from actionbench.errors import ConfigError
+from actionbench.hashing import stable_hash
+from actionbench.io import atomic_write_json
+from actionbench.leaderboard import (
+    ValidationError,
+    add_result,
+    check_results,
+    make_grid,
+    render_leaderboard,
+    validate_results,
+)
+from actionbench.metrics import compute_metrics
+
+REPO = Path(__file__).resolve().parent.parent
+ACTIONS = ("cheer", "sit", "squat")
+SUBJECTS = ("man", "cat")
+COLOURS = {"cheer": (230, 90, 40), "sit": (40, 120, 230), "squat": (140, 60, 180)}
+
+
+def make_run(root: Path, name: str, method: str = "adi", judge_version: str = "1", right=lambda a, s, k: True,
+             preset: str | None = "smoke", drop_image: str | None = None) -> Path:
+    """A run folder with small images, judgments from ``right(a, s, k) -> (action_ok, subject_ok)``, results.json."""
+    from PIL import Image, ImageDraw
+
+    run = root / name
+    records = []
+    for a in ACTIONS:
+        for s in SUBJECTS:
+            for k in range(2):
+                rel = f"images/{a}/{s}/{k}.png"
+                if rel != drop_image:
+                    image = Image.new("RGB", (32, 32), COLOURS[a])
+                    ImageDraw.Draw(image).ellipse([8, 8, 24, 24], fill=(255, 255, 255) if s == "man" else (0, 0, 0))
+                    (run / rel).parent.mkdir(parents=True, exist_ok=True)
+                    image.save(run / rel)
+                ok = right(a, s, k)
+                ok = (ok, ok) if isinstance(ok, bool) else ok
+                records.append({"unit_id": f"{a}/{s}/{k}", "action_id": a, "subject_id": s, "k": k, "seed": 7 + k,
+                                "image": rel, "action_ok": ok[0], "subject_ok": ok[1], "detail": {}})
+    spec = {"method": method, "method_version": "1", "method_config": {"steps": 2}, "config_hash": "c0ffee000000",
+            "backbone": {"id": "tiny"}, "dataset": "synthetic", "manifest_sha256": "ab" * 32,
+            "protocol": {"images_per_pair": 2}, "preset": preset}
+    results = {
+        "schema_version": 1, "run_name": name, "spec": spec, "spec_hash": stable_hash(spec),
+        "judge": {"name": "tiny", "version": judge_version, "human": False, "model": "actionbench-tiny-clip",
+                  "pretrained": None},
+        "metrics": compute_metrics(records), "records": records, "failures": [], "complete": True,
+        "provenance": {"actionbench_version": "0.1.0", "git_commit": None, "git_dirty": None, "packages": {},
+                       "device": "cpu", "python": "3.11", "platform": "linux", "started_at": "2026-01-02T03:04:05+00:00",
+                       "finished_at": "2026-01-02T03:05:00+00:00", "wall_time_s": 55.0},
+    }
+    atomic_write_json(run / "results.json", results)
+    return run
+
+
+@pytest.fixture
+def runs(tmp_path):
+    return {
+        "good": make_run(tmp_path / "runs", "good", "adi", "1", lambda a, s, k: True),
+        "half": make_run(tmp_path / "runs", "half", "sd", "1", lambda a, s, k: k == 0),
+        "newjudge": make_run(tmp_path / "runs", "newjudge", "textual_inversion", "2", lambda a, s, k: (a == "cheer", True)),
+    }
+
+
+def load(run: Path) -> dict:
+    return json.loads((run / "results.json").read_text())
+
+
+def test_valid_results_pass(runs):
+    assert validate_results(runs["good"] / "results.json") == []
+    assert check_results(load(runs["half"]))["run_name"] == "half"
+
+
+def test_validate_catches_tampering_and_says_where(runs):
+    data = load(runs["half"])
+    tampered = copy.deepcopy(data)
+    tampered["metrics"]["total"]["mean"] = 0.9
+    problems = validate_results(tampered)
+    assert any(p.startswith("metrics.total.mean is 0.9 but the records give 0.5") for p in problems)
+    assert any("compute_metrics" in p for p in problems)
+
+    wrong_version = dict(data, schema_version=2)
+    [problem] = validate_results(wrong_version)
+    assert "schema_version is 2" in problem and "upgrade actionbench" in problem
+
+    duplicated = copy.deepcopy(data)
+    duplicated["records"].append(copy.deepcopy(duplicated["records"][0]))
+    problems = validate_results(duplicated)
+    assert any("unit_id 'cheer/man/0' appears 2 times" in p for p in problems)
+    assert any("metrics.n is 12 but there are 13 records" in p for p in problems)
+
+    edited_spec = copy.deepcopy(data)
+    edited_spec["spec"]["method_config"]["steps"] = 2000
+    assert any(p.startswith("spec_hash is") for p in validate_results(edited_spec))
+
+    broken = copy.deepcopy(data)
+    del broken["judge"]["version"]
+    broken["records"][1]["action_ok"] = "yes"
+    broken["records"][2]["image"] = "/abs/0.png"
+    problems = validate_results(broken)
+    assert any("judge.version is missing" in p for p in problems)
+    assert any("records[1] (cheer/man/1).action_ok is 'yes'" in p for p in problems)
+    assert any("relative to the run folder" in p for p in problems)
+
+    with pytest.raises(ValidationError) as info:
+        check_results(tampered)
+    assert "metrics.total.mean" in str(info.value) and info.value.problems
+
+
+def test_grid_has_labels_and_judgment_borders(tmp_path):
+    run = make_run(tmp_path, "grid", right=lambda a, s, k: a != "sit", drop_image="images/squat/cat/0.png")
+    cell = 96
+    grid = make_grid(run, cell=cell)
+    label_w, top = max(64, cell * 3 // 4), 18 + 16
+    assert grid.size == (label_w + len(SUBJECTS) * cell, top + len(ACTIONS) * cell)
+    assert grid.getpixel((label_w + 2, top + 2)) == (46, 160, 67)  # cheer/man: both right -> green border
+    assert grid.getpixel((label_w + 2, top + cell + 2)) == (207, 34, 46)  # sit/man: wrong -> red
+    assert grid.getpixel((label_w + 8, top + 8)) == COLOURS["cheer"]  # the image, scaled to the cell
+    assert grid.getpixel((label_w + cell + 8, top + 2 * cell + 8)) == (225, 225, 225)  # missing image
+    small = make_grid(run / "results.json", max_actions=1, max_subjects=1, cell=40)
+    assert small.size == (64 + 40, top + 40)
+    grid.save(tmp_path / "grid.png")
+
+
+def test_add_result_copies_validates_and_draws(runs, tmp_path):
+    board = tmp_path / "board"
+    path = add_result(runs["good"] / "results.json", board)
+    assert path.parent == board / "results"
+    assert path.read_bytes() == (runs["good"] / "results.json").read_bytes()  # byte-for-byte copy
+    grid = board / "grids" / f"{path.stem}.png"
+    assert grid.is_file()
+    assert add_result(runs["good"], board) == path  # same run again: replaced, not duplicated
+    with pytest.raises(ConfigError, match="already holds a different run"):
+        add_result(runs["half"], board, name=path.stem)
+    with pytest.raises(ConfigError, match="must be 1-100 letters"):
+        add_result(runs["half"], board, name="../escape")
+    tampered = load(runs["half"])
+    tampered["metrics"]["action"]["mean"] = 1.0
+    atomic_write_json(runs["half"] / "results.json", tampered)
+    with pytest.raises(ValidationError, match="metrics.action.mean"):
+        add_result(runs["half"], board)
+    assert sorted(p.name for p in (board / "results").iterdir()) == [path.name]
+
+
+def test_render_groups_by_judge_version_and_marks_reported_rows(runs, tmp_path):
+    board = tmp_path / "board"
+    board.mkdir()
+    shutil.copy(REPO / "leaderboard" / "reported.json", board / "reported.json")
+    added = [add_result(runs[k], board) for k in ("half", "good", "newjudge")]
+    written = render_leaderboard(board)
+    assert set(written) == {"markdown", "csv", "html"} and all(p.parent == board for p in written.values())
+
+    md = written["markdown"].read_text()
+    assert "## Dataset `synthetic`, backbone `tiny`" in md and "## Dataset `v1`, backbone `sd21`" in md
+    v1 = md.index("### Judge: tiny v1 (actionbench-tiny-clip)")
+    v2 = md.index("### Judge: tiny v2 (actionbench-tiny-clip)")
+    table_v1 = md[v1:v2]
+    assert table_v1.index("| 1 | adi |") < table_v1.index("| 2 | sd |")  # sorted by total within the group
+    assert "textual_inversion" not in table_v1 and "| 1 | textual_inversion |" in md[v2:]  # never ranked across versions
+    assert "100.00 [100.0, 100.0]" in table_v1 and "measured" in table_v1
+    paper = md[md.index("### Judge: paper (unspecified, likely human)"):]
+    assert paper.index("ADI (`adi`) | 60.33 | 85.87 | 51.09") < paper.index("ReVersion (`reversion`)")
+    assert paper.count("| reported |") == 8 and "Huang et al., CVPR 2024, Table 1 (SD 2.1)" in paper
+
+    rows = list(csv.DictReader(written["csv"].open()))
+    assert len(rows) == 3 + 8
+    by_kind = {k: [r for r in rows if r["kind"] == k] for k in ("measured", "reported")}
+    assert len(by_kind["measured"]) == 3 and len(by_kind["reported"]) == 8
+    adi = next(r for r in by_kind["reported"] if r["method"] == "adi")
+    assert (adi["action_pct"], adi["total_pct"], adi["backbone"], adi["judge_name"]) == \
+        ("60.33", "51.09", "sd21", "paper (unspecified, likely human)")
+    ti = next(r for r in by_kind["measured"] if r["method"] == "textual_inversion")
+    assert ti["per_action.cheer.action_pct"] == "100.0" and ti["per_action.sit.action_pct"] == "0.0"
+    assert ti["judge_version"] == "2" and ti["spec_hash"] and ti["run_date"] == "2026-01-02"
+
+    page = written["html"].read_text()
+    assert page.startswith("<!doctype html>") and "<script" not in page and 'src="http' not in page
+    assert page.count("<svg") == 3 and page.count("<table>") == 3
+    for path in added:
+        assert f'src="grids/{path.stem}.png"' in page and f'href="results/{path.name}"' in page
+
+    before = {k: p.read_bytes() for k, p in written.items()}
+    assert {k: p.read_bytes() for k, p in render_leaderboard(board).items()} == before  # deterministic
+
+
+def test_render_extra_results_and_invalid_files(runs, tmp_path):
+    board = tmp_path / "board"
+    written = render_leaderboard(board, extra_results=[runs["good"]])  # no reported.json, nothing added
+    assert "| 1 | adi |" in written["markdown"].read_text()
+    tampered = load(runs["half"])
+    tampered["records"] = tampered["records"][:-1]
+    atomic_write_json(board / "results" / "bad.json", tampered)
+    with pytest.raises(ValidationError, match=r"bad.json is not a valid results file(.|\n)*metrics.n is 12"):
+        render_leaderboard(board)
+
+
+def test_reported_rows_match_the_paper_table():
+    data = json.loads((REPO / "leaderboard" / "reported.json").read_text())
+    rows = {r["method"]: r for r in data["rows"]}
+    assert list(rows) == ["sd", "controlnet", "dreambooth", "textual_inversion", "reversion", "custom_diffusion",
+                          "p_plus", "adi"]
+    assert (rows["adi"]["action_pct"], rows["adi"]["subject_pct"], rows["adi"]["total_pct"]) == (60.33, 85.87, 51.09)
+    assert (rows["controlnet"]["action_pct"], rows["controlnet"]["subject_pct"], rows["controlnet"]["total_pct"]) == \
+        (41.30, 42.66, 19.29)
+    for r in rows.values():
+        assert r["reported"] is True and r["backbone"] == "sd21"
+        assert r["source"] == "Huang et al., CVPR 2024, Table 1 (SD 2.1)"
+        assert r["judge"] == "paper (unspecified, likely human)"
+        assert r["total_pct"] <= min(r["action_pct"], r["subject_pct"])
+        for m in ("action", "subject", "total"):  # every value is a multiple of 1/368, printed to 2 decimals
+            count = r[f"{m}_pct"] * 368 / 100
+            assert abs(count - round(count)) < 0.02, (r["method"], m)
