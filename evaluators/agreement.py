@@ -1,0 +1,319 @@
+"""Agreement: between human annotators (Cohen's / Fleiss' kappa) and between automatic judges and humans.
+
+* **Inter-annotator**, per question (``subject``, ``action``): with exactly two annotators,
+  Cohen's kappa over the images both answered; with three or more, Fleiss' kappa over the
+  images answered by at least two of them. Fleiss' kappa is computed in its general form
+  for a varying number of raters per image (each image's agreement is
+  ``(sum_j n_ij^2 - n_i) / (n_i (n_i - 1))``, category shares pool every rating); with the
+  same number of raters on every image it is exactly Fleiss (1971).
+* **Judge vs. humans**: every automatic judge whose judgments exist in a run folder
+  (``judgments/<judge>-v<version>/``) against the human majority of each image (ties by the
+  ``ties`` rule: ``no``, ``yes``, or ``exclude`` to leave tied images out): accuracy,
+  Cohen's kappa and the confusion matrix per question (``action``, ``subject`` and
+  ``total`` = both), overall and per action.
+
+A kappa is ``None`` where it is undefined (every label the same, so chance agreement is 1).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, Hashable, Iterable, Mapping, Sequence
+
+from actionbench.errors import ActionBenchError
+
+from .human import QUESTIONS, LabelStore, check_ties, majority
+
+JUDGE_QUESTIONS = ("action", "subject", "total")
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+
+def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
+    """Cohen's kappa of two raters' labels on the same items (any categories)."""
+    if len(a) != len(b):
+        raise ValueError(f"two raters need the same number of labels, got {len(a)} and {len(b)}")
+    n = len(a)
+    if n == 0:
+        return None
+    observed = sum(x == y for x, y in zip(a, b)) / n
+    ca, cb = Counter(a), Counter(b)
+    expected = sum(ca[k] * cb[k] for k in set(ca) | set(cb)) / (n * n)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)
+
+
+def fleiss_kappa(counts: Sequence[Sequence[int]]) -> float | None:
+    """Fleiss' kappa from an items x categories table of rating counts.
+
+    Rows may have different totals (raters per item), each at least 2.
+    """
+    rows = [list(map(int, r)) for r in counts]
+    if not rows:
+        return None
+    width = len(rows[0])
+    if any(len(r) != width for r in rows):
+        raise ValueError("every row of the count table needs the same number of categories")
+    totals = [sum(r) for r in rows]
+    if any(t < 2 for t in totals):
+        raise ValueError("Fleiss' kappa needs at least two ratings per item")
+    per_item = [(sum(c * c for c in r) - t) / (t * (t - 1)) for r, t in zip(rows, totals)]
+    observed = sum(per_item) / len(rows)
+    grand = sum(totals)
+    shares = [sum(r[j] for r in rows) / grand for j in range(width)]
+    expected = sum(p * p for p in shares)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)
+
+
+def confusion(pred: Sequence[bool], truth: Sequence[bool]) -> dict[str, int]:
+    """Counts of judge (pred) against human (truth) answers."""
+    c = Counter(zip(map(bool, pred), map(bool, truth)))
+    return {"judge_yes_human_yes": c[(True, True)], "judge_yes_human_no": c[(True, False)],
+            "judge_no_human_yes": c[(False, True)], "judge_no_human_no": c[(False, False)]}
+
+
+def binary_agreement(pred: Sequence[bool], truth: Sequence[bool]) -> dict:
+    n = len(pred)
+    return {
+        "n": n,
+        "accuracy": (sum(p == t for p, t in zip(pred, truth)) / n) if n else None,
+        "kappa": cohen_kappa([bool(p) for p in pred], [bool(t) for t in truth]),
+        "confusion": confusion(pred, truth),
+    }
+
+
+# --- inter-annotator -------------------------------------------------------------------------------
+
+
+def inter_annotator(labels: Mapping[str, Mapping[str, Mapping[str, bool]]]) -> dict[str, dict]:
+    """Per question: method, kappa and counts, from ``LabelStore.labels()`` (item -> question -> annotator -> answer)."""
+    out = {}
+    for question in QUESTIONS:
+        by_item = {i: q[question] for i, q in labels.items() if q.get(question)}
+        annotators = sorted({a for votes in by_item.values() for a in votes})
+        shared = {i: v for i, v in by_item.items() if len(v) >= 2}
+        report: dict[str, Any] = {
+            "annotators": len(annotators), "items_labelled": len(by_item),
+            "labels": sum(len(v) for v in by_item.values()), "items": len(shared), "method": None, "kappa": None,
+            "observed_agreement": None,
+        }
+        if len(annotators) == 2 and shared:
+            a, b = annotators
+            first = [shared[i][a] for i in sorted(shared)]
+            second = [shared[i][b] for i in sorted(shared)]
+            report.update(method="cohen", kappa=cohen_kappa(first, second),
+                          observed_agreement=sum(x == y for x, y in zip(first, second)) / len(first))
+        elif len(annotators) > 2 and shared:
+            table = [[sum(v.values()), len(v) - sum(v.values())] for v in shared.values()]
+            report.update(method="fleiss", kappa=fleiss_kappa(table),
+                          observed_agreement=sum((y * y + n * n - (y + n)) / ((y + n) * (y + n - 1))
+                                                 for y, n in table) / len(table))
+            sizes = [len(v) for v in shared.values()]
+            report["raters_per_item"] = {"min": min(sizes), "max": max(sizes), "mean": sum(sizes) / len(sizes)}
+        else:
+            report["note"] = "needs at least two annotators answering the same images"
+        out[question] = report
+    return out
+
+
+# --- judges against humans -------------------------------------------------------------------------
+
+
+def judge_keys(run_dir: str | Path) -> list[str]:
+    """Automatic judges with judgments in a run folder (``judgments/<judge>-v<version>``), not ``human``."""
+    folder = Path(run_dir) / "judgments"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("human-", ".")))
+
+
+def _unit_items(store: LabelStore, run) -> dict[str, str]:
+    """unit id -> item id for every image of a run (by pixel hash, cached by path, size and mtime, so an
+    image regenerated after it was annotated does not inherit the old labels)."""
+    out = {}
+    for unit in run.units():
+        path = run.image_path(unit)
+        if path.is_file():
+            out[unit.id] = store.item_id_of(run.dataset.name, unit.action_id, unit.subject_id, path)
+    return out
+
+
+def _human_truth(store: LabelStore, item_ids: Iterable[str], ties: str) -> dict[str, dict[str, bool | None]]:
+    """item id -> {"action": majority, "subject": majority, "total": both} (None: no labels or excluded tie)."""
+    out = {}
+    for item_id, by_question in store.labels(item_ids).items():
+        row: dict[str, bool | None] = {}
+        for question in QUESTIONS:
+            votes = list(by_question.get(question, {}).values())
+            row[question] = majority(votes, ties) if votes else None
+        row["total"] = None if row["action"] is None or row["subject"] is None else (row["action"] and row["subject"])
+        out[item_id] = row
+    return out
+
+
+def _pairs(store: LabelStore, run, key: str, ties: str) -> list[dict]:
+    """Per judged and human-labelled image: the judge's and the humans' answers."""
+    from actionbench.io import read_json
+
+    items = _unit_items(store, run)
+    truth = _human_truth(store, items.values(), ties)
+    rows = []
+    for unit in run.units():
+        path = run.judgment_path(key, unit)
+        if unit.id not in items or not path.is_file():
+            continue
+        human = truth.get(items[unit.id])
+        if human is None:
+            continue
+        verdict = read_json(path, "judgment")
+        judge = {"action": bool(verdict["action_ok"]), "subject": bool(verdict["subject_ok"])}
+        judge["total"] = judge["action"] and judge["subject"]
+        rows.append({"unit_id": unit.id, "action_id": unit.action_id, "item_id": items[unit.id], "judge": judge,
+                     "human": human})
+    return rows
+
+
+def _summarise(rows: Sequence[Mapping]) -> dict:
+    out = {}
+    for question in JUDGE_QUESTIONS:
+        usable = [r for r in rows if r["human"][question] is not None]
+        out[question] = binary_agreement([r["judge"][question] for r in usable],
+                                         [r["human"][question] for r in usable])
+    return out
+
+
+def compare_judge(rows: Sequence[Mapping]) -> dict:
+    """Overall and per-action agreement of one judge's rows (from ``_pairs``)."""
+    report = _summarise(rows)
+    per_action: dict[str, dict] = {}
+    for action_id in dict.fromkeys(r["action_id"] for r in rows):
+        per_action[action_id] = _summarise([r for r in rows if r["action_id"] == action_id])
+    report["per_action"] = per_action
+    return report
+
+
+def human_agreement_for(run, judge_key: str, db: str | Path, ties: str = "no") -> dict:
+    """How a run's judgments by ``judge_key`` agree with the human majority in ``db``.
+
+    ``run`` is a ``Run`` or a run folder. Returns ``{}`` when the database does not exist or
+    holds no label for any of the run's images; otherwise ``{"db", "ties", "annotators", "n",
+    "action"/"subject"/"total": {"n", "accuracy", "kappa", "confusion"}, "per_action": {...},
+    "per_unit": {unit_id: {"action": bool|None, "subject": bool|None, "total": ...}}}`` where
+    ``per_unit`` holds the human majority of every labelled image (for the results records).
+    """
+    from actionbench.runner import Run, open_existing_run
+
+    check_ties(ties)
+    db = Path(db)
+    if not db.is_file():
+        return {}
+    if not isinstance(run, Run):
+        run = open_existing_run(run)
+    store = LabelStore(db, create=False)
+    items = _unit_items(store, run)
+    truth = _human_truth(store, items.values(), ties)
+    per_unit = {u: truth[i] for u, i in items.items() if i in truth}
+    if not per_unit:
+        return {}
+    rows = _pairs(store, run, judge_key, ties)
+    labels = store.labels(items.values())
+    return {
+        "db": str(db.resolve()), "ties": ties, "judge": judge_key,
+        "annotators": len({a for q in labels.values() for votes in q.values() for a in votes}),
+        "n": len(rows), **compare_judge(rows), "per_unit": per_unit,
+    }
+
+
+def agreement_report(db: str | Path, run_dirs: Sequence[str | Path] = (), ties: str = "no",
+                     data_root: str | Path | None = None) -> dict:
+    """Inter-annotator agreement of the whole database, and every automatic judge found in the
+    run folders (default: those recorded by ``annotate``) against the human majority."""
+    from actionbench.runner import open_existing_run
+
+    check_ties(ties)
+    store = LabelStore(db, create=False)
+    labels = store.labels()
+    if not labels:
+        raise ActionBenchError(f"{db} holds no labels yet; annotate with `actionbench annotate RUN_DIR --db {db}`")
+    if not run_dirs:
+        run_dirs = [p for p in store.run_dirs() if (p / "spec.json").is_file()]
+    judges: dict[str, dict] = {}
+    rows_by_key: dict[str, list] = {}
+    runs_by_key: dict[str, list] = {}
+    for run_dir in run_dirs:
+        run = open_existing_run(run_dir, data_root=data_root)
+        for key in judge_keys(run.out):
+            rows = _pairs(store, run, key, ties)
+            if rows:
+                rows_by_key.setdefault(key, []).extend(rows)
+                runs_by_key.setdefault(key, []).append(str(run.out))
+    for key, rows in sorted(rows_by_key.items()):
+        judges[key] = {"runs": runs_by_key[key], **compare_judge(rows)}
+    return {
+        "db": str(Path(db).resolve()),
+        "ties": ties,
+        "annotators": store.annotators(),
+        "items_labelled": len(labels),
+        "runs": [str(Path(r)) for r in run_dirs],
+        "inter_annotator": inter_annotator(labels),
+        "judges": judges,
+    }
+
+
+# --- printing --------------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    cells = [list(header)] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def format_report(report: Mapping) -> str:
+    """The agreement report as plain-text tables."""
+    lines = [f"Inter-annotator agreement ({len(report['annotators'])} annotators, "
+             f"{report['items_labelled']} images labelled)"]
+    rows = []
+    for question, r in report["inter_annotator"].items():
+        rows.append([question, r["method"] or "-", r["kappa"], r["observed_agreement"], r["items"], r["annotators"],
+                     r["labels"]])
+    lines += _table(["question", "method", "kappa", "agree", "items", "annotators", "labels"], rows)
+    lines.append("")
+    if not report["judges"]:
+        lines.append("No automatic judgments of labelled images found in the run folders "
+                     "(judge a run with `actionbench judge --out RUN`).")
+        return "\n".join(lines)
+    lines.append(f"Automatic judges vs. human majority (ties -> {report['ties']})")
+    rows = []
+    for key, r in report["judges"].items():
+        for question in JUDGE_QUESTIONS:
+            q = r[question]
+            c = q["confusion"]
+            rows.append([key, question, q["n"], q["accuracy"], q["kappa"], c["judge_yes_human_yes"],
+                         c["judge_yes_human_no"], c["judge_no_human_yes"], c["judge_no_human_no"]])
+    lines += _table(["judge", "question", "n", "accuracy", "kappa", "J+H+", "J+H-", "J-H+", "J-H-"], rows)
+    lines.append("")
+    lines.append("Per action (accuracy / kappa)")
+    rows = []
+    for key, r in report["judges"].items():
+        for action_id, a in r["per_action"].items():
+            rows.append([key, action_id, a["action"]["n"],
+                         f"{_fmt(a['action']['accuracy'])} / {_fmt(a['action']['kappa'])}",
+                         f"{_fmt(a['subject']['accuracy'])} / {_fmt(a['subject']['kappa'])}",
+                         f"{_fmt(a['total']['accuracy'])} / {_fmt(a['total']['kappa'])}"])
+    lines += _table(["judge", "action", "n", "action", "subject", "total"], rows)
+    return "\n".join(lines)

@@ -1,0 +1,151 @@
+"""Commands for human evaluation: annotate, judge-human, agreement, export-labels, import-labels.
+
+``actionbench.cli`` adds every command in ``commands`` to the ``actionbench`` group.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from actionbench.errors import ActionBenchError
+
+from .human import DEFAULT_DB, LABELS_DB_ENV, TIE_RULES
+
+
+def _friendly(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ActionBenchError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+db_option = click.option("--db", type=click.Path(path_type=Path), envvar=LABELS_DB_ENV, default=DEFAULT_DB,
+                         show_default=True, help=f"Labels database (SQLite); also ${LABELS_DB_ENV}.")
+ties_option = click.option("--ties", type=click.Choice(TIE_RULES), default="no", show_default=True,
+                           help="What a tied human vote counts as (exclude: leave the image out).")
+root_option = click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset root (default: cache).")
+
+
+@click.command()
+@click.argument("runs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@db_option
+@click.option("--port", default=8765, show_default=True, help="Port (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (keep it local).")
+@root_option
+@_friendly
+def annotate(runs, db, port, host, root):
+    """Serve a local page to label RUN_DIR images (pooled, blinded, random order per annotator).
+
+    With no RUN_DIR, the runs recorded in --db by an earlier session are served again.
+    """
+    from .human import AnnotationApp, LabelStore, make_server
+
+    store = LabelStore(db)
+    app = AnnotationApp.from_runs(store, list(runs), data_root=root)
+    server = make_server(app, host, port)
+    address = server.server_address
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.secho(f"warning: listening on {host}: anyone who can reach this machine can see the images and add "
+                    "labels (there is no login)", fg="yellow", err=True)
+    click.echo(f"{len(app.items)} images from {len(runs) or len(store.run_dirs())} run(s); answers go to {db}")
+    click.echo(f"open http://{address[0]}:{address[1]}/ in a browser (Ctrl-C stops; every answer is already saved)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.server_close()
+
+
+@click.command(name="judge-human")
+@click.option("--out", "-o", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="Run folder to judge.")
+@db_option
+@ties_option
+@root_option
+@_friendly
+def judge_human(out, db, ties, root):
+    """Judge a run from the human labels' majority (always from the current labels) and write results.json."""
+    import time
+
+    from actionbench.results import now_iso
+    from actionbench.runner import judge as do_judge, judge_key, missing_work, open_existing_run, write_results
+
+    from .human import HumanJudge, clear_judgments
+
+    started, t0 = now_iso(), time.perf_counter()
+    run = open_existing_run(out, data_root=root)
+    evaluator = HumanJudge(run.dataset, db=db, ties=ties)
+    evaluator._check_whole_run(run.out.resolve())  # fail before touching earlier judgments
+    key = judge_key(evaluator)
+    clear_judgments(run.out, key)  # labels change: never reuse judgments made from older labels
+    do_judge(run, evaluator)
+    missing = missing_work(run, key)
+    if missing["judgments"]:
+        click.echo(f"{len(missing['judgments'])} images are missing from {out} (not generated yet); "
+                   "results.json is written once every image exists")
+        return
+    click.echo(f"results: {write_results(run, evaluator, started, time.perf_counter() - t0)}")
+
+
+@click.command()
+@click.argument("runs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@db_option
+@ties_option
+@click.option("--out", "-o", "out", type=click.Path(path_type=Path), default=Path("agreement.json"),
+              show_default=True, help="Where to write the JSON report.")
+@root_option
+@_friendly
+def agreement(runs, db, ties, out, root):
+    """Agreement between annotators (Cohen's / Fleiss' kappa) and of automatic judges with the human majority.
+
+    Judges are those with judgments in RUN_DIR/judgments (default: the runs recorded in --db).
+    """
+    from actionbench.io import atomic_write_json
+
+    from .agreement import agreement_report, format_report
+
+    report = agreement_report(db, list(runs), ties=ties, data_root=root)
+    click.echo(format_report(report))
+    atomic_write_json(out, report)
+    click.echo(f"\nwritten: {out}")
+
+
+@click.command(name="export-labels")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "labelstudio"]), default="csv", show_default=True)
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@_friendly
+def export_labels(db, fmt, out):
+    """Write every stored answer to OUT as CSV or Label Studio JSON tasks."""
+    from .human import LabelStore, export_labels as do_export
+
+    path = do_export(LabelStore(db, create=False), out, fmt)
+    click.echo(f"written: {path}")
+    if fmt == "labelstudio":
+        click.echo(f"labelling config for Label Studio: {path.with_name(path.stem + '.label_config.xml')}")
+
+
+@click.command(name="import-labels")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["auto", "csv", "labelstudio"]), default="auto",
+              show_default=True, help="auto: .json is Label Studio, anything else CSV.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_friendly
+def import_labels(db, fmt, file):
+    """Add answers from a CSV or Label Studio JSON FILE to the labels database (same answer: replaced)."""
+    from .human import LabelStore, import_labels as do_import
+
+    count = do_import(LabelStore(db), file, fmt)
+    click.echo(f"imported {count} answers into {db}")
+
+
+commands = [annotate, judge_human, agreement, export_labels, import_labels]
