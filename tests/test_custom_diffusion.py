@@ -56,7 +56,7 @@ def test_selects_cross_attention_keys_and_values_only(tiny_backbone):
 def test_loss_falls_on_a_fixed_batch(tiny_backbone, toy_action):
     """V* and W_k, W_v on one batch, noise and timesteps (a re-seeded generator): the loss must drop."""
     b = tiny_backbone
-    method = make(b, batch_size=4)
+    method = make(b, batch_size=2)
     exemplars = ExemplarSet.from_action(b, toy_action)
     unet = trainable_copy(b.unet, trainable=custom_diffusion.is_cross_attention_kv)
     vector = torch.nn.Parameter(word_embedding(b, "ktn"))
