@@ -87,13 +87,13 @@ def judge_human(out, db, ties, root):
     evaluator._check_whole_run(run.out.resolve())  # fail before touching earlier judgments
     key = judge_key(evaluator)
     clear_judgments(run.out, key)  # labels change: never reuse judgments made from older labels
-    do_judge(run, evaluator)
-    missing = missing_work(run, key)
-    if missing["judgments"]:
-        click.echo(f"{len(missing['judgments'])} images are missing from {out} (not generated yet); "
-                   "results.json is written once every image exists")
-        return
-    click.echo(f"results: {write_results(run, evaluator, started, time.perf_counter() - t0)}")
+    judged = do_judge(run, evaluator)
+    missing = missing_work(run, key)["judgments"]
+    path = write_results(run, evaluator, started, time.perf_counter() - t0)
+    if missing:
+        click.echo(f"note: {len(missing)} of the protocol's {len(run.units())} images are not in {out}; "
+                   f"{path.name} holds the {judged} images there and is marked complete: false")
+    click.echo(f"results: {path}")
 
 
 @click.command()

@@ -313,7 +313,7 @@ def _seed_labels(store, dataset, run, plan):
 
 
 def test_agreement_report_and_judge_vs_human(tmp_path):
-    from actionbench.evaluators.agreement import agreement_report, format_report, inter_annotator
+    from actionbench.evaluators.agreement import format_report, inter_annotator
     from actionbench.io import atomic_write_json
 
     app, store, dataset, (run,) = make_app(tmp_path)
@@ -337,7 +337,6 @@ def test_agreement_report_and_judge_vs_human(tmp_path):
     for i, unit in enumerate(units):
         atomic_write_json(run.judgment_path("fake-v1", unit), {"unit_id": unit.id, "action_ok": True,
                                                                "subject_ok": alice[i][0], "detail": {}})
-    report = agreement_report(store.path, [run.out]) if (run.out / "spec.json").exists() else None
     from actionbench.evaluators import agreement as ag
 
     rows = ag._pairs(store, run, "fake-v1", "no")
@@ -350,7 +349,6 @@ def test_agreement_report_and_judge_vs_human(tmp_path):
                                              "judge_no_human_yes": 0, "judge_no_human_no": 0}
     assert result["action"]["kappa"] == pytest.approx(0.0)
     assert set(result["per_action"]) == {"cheer", "sit"} and result["per_action"]["cheer"]["action"]["n"] == n // 2
-    assert report is None  # the toy run has no spec: agreement_report is covered end to end in test_agreement_cli
 
     text = format_report({"annotators": ["alice", "bob", "carol"], "items_labelled": n, "ties": "no",
                           "inter_annotator": three, "judges": {"fake-v1": result}})
@@ -431,3 +429,80 @@ def test_judge_registry_lists_human_and_few_shot():
     from actionbench.evaluators.human import HumanJudge
 
     assert get_evaluator("human") is HumanJudge
+
+
+# --- commands, end to end on a synthetic run -----------------------------------------------------------
+
+
+def _synthetic_run(tmp_path):
+    from actionbench import synthetic
+    from actionbench.byo import import_images
+
+    mine = tmp_path / "generated"
+    for i, (action, subject) in enumerate((("cheer", "man"), ("sit", "cat"), ("pray", "chef"), ("squat", "dog"))):
+        path = mine / action / subject / "0.png"
+        path.parent.mkdir(parents=True)
+        synthetic.render(subject, action, 48, seed=i).image.save(path)
+    return import_images(mine, dataset="synthetic", out=tmp_path / "run")
+
+
+def test_commands_end_to_end(tmp_path):
+    from click.testing import CliRunner
+
+    from actionbench.cli import main
+    from actionbench.evaluators.human import AnnotationApp, LabelStore
+    from actionbench.io import atomic_write_json, read_json
+    from actionbench.leaderboard import validate_results
+
+    run = _synthetic_run(tmp_path)
+    db = tmp_path / "labels.sqlite"
+    cli = CliRunner()
+    result = cli.invoke(main, ["judge-human", "--out", str(run.out), "--db", str(db)])
+    assert result.exit_code == 2 and "no labels database" in result.output
+    result = cli.invoke(main, ["annotate", "--db", str(db)])
+    assert result.exit_code == 2 and "give the run folder" in result.output
+
+    app = AnnotationApp.from_runs(LabelStore(db), [run.out])
+    assert len(app.items) == 4 and set(app.datasets) == {"synthetic"}
+    answers = {"alice": lambda i, q: True, "bob": lambda i, q: q == "subject" or i % 2 == 0}
+    for name, rule in answers.items():
+        for step in range(8):
+            _, state = call(app, "GET", f"/api/state?annotator={name}")
+            item, question = state["item"]["id"], state["question"]
+            call(app, "POST", "/api/answer", {"annotator": name, "item_id": item, "question": question,
+                                              "answer": rule(sorted(app.items).index(item), question)})
+        assert call(app, "GET", f"/api/state?annotator={name}")[1]["finished"]
+    # the page sent the synthetic exemplars
+    assert app.handle("GET", state["item"]["exemplars"][0])[0] == 200
+    result = cli.invoke(main, ["judge-human", "--out", str(run.out), "--db", str(db), "--ties", "exclude"])
+    assert result.exit_code == 2 and "have no human label" in result.output  # bob disagrees on two actions
+    result = cli.invoke(main, ["judge-human", "--out", str(run.out), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "364 of the protocol's 368 images" in result.output
+    results = read_json(run.out / "results.json")
+    assert results["judge"]["name"] == "human" and results["judge"]["human"] is True
+    assert results["judge"]["annotators"] == 2 and results["judge"]["labels"] == 16
+    assert sum(r["action_ok"] for r in results["records"]) == 2 and all(r["subject_ok"] for r in results["records"])
+    assert validate_results(run.out / "results.json") == []
+
+    for unit in run.units():  # an automatic judge that always says yes
+        if run.image_path(unit).exists():
+            atomic_write_json(run.judgment_path("fake-v1", unit), {"unit_id": unit.id, "action_ok": True,
+                                                                   "subject_ok": True, "detail": {}})
+    out = tmp_path / "agreement.json"
+    result = cli.invoke(main, ["agreement", "--db", str(db), "--out", str(out)])  # runs recorded by annotate
+    assert result.exit_code == 0, result.output
+    assert "cohen" in result.output and "fake-v1" in result.output and "human-v1" not in result.output
+    report = json.loads(out.read_text())
+    assert report["inter_annotator"]["subject"]["kappa"] is None  # everyone said yes: kappa undefined
+    assert report["inter_annotator"]["action"]["items"] == 4
+    assert report["judges"]["fake-v1"]["action"]["accuracy"] == 0.5
+    assert report["judges"]["fake-v1"]["subject"]["accuracy"] == 1.0
+    result = cli.invoke(main, ["agreement", str(run.out), "--db", str(db), "--out", str(out), "--ties", "yes"])
+    assert result.exit_code == 0 and json.loads(out.read_text())["judges"]["fake-v1"]["action"]["accuracy"] == 1.0
+
+    exported = tmp_path / "labels.json"
+    result = cli.invoke(main, ["export-labels", "--db", str(db), "--format", "labelstudio", str(exported)])
+    assert result.exit_code == 0 and "label_config.xml" in result.output
+    result = cli.invoke(main, ["import-labels", "--db", str(tmp_path / "copy.sqlite"), str(exported)])
+    assert result.exit_code == 0 and "imported 16 answers" in result.output
