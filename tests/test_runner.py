@@ -1,0 +1,140 @@
+"""The runner: resumable units, shards, spec checks, failures kept per unit, and a killed eval resumed."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from actionbench.errors import ActionBenchError, TrainingError
+from actionbench.method import Artifact, Method, MethodConfig
+from actionbench.runner import RunSpec, customize, evaluate, generate, in_shard, open_run, parse_shard
+
+CALLS = {"customize": 0, "generate": 0}
+
+
+@dataclass(frozen=True)
+class DummyConfig(MethodConfig):
+    fail_on: str = ""
+    """Action id whose training diverges (to test per-unit failure)."""
+
+
+class DummyMethod(Method):
+    """Paints a colour per (action, seed); cheap enough to run the whole protocol."""
+
+    name = "dummy"
+    Config = DummyConfig
+
+    def customize(self, action, out_dir):
+        CALLS["customize"] += 1
+        if action.id == self.config.fail_on:
+            raise TrainingError(f"dummy {action.id}: loss became nan at step 0")
+        return self.new_artifact(action, meta={"shade": len(action.id) * 20}).save(out_dir)
+
+    def generate(self, artifact: Artifact, subject, seeds: Sequence[int]):
+        CALLS["generate"] += 1
+        return [Image.new("RGB", (16, 16), (artifact.meta["shade"], seed % 255, len(subject.id))) for seed in seeds]
+
+
+DUMMY = f"{__name__}:DummyMethod"
+
+
+def spec(**config):
+    return RunSpec(method=DUMMY, method_config=config, backbone="tiny", dataset="synthetic")
+
+
+def test_shards_partition_units():
+    ids = [f"a/{i}/0" for i in range(200)]
+    parts = [[u for u in ids if in_shard(u, (i, 3))] for i in range(3)]
+    assert sorted(sum(parts, [])) == sorted(ids) and all(parts)
+    assert parse_shard("1/3") == (1, 3)
+    with pytest.raises(ActionBenchError):
+        parse_shard("3/3")
+
+
+def test_full_run_then_resume_redoes_nothing(tmp_path):
+    out = tmp_path / "run"
+    path = evaluate(spec(), out, judge_name="tiny")
+    record = json.loads(path.read_text())
+    assert record["metrics"]["n"] == 368 and record["complete"]
+    assert len(list((out / "images").rglob("*.png"))) == 368
+    assert record["spec"]["dataset"] == "synthetic" and len(record["spec_hash"]) == 12
+    before = dict(CALLS)
+    path2 = evaluate(spec(), out, judge_name="tiny")
+    assert CALLS == before  # nothing customized or generated again
+    assert json.loads(path2.read_text())["metrics"] == record["metrics"]
+
+
+def test_a_different_spec_in_the_same_folder_is_refused(tmp_path):
+    out = tmp_path / "run"
+    open_run(spec(), out)
+    with pytest.raises(ActionBenchError, match="different spec"):
+        open_run(spec(guidance_scale="3.0"), out)
+
+
+def test_sharded_runs_equal_a_single_run(tmp_path):
+    single = evaluate(spec(), tmp_path / "single", judge_name="tiny")
+    assert evaluate(spec(), tmp_path / "sharded", judge_name="tiny", shard=(0, 2)) is None
+    sharded = evaluate(spec(), tmp_path / "sharded", judge_name="tiny", shard=(1, 2))
+    a, b = json.loads(single.read_text()), json.loads(sharded.read_text())
+    assert a["metrics"] == b["metrics"] and [r["unit_id"] for r in a["records"]] == [r["unit_id"] for r in b["records"]]
+    for image in (tmp_path / "single" / "images").rglob("*.png"):
+        twin = tmp_path / "sharded" / image.relative_to(tmp_path / "single")
+        assert image.read_bytes() == twin.read_bytes()
+
+
+def test_a_diverging_unit_is_recorded_and_the_rest_finish(tmp_path):
+    out = tmp_path / "run"
+    path = evaluate(spec(fail_on="squat"), out, judge_name="tiny")
+    record = json.loads(path.read_text())
+    assert record["failures"] == ["customize/squat"] and not record["complete"]
+    assert record["metrics"]["n"] == 368 - 46
+    assert "nan" in json.loads((out / "failures" / "customize__squat.json").read_text())["error"]
+
+
+def test_generate_without_artifacts_names_the_fix(tmp_path):
+    run = open_run(spec(), tmp_path / "run")
+    with pytest.raises(ActionBenchError, match="actionbench customize"):
+        generate(run)
+
+
+def test_damaged_artifact_in_a_run_is_reported(tmp_path):
+    run = open_run(spec(), tmp_path / "run")
+    customize(run)
+    (run.artifact_dir("cheer") / "learned.safetensors").write_bytes(b"\x80\x04not safetensors")
+    with pytest.raises(ActionBenchError, match="customize again"):
+        customize(run)
+
+
+@pytest.mark.slow
+def test_killed_eval_resumes_to_exactly_368_images(tmp_path):
+    """SIGKILL `actionbench eval` while it generates, rerun it, and check nothing is missing or doubled."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "actionbench", "eval", "--method", "textual_inversion", "--dataset", "synthetic",
+           "--backbone", "tiny", "--judge", "tiny", "--preset", "smoke", "--out", str(out), "--device", "cpu"]
+    env = {**os.environ, "ACTIONBENCH_NO_PROGRESS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list((out / "images").rglob("*.png"))) < 40:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = len(list((out / "images").rglob("*.png")))
+    assert 0 < partial < 368
+    finished = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    images = sorted((out / "images").rglob("*.png"))
+    assert len(images) == 368 and not list(out.rglob(".tmp-*"))
+    record = json.loads((out / "results.json").read_text())
+    assert record["metrics"]["n"] == 368 and len({r["unit_id"] for r in record["records"]}) == 368
+    for image in images[:20]:
+        Image.open(image).load()  # none truncated
