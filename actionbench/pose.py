@@ -1,0 +1,304 @@
+"""Pluggable pose extraction: exemplar -> OpenPose skeleton map (RGB, coloured limbs on black).
+
+Two extractors, chosen by name with ``load_pose_extractor``:
+
+- ``openpose``: controlnet_aux's ``OpenposeDetector`` (the annotator ControlNet's OpenPose
+  models were trained on), body only. Weights: ``body_pose_model.pth`` from the hub repo
+  ``lllyasviel/Annotators`` by default, or a local folder / file (``.pth`` or ``.safetensors``).
+  They are read as a plain state dict (``torch.load(weights_only=True)`` or safetensors, never
+  an arbitrary pickle).
+- ``synthetic``: the exact skeleton the synthetic dataset drew the figure from, rendered by
+  ``actionbench.synthetic.render_pose_map``; no detector, no download.
+
+``auto`` (what the ControlNet baseline uses by default) picks ``synthetic`` when every exemplar
+of the action carries exact keypoints and ``openpose`` otherwise.
+
+Every extractor first centre-crops the exemplar to a square, as the training methods do
+(``actionbench.training.image_to_tensor``), so the map lines up with the square images generated.
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from .errors import ActionBenchError, ConfigError
+
+OPENPOSE_ANNOTATORS = "lllyasviel/Annotators"
+"""Hub repo of ControlNet's annotator weights (``body_pose_model.pth``: the CMU OpenPose body model)."""
+BODY_WEIGHTS = "body_pose_model.pth"
+EXTRACTORS = ("openpose", "synthetic")
+CHOICES = ("auto",) + EXTRACTORS
+INSTALL_HINT = 'pip install "controlnet-aux==0.0.10"'
+
+
+class PoseExtractor(Protocol):
+    name: str
+
+    def __call__(self, exemplar) -> "PIL.Image.Image":  # noqa: F821
+        """The pose map of one ``actionbench.dataset.Exemplar`` (square RGB)."""
+
+
+def center_square(image):
+    """The largest centred square of a PIL image (what the training methods see)."""
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return image.convert("RGB").crop((left, top, left + side, top + side))
+
+
+# --- openpose ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_import():
+    # controlnet_aux imports every annotator at once and warns about optional ones (mediapipe, timm).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _controlnet_aux():
+    try:
+        with _quiet_import():
+            from controlnet_aux.open_pose import OpenposeDetector, util
+            from controlnet_aux.open_pose.body import Body
+            from controlnet_aux.open_pose.model import bodypose_model
+    except ImportError as exc:
+        raise ActionBenchError(
+            f"the 'openpose' pose extractor needs controlnet-aux ({exc}); install it with {INSTALL_HINT}, "
+            "or use --set pose_extractor=synthetic on the synthetic dataset"
+        ) from None
+    return OpenposeDetector, Body, bodypose_model, util
+
+
+def resolve_body_weights(source: str) -> Path:
+    """A local file holding the OpenPose body model for ``source``: a file, a folder, or a hub repo id."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for name in (BODY_WEIGHTS, "body_pose_model.safetensors"):
+            if (path / name).is_file():
+                return path / name
+        raise ConfigError(f"pose detector folder {path} holds no {BODY_WEIGHTS}; put the OpenPose body model there")
+    if source.count("/") != 1 or source.startswith((".", "/", "~")):
+        raise ConfigError(
+            f"pose detector {source!r} is neither an existing file or folder nor a hub repo id (org/name); "
+            f"the default is {OPENPOSE_ANNOTATORS}"
+        )
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(source, BODY_WEIGHTS))
+    except Exception as exc:  # noqa: BLE001 - offline, missing repo, missing file: one message
+        raise ActionBenchError(
+            f"could not fetch {BODY_WEIGHTS} from {source} ({type(exc).__name__}: {exc}). Without network access, "
+            f"download it once elsewhere (huggingface-cli download {source} {BODY_WEIGHTS}) and pass the file or "
+            "its folder with --set pose_detector=PATH"
+        ) from exc
+
+
+def read_state_dict(path: str | Path) -> dict:
+    """A state dict from safetensors or from a torch file, refusing pickled objects (weights_only)."""
+    import torch
+
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise ActionBenchError(
+            f"{path} is not a readable state dict of the OpenPose body model ({type(exc).__name__}: {exc}); "
+            f"download {BODY_WEIGHTS} again from {OPENPOSE_ANNOTATORS}"
+        ) from None
+
+
+def load_body_estimator(source: str = OPENPOSE_ANNOTATORS, device="cpu"):
+    """controlnet_aux's ``Body`` estimator with the weights of ``source`` (hub id, folder or file).
+
+    ``Body(path)`` would call ``torch.load`` itself; we read the state dict safely and then do
+    what its constructor does (build ``bodypose_model``, rename keys with ``util.transfer``, load).
+    """
+    _, Body, bodypose_model, util = _controlnet_aux()
+    state = read_state_dict(resolve_body_weights(source))
+    body = Body.__new__(Body)
+    body.model = bodypose_model()
+    try:
+        body.model.load_state_dict(util.transfer(body.model, state))
+    except (KeyError, RuntimeError) as exc:
+        raise ActionBenchError(
+            f"the weights of {source} do not fit the OpenPose body model ({type(exc).__name__}: {exc}); "
+            f"pass {BODY_WEIGHTS} from {OPENPOSE_ANNOTATORS}"
+        ) from None
+    body.model.eval()
+    return body.to(device)
+
+
+class OpenPoseExtractor:
+    """OpenPose body skeletons from images with controlnet_aux (built on first use)."""
+
+    name = "openpose"
+
+    def __init__(self, detector: str = OPENPOSE_ANNOTATORS, resolution: int = 512, device="cpu"):
+        self.source = detector
+        self.resolution = int(resolution)
+        self.device = device
+        self._detector = None
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            OpenposeDetector = _controlnet_aux()[0]
+            self._detector = OpenposeDetector(load_body_estimator(self.source, self.device))
+        return self._detector
+
+    def from_image(self, image):
+        """The body-pose map of a PIL image (centre square), ``resolution`` pixels a side."""
+        import numpy as np
+
+        square = np.asarray(center_square(image), dtype=np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = self.detector(square, detect_resolution=self.resolution, image_resolution=self.resolution,
+                                include_body=True, include_hand=False, include_face=False, output_type="pil")
+        return out.convert("RGB")
+
+    def __call__(self, exemplar):
+        return self.from_image(exemplar.image())
+
+
+# --- synthetic ---------------------------------------------------------------------------
+
+
+def _manifest_keypoints(manifest_path: str) -> dict:
+    """image path (relative to the dataset root) -> keypoints, from a manifest that records them."""
+    import json
+
+    try:
+        manifest = json.loads(Path(manifest_path).read_text())
+    except (OSError, ValueError):
+        return {}
+    table = {}
+    for action in manifest.get("actions", []) if isinstance(manifest, dict) else []:
+        for entry in action.get("exemplars", []):
+            if isinstance(entry, dict) and entry.get("keypoints") is not None and "image" in entry:
+                table[str(entry["image"])] = entry["keypoints"]
+    return table
+
+
+_manifest_cache: dict = {}
+
+
+def exact_keypoints(exemplar):
+    """The keypoints an exemplar was drawn from, or None (a photo).
+
+    The synthetic dataset records them in its ``manifest.json`` (one folder above the action
+    folders), per exemplar, in pixel coordinates of the image: 18 OpenPose points, None where
+    hidden. Any dataset whose manifest carries ``keypoints`` the same way is used as exact.
+    """
+    path = Path(exemplar.path)
+    manifest = path.parent.parent / "manifest.json"
+    try:
+        mtime = manifest.stat().st_mtime
+    except OSError:
+        return None
+    key = (str(manifest), mtime)
+    if key not in _manifest_cache:
+        _manifest_cache.clear()
+        _manifest_cache[key] = _manifest_keypoints(str(manifest))
+    return _manifest_cache[key].get(path.relative_to(path.parent.parent).as_posix())
+
+
+class SyntheticPoseExtractor:
+    """The exact OpenPose map of a synthetic exemplar, drawn from its recorded keypoints.
+
+    The keypoints are moved into the centre square and scaled to ``resolution``, then drawn by
+    ``actionbench.synthetic.render_pose_map`` (controlnet_aux's limb colours and widths).
+    """
+
+    name = "synthetic"
+
+    def __init__(self, resolution: int = 512):
+        self.resolution = int(resolution)
+
+    def __call__(self, exemplar):
+        from PIL import Image
+
+        keypoints = exact_keypoints(exemplar)
+        if keypoints is None:
+            raise ConfigError(
+                f"exemplar {exemplar.path} has no recorded keypoints (only the synthetic dataset has them); "
+                "use --set pose_extractor=openpose for photos"
+            )
+        from .synthetic import render_pose_map
+
+        with Image.open(exemplar.path) as image:
+            w, h = image.size
+        side = min(w, h)
+        left, top, scale = (w - side) // 2, (h - side) // 2, self.resolution / side
+        moved = [None if q is None or any(v is None or v != v for v in q)
+                 else ((q[0] - left) * scale, (q[1] - top) * scale) for q in keypoints]
+        return render_pose_map(moved, self.resolution).convert("RGB")
+
+
+# --- choosing one ------------------------------------------------------------------------
+
+
+def resolve_extractor_name(name: str, exemplars: Sequence) -> str:
+    """``auto`` -> ``synthetic`` if every exemplar has exact keypoints, else ``openpose``."""
+    if name not in CHOICES:
+        raise ConfigError(f"unknown pose extractor {name!r}; choose one of {', '.join(CHOICES)}")
+    if name != "auto":
+        return name
+    return "synthetic" if exemplars and all(exact_keypoints(e) is not None for e in exemplars) else "openpose"
+
+
+def load_pose_extractor(name: str, detector: str = OPENPOSE_ANNOTATORS, resolution: int = 512,
+                        device="cpu") -> PoseExtractor:
+    """Make a pose extractor by name (``openpose`` or ``synthetic``; resolve ``auto`` first).
+
+    Raises:
+        ConfigError: unknown name.
+    """
+    if name == "openpose":
+        return OpenPoseExtractor(detector, resolution, device)
+    if name == "synthetic":
+        return SyntheticPoseExtractor(resolution)
+    raise ConfigError(f"unknown pose extractor {name!r}; choose one of {', '.join(EXTRACTORS)} (or auto)")
+
+
+def save_random_body_model(path: str | Path, seed: int = 0) -> Path:
+    """Save a randomly initialised OpenPose body model in the released file's key layout (tests, demos).
+
+    The released ``body_pose_model.pth`` names keys without the block prefix
+    (``conv1_1.weight``); ``util.transfer`` adds it back on loading.
+    """
+    import torch
+
+    from .backbone import seeded
+
+    _, _, bodypose_model, _ = _controlnet_aux()
+    with seeded(seed):
+        model = bodypose_model()
+    state = {name.split(".", 1)[1]: value.contiguous() for name, value in model.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file(state, str(path))
+    else:
+        torch.save(state, str(path))
+    return path
+
+
+def is_blank(image) -> bool:
+    """True when a pose map holds no skeleton (the detector found nobody)."""
+    import numpy as np
+
+    return not np.asarray(image).any()
