@@ -90,7 +90,10 @@ def binary_agreement(pred: Sequence[bool], truth: Sequence[bool]) -> dict:
 
 
 def inter_annotator(labels: Mapping[str, Mapping[str, Mapping[str, bool]]]) -> dict[str, dict]:
-    """Per question: method, kappa and counts, from ``LabelStore.labels()`` (item -> question -> annotator -> answer)."""
+    """Per question: method, kappa and counts.
+
+    ``labels`` is ``LabelStore.labels()``: item -> question -> annotator -> answer.
+    """
     out = {}
     for question in QUESTIONS:
         by_item = {i: q[question] for i, q in labels.items() if q.get(question)}
@@ -134,12 +137,9 @@ def judge_keys(run_dir: str | Path) -> list[str]:
 def _unit_items(store: LabelStore, run) -> dict[str, str]:
     """unit id -> item id for every image of a run (by pixel hash, cached by path, size and mtime, so an
     image regenerated after it was annotated does not inherit the old labels)."""
-    out = {}
-    for unit in run.units():
-        path = run.image_path(unit)
-        if path.is_file():
-            out[unit.id] = store.item_id_of(run.dataset.name, unit.action_id, unit.subject_id, path)
-    return out
+    units = [u for u in run.units() if run.image_path(u).is_file()]
+    ids = store.item_ids_of(run.dataset.name, [(u.action_id, u.subject_id, run.image_path(u)) for u in units])
+    return {u.id: item_id for u, item_id in zip(units, ids)}
 
 
 def _human_truth(store: LabelStore, item_ids: Iterable[str], ties: str) -> dict[str, dict[str, bool | None]]:

@@ -127,8 +127,9 @@ class FewShotJudge(Evaluator):
             for j in range(self.none_per_pose):
                 look = looks[(i * self.none_per_pose + j) % len(looks)]
                 images.append(synthetic.render(look, pose, NONE_IMAGE_SIZE, seed=1000 + j).image)
-        return images, {"source": "actionbench.synthetic everyday poses", "poses": poses, "per_pose": self.none_per_pose,
-                        "n": len(images), "renderer_version": getattr(synthetic, "RENDERER_VERSION", None)}
+        return images, {"source": "actionbench.synthetic everyday poses", "poses": poses,
+                        "per_pose": self.none_per_pose, "n": len(images),
+                        "renderer_version": getattr(synthetic, "RENDERER_VERSION", None)}
 
     def _embed(self, images: Sequence[Any]):
         import torch

@@ -34,7 +34,6 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass, replace
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -87,6 +86,12 @@ CREATE TABLE IF NOT EXISTS answers (
 );
 CREATE INDEX IF NOT EXISTS answers_by_annotator ON answers (annotator, seq);
 """
+# One row per (item, annotator, question): answering again replaces the answer and moves it to the end (seq).
+_UPSERT_ANSWER = (
+    "INSERT INTO answers (item_id, annotator, question, answer, answered_at, seq) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (item_id, annotator, question) DO UPDATE SET answer = excluded.answer, "
+    "answered_at = excluded.answered_at, seq = excluded.seq"
+)
 
 
 def now_iso() -> str:
@@ -233,6 +238,35 @@ class LabelStore:
                       (key, stat.st_size, stat.st_mtime_ns, digest))
             return digest
 
+    def pixel_hashes(self, paths: Iterable[str | Path]) -> dict[Path, str]:
+        """Pixel hashes of many image files: one read of the cache, one write transaction for new ones."""
+        from actionbench.io import load_image
+
+        wanted = {Path(p).resolve() for p in paths}
+        with self.connect() as con:
+            cached = {Path(r[0]): (r[1], r[2], r[3]) for r in
+                      con.execute("SELECT path, size, mtime_ns, pixel_sha256 FROM image_hashes")}
+        out, new = {}, []
+        for path in sorted(wanted):
+            stat = path.stat()
+            row = cached.get(path)
+            if row and row[0] == stat.st_size and row[1] == stat.st_mtime_ns:
+                out[path] = row[2]
+            else:
+                out[path] = pixel_sha256(load_image(path))
+                new.append((str(path), stat.st_size, stat.st_mtime_ns, out[path]))
+        if new:
+            with self.transaction() as con:
+                con.executemany("INSERT OR REPLACE INTO image_hashes (path, size, mtime_ns, pixel_sha256) "
+                                "VALUES (?, ?, ?, ?)", new)
+        return out
+
+    def item_ids_of(self, dataset: str, targets: Sequence[tuple[str, str, Any]]) -> list[str]:
+        """Item ids of many (action id, subject id, image path or PIL image) at once."""
+        hashes = self.pixel_hashes([t[2] for t in targets if isinstance(t[2], (str, Path))])
+        return [make_item_id(dataset, a, s, hashes[Path(im).resolve()] if isinstance(im, (str, Path))
+                             else pixel_sha256(im)) for a, s, im in targets]
+
     def item_id_of(self, dataset: str, action_id: str, subject_id: str, image) -> str:
         """The item id of an image (a path, or a PIL image) asked about (action, subject)."""
         if isinstance(image, (str, Path)):
@@ -246,12 +280,15 @@ class LabelStore:
         dataset = run.dataset
         run_dir = str(Path(run.out).resolve())
         units = [u for u in run.units() if run.image_path(u).is_file()]
+        # Hash first (decoding hundreds of images takes seconds), so the write lock is held only for the inserts.
+        by_path = self.pixel_hashes(run.image_path(u) for u in units)
+        hashes = {u.id: by_path[run.image_path(u).resolve()] for u in units}
         out: list[Item] = []
         added = now_iso()
         with self.transaction() as con:
             for unit in units:
                 path = run.image_path(unit).resolve()
-                pixels = self.pixel_hash(path, con)
+                pixels = hashes[unit.id]
                 action, subject = dataset.action(unit.action_id), dataset.subject(unit.subject_id)
                 item = Item(make_item_id(dataset.name, unit.action_id, unit.subject_id, pixels), dataset.name,
                             unit.action_id, unit.subject_id, action.phrase, subject.name, path)
@@ -285,7 +322,8 @@ class LabelStore:
     def sources(self, run_dir: str | Path) -> dict[str, str]:
         """unit id -> item id for a registered run folder."""
         with self.connect() as con:
-            rows = con.execute("SELECT unit_id, item_id FROM sources WHERE run_dir = ?", (str(Path(run_dir).resolve()),))
+            rows = con.execute("SELECT unit_id, item_id FROM sources WHERE run_dir = ?",
+                               (str(Path(run_dir).resolve()),))
             return dict(rows.fetchall())
 
     # --- answers -----------------------------------------------------------------------------
@@ -303,9 +341,7 @@ class LabelStore:
             con.execute("INSERT OR IGNORE INTO annotators (name, created_at) VALUES (?, ?)", (annotator, stamp))
             seq = con.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM answers").fetchone()[0]
             con.execute(
-                "INSERT INTO answers (item_id, annotator, question, answer, answered_at, seq) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (item_id, annotator, question) DO UPDATE SET answer = excluded.answer, "
-                "answered_at = excluded.answered_at, seq = excluded.seq",
+                _UPSERT_ANSWER,
                 (item_id, annotator, question, int(value), stamp, seq),
             )
         return {"item_id": item_id, "annotator": annotator, "question": question, "answer": value,
@@ -446,9 +482,7 @@ class LabelStore:
                 seq += 1
                 con.execute("INSERT OR IGNORE INTO annotators (name, created_at) VALUES (?, ?)", (annotator, stamp))
                 con.execute(
-                    "INSERT INTO answers (item_id, annotator, question, answer, answered_at, seq) VALUES (?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (item_id, annotator, question) DO UPDATE SET answer = excluded.answer,"
-                    " answered_at = excluded.answered_at, seq = excluded.seq",
+                    _UPSERT_ANSWER,
                     (item_id, annotator, question, int(answer), stamp, seq),
                 )
                 count += 1
@@ -895,7 +929,7 @@ class HumanJudge(Evaluator):
         return record
 
     def _verdicts(self, requests: Sequence[JudgeRequest]) -> tuple[list[tuple[str, dict]], list[JudgeRequest]]:
-        ids = [self.store.item_id_of(self.dataset.name, r.action_id, r.subject_id, r.image) for r in requests]
+        ids = self.store.item_ids_of(self.dataset.name, [(r.action_id, r.subject_id, r.image) for r in requests])
         labels = self.store.majority_labels(self.ties, ids)
         out, missing = [], []
         for request, item_id in zip(requests, ids):

@@ -31,7 +31,8 @@ db_option = click.option("--db", type=click.Path(path_type=Path), envvar=LABELS_
                          show_default=True, help=f"Labels database (SQLite); also ${LABELS_DB_ENV}.")
 ties_option = click.option("--ties", type=click.Choice(TIE_RULES), default="no", show_default=True,
                            help="What a tied human vote counts as (exclude: leave the image out).")
-root_option = click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset root (default: cache).")
+root_option = click.option("--root", type=click.Path(path_type=Path), default=None,
+                           help="Dataset root (default: cache).")
 
 
 @click.command()

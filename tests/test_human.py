@@ -121,6 +121,23 @@ def test_one_row_per_image_annotator_question(tmp_path):
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_a_regenerated_image_is_a_new_item(tmp_path):
+    import os
+
+    from PIL import Image
+
+    app, store, dataset, (run,) = make_app(tmp_path)
+    unit = run.units()[0]
+    path = run.image_path(unit)
+    before = store.item_id_of(dataset.name, unit.action_id, unit.subject_id, path)
+    assert before in app.items
+    assert store.item_id_of(dataset.name, unit.action_id, unit.subject_id, Image.open(path)) == before
+    assert store.item_id_of(dataset.name, "sit", unit.subject_id, path) != before  # another target, another item
+    Image.new("RGB", (24, 24), (9, 9, 9)).save(path)
+    os.utime(path, ns=(1, 1))  # even with an old timestamp the size differs; the cache key is (path, size, mtime)
+    assert store.item_id_of(dataset.name, unit.action_id, unit.subject_id, path) != before
+
+
 def test_order_is_random_per_annotator_and_stable(tmp_path):
     app, _, _, _ = make_app(tmp_path)
     a, b = app.order("alice"), app.order("bob")
@@ -392,7 +409,8 @@ def test_export_import_round_trip(tmp_path, fmt, suffix):
     out = export_labels(store, tmp_path / f"labels{suffix}", fmt)
     if fmt == "labelstudio":
         tasks = json.loads(out.read_text())
-        assert len(tasks) == 3 and {r["type"] for t in tasks for a in t["annotations"] for r in a["result"]} == {"choices"}
+        assert len(tasks) == 3
+        assert {r["type"] for t in tasks for a in t["annotations"] for r in a["result"]} == {"choices"}
         assert (tmp_path / "labels.label_config.xml").read_text().startswith("<View>")
     other = LabelStore(tmp_path / "other.sqlite")
     assert import_labels(other, out) == 10
@@ -466,7 +484,7 @@ def test_commands_end_to_end(tmp_path):
     assert len(app.items) == 4 and set(app.datasets) == {"synthetic"}
     answers = {"alice": lambda i, q: True, "bob": lambda i, q: q == "subject" or i % 2 == 0}
     for name, rule in answers.items():
-        for step in range(8):
+        for _ in range(8):
             _, state = call(app, "GET", f"/api/state?annotator={name}")
             item, question = state["item"]["id"], state["question"]
             call(app, "POST", "/api/answer", {"annotator": name, "item_id": item, "question": question,
@@ -500,6 +518,11 @@ def test_commands_end_to_end(tmp_path):
     assert report["judges"]["fake-v1"]["subject"]["accuracy"] == 1.0
     result = cli.invoke(main, ["agreement", str(run.out), "--db", str(db), "--out", str(out), "--ties", "yes"])
     assert result.exit_code == 0 and json.loads(out.read_text())["judges"]["fake-v1"]["action"]["accuracy"] == 1.0
+
+    from actionbench.evaluators.agreement import human_agreement_for
+
+    summary = human_agreement_for(run.out, "fake-v1", db)  # a run folder works as well as a Run
+    assert summary["n"] == 4 and summary["annotators"] == 2 and summary["subject"]["accuracy"] == 1.0
 
     exported = tmp_path / "labels.json"
     result = cli.invoke(main, ["export-labels", "--db", str(db), "--format", "labelstudio", str(exported)])
