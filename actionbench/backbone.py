@@ -126,6 +126,9 @@ def load_backbone(
     dtype: torch.dtype | str = torch.float32,
     resolution: int | None = None,
     revision: str | None = None,
+    attention: str = "sdpa",
+    vae_slicing: bool = False,
+    gradient_checkpointing: bool = False,
 ) -> Backbone:
     """Load a backbone by name.
 
@@ -136,6 +139,7 @@ def load_backbone(
         device, dtype: where and how the weights live. Trainable copies are made in fp32 by methods.
         resolution: image size; default the model's own (``unet.sample_size * vae scale``).
         revision: hub revision to pin.
+        attention, vae_slicing, gradient_checkpointing: speed and memory options, see ``apply_options``.
 
     Raises:
         ConfigError: the name is none of the forms above.
@@ -159,7 +163,45 @@ def load_backbone(
         backbone.dtype = dtype
         for module in (backbone.text_encoder, backbone.unet, backbone.vae):
             module.to(dtype=dtype)
+    apply_options(backbone, attention=attention, vae_slicing=vae_slicing, gradient_checkpointing=gradient_checkpointing)
     return backbone.to(device).freeze()
+
+
+ATTENTION_CHOICES = ("sdpa", "classic")
+
+
+def apply_options(backbone: Backbone, attention: str = "sdpa", vae_slicing: bool = False,
+                  gradient_checkpointing: bool = False) -> Backbone:
+    """Speed and memory options of the frozen backbone (run options, not method settings).
+
+    Args:
+        attention: ``"sdpa"`` (diffusers' default ``AttnProcessor2_0``: ``torch``'s scaled-dot-product
+            attention, flash / memory-efficient kernels on GPU) or ``"classic"`` (``AttnProcessor``:
+            explicit softmax(QK^T)V, for comparison). Methods that install their own cross-attention
+            processors (P+, ADI) keep theirs. Recorded in the backbone fingerprint when not the default,
+            since the numbers may change in the last bits.
+        vae_slicing: decode generated latents one image at a time (``vae.enable_slicing``): less peak
+            memory for large generation batches, the same images.
+        gradient_checkpointing: recompute UNet activations in the backward pass (``unet.enable_gradient_checkpointing``):
+            less training memory, slower steps, the same gradients. Trainable copies made by the
+            fine-tuning methods inherit it. Inference is unaffected.
+    """
+    if attention not in ATTENTION_CHOICES:
+        raise ConfigError(f"attention must be one of {', '.join(ATTENTION_CHOICES)}, got {attention!r}")
+    if attention == "classic":
+        from diffusers.models.attention_processor import AttnProcessor
+
+        backbone.unet.set_attn_processor(AttnProcessor())
+        backbone.extra["attention"] = "classic"
+    if vae_slicing:
+        backbone.vae.enable_slicing()
+    else:
+        backbone.vae.disable_slicing()
+    if gradient_checkpointing:
+        backbone.unet.enable_gradient_checkpointing()
+    elif getattr(backbone.unet, "is_gradient_checkpointing", False):
+        backbone.unet.disable_gradient_checkpointing()
+    return backbone
 
 
 def _load_pretrained(name: str, location: str, revision: str | None) -> Backbone:

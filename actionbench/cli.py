@@ -42,6 +42,11 @@ def run_options(func):
         click.option("--dtype", default="fp32", type=click.Choice(["fp32", "fp16", "bf16"]), show_default=True,
                      help="Weights dtype of the frozen backbone."),
         click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset root (default: cache)."),
+        click.option("--attention", default="sdpa", type=click.Choice(["sdpa", "classic"]), show_default=True,
+                     help="UNet attention: torch SDPA (fast) or the classic softmax(QK^T)V, for comparison."),
+        click.option("--vae-slicing", is_flag=True, default=False, help="Decode images one at a time (less memory)."),
+        click.option("--gradient-checkpointing", is_flag=True, default=False,
+                     help="Recompute UNet activations when training (less memory, slower)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -65,6 +70,10 @@ def _distributed_shard(shard: str | None) -> tuple[tuple[int, int], int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     return (rank, world), world
+
+
+def _backbone_options(attention, vae_slicing, gradient_checkpointing) -> dict:
+    return {"attention": attention, "vae_slicing": vae_slicing, "gradient_checkpointing": gradient_checkpointing}
 
 
 def _spec(method, backbone, dataset, overrides, preset):
@@ -137,12 +146,14 @@ def judges():
 @main.command()
 @run_options
 @friendly_errors
-def customize(method, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype, root):
+def customize(method, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype, root, attention,
+              vae_slicing, gradient_checkpointing):
     """Learn every action of the dataset with a method (artifacts under OUT/artifacts)."""
     from .runner import customize as do_customize, open_run
 
     shard_t, _ = _distributed_shard(shard)
-    run = open_run(_spec(method, backbone, dataset, overrides, preset), out, _device(device), root, dtype)
+    run = open_run(_spec(method, backbone, dataset, overrides, preset), out, _device(device), root, dtype,
+                   backbone_options=_backbone_options(attention, vae_slicing, gradient_checkpointing))
     do_customize(run, shard_t)
     click.echo(f"artifacts in {run.out / 'artifacts'}")
 
@@ -150,12 +161,14 @@ def customize(method, backbone, dataset, judge_name, out, overrides, preset, sha
 @main.command()
 @run_options
 @friendly_errors
-def generate(method, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype, root):
+def generate(method, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype, root, attention,
+              vae_slicing, gradient_checkpointing):
     """Generate the protocol's images (2 per action and subject) from learned artifacts."""
     from .runner import generate as do_generate, open_run
 
     shard_t, _ = _distributed_shard(shard)
-    run = open_run(_spec(method, backbone, dataset, overrides, preset), out, _device(device), root, dtype)
+    run = open_run(_spec(method, backbone, dataset, overrides, preset), out, _device(device), root, dtype,
+                   backbone_options=_backbone_options(attention, vae_slicing, gradient_checkpointing))
     made = do_generate(run, shard_t)
     click.echo(f"{made} new images in {run.out / 'images'}")
 
@@ -201,13 +214,31 @@ def judge(out, images, dataset, judge_name, shard, device, root):
 @main.command(name="eval")
 @run_options
 @friendly_errors
-def eval_command(method, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype, root):
-    """Customize, generate and judge in one go; resumes a killed run in the same --out."""
+def eval_command(method, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype, root, attention,
+                 vae_slicing, gradient_checkpointing):
+    """Customize, generate and judge in one go; resumes a killed run in the same --out.
+
+    Under torchrun / accelerate launch (WORLD_SIZE > 1, no --shard) the processes split the units and
+    meet at barriers; rank 0 writes results.json."""
     from .runner import evaluate
 
+    spec = _spec(method, backbone, dataset, overrides, preset)
+    options = _backbone_options(attention, vae_slicing, gradient_checkpointing)
     shard_t, world = _distributed_shard(shard)
-    path = evaluate(_spec(method, backbone, dataset, overrides, preset), out, judge_name, _device(device), shard_t,
-                    root, dtype, world_size=world)
+    if world > 1:
+        from . import distributed
+
+        ctx = distributed.init(_device(device))
+        try:
+            path = distributed.evaluate(spec, out, judge_name, _device(device), root, dtype, backbone_options=options,
+                                        ctx=ctx)
+        finally:
+            distributed.shutdown(ctx)
+        if path is not None and ctx.is_main:
+            _print_summary(path)
+        return
+    path = evaluate(spec, out, judge_name, _device(device), shard_t, root, dtype, world_size=world,
+                    backbone_options=options)
     if path is not None:
         _print_summary(path)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .dataset import Dataset, GenerationUnit, load_dataset
-from .errors import ActionBenchError, ConfigError, TrainingError
+from .errors import ActionBenchError, ArtifactError, ConfigError, TrainingError
 from .hashing import stable_hash, to_jsonable
 from .io import atomic_write_json, progress, read_json, remove_stale_temporaries, save_image
 from .results import SCHEMA_VERSION, now_iso, provenance
@@ -59,6 +59,25 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     if not (n >= 1 and 0 <= i < n):
         raise ConfigError(f"--shard expects i/n with 0 <= i < n, e.g. 0/2; got {text!r}")
     return i, n
+
+
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def image_complete(path: Path) -> bool:
+    """A finished PNG: exists and ends with the IEND chunk (reads 12 bytes, so resuming stays cheap).
+
+    Images are written atomically, so an incomplete one can only come from outside damage (a copy
+    cut short, a full disk elsewhere); the runner then makes it again (it is seeded, so identical)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            if handle.tell() < len(PNG_END) + 8:
+                return False
+            handle.seek(-len(PNG_END), 2)
+            return handle.read() == PNG_END
+    except (FileNotFoundError, IsADirectoryError):
+        return False
 
 
 def in_shard(unit_id: str, shard: tuple[int, int]) -> bool:
@@ -129,8 +148,10 @@ def full_spec(spec: RunSpec, method, dataset: Dataset) -> dict:
 
 
 def open_run(spec: RunSpec, out: str | Path | None = None, device: str = "cpu", data_root: str | Path | None = None,
-             dtype: str = "fp32", load_model: bool = True) -> Run:
-    """Resolve a spec to live objects and bind it to a run folder (writing or checking ``spec.json``)."""
+             dtype: str = "fp32", load_model: bool = True, backbone_options: Mapping[str, Any] | None = None) -> Run:
+    """Resolve a spec to live objects and bind it to a run folder (writing or checking ``spec.json``).
+
+    ``backbone_options``: ``attention``, ``vae_slicing``, ``gradient_checkpointing`` (``backbone.apply_options``)."""
     from .backbone import load_backbone
     from .method import build_config
     from .registries import get_method
@@ -139,7 +160,8 @@ def open_run(spec: RunSpec, out: str | Path | None = None, device: str = "cpu", 
     method_cls = get_method(spec.method)
     config = build_config(method_cls.Config, spec.method_config, preset=spec.preset)
     out = Path(out) if out else spec.default_out()
-    backbone = load_backbone(spec.backbone, device=device, dtype=dtype) if load_model else None
+    backbone = load_backbone(spec.backbone, device=device, dtype=dtype, **dict(backbone_options or {})) \
+        if load_model else None
     method = method_cls(backbone, config) if load_model else None
     run = Run(out, spec, dataset, method, backbone, device)
     if load_model:
@@ -185,28 +207,43 @@ def customize(run: Run, shard: tuple[int, int] = (0, 1)) -> dict[str, Path]:
     done: dict[str, Path] = {}
     todo = [a for a in run.dataset.actions if in_shard(f"customize/{a.id}", shard)]
     for action in progress(todo, desc=f"customize {run.spec.method}"):
-        target = run.artifact_dir(action.id)
-        if target.exists():
-            Artifact.load(target)  # a damaged artifact raises here with the fix
+        target = customize_action(run, action)
+        if target is not None:
             done[action.id] = target
-            continue
-        if run.failure_path(f"customize/{action.id}").exists():
-            continue
-        try:
-            run.method.customize(action, target)
-        except TrainingError as exc:
-            atomic_write_json(run.failure_path(f"customize/{action.id}"),
-                              {"unit_id": f"customize/{action.id}", "action_id": action.id, "error": str(exc)})
-            print(f"warning: {exc}; the other actions go on (delete {run.failure_path('customize/' + action.id)} to retry)")
-            continue
-        done[action.id] = target
     run.stage_times["customize"] = run.stage_times.get("customize", 0.0) + time.perf_counter() - started
     return done
 
 
-def generate(run: Run, shard: tuple[int, int] = (0, 1)) -> int:
+def customize_action(run: Run, action) -> Path | None:
+    """Learn one action unless its artifact exists; a diverging run is recorded and skipped (None)."""
+    from .method import Artifact
+
+    target = run.artifact_dir(action.id)
+    if target.exists():
+        Artifact.load(target)  # a damaged artifact raises here with the fix
+        return target
+    failure = run.failure_path(f"customize/{action.id}")
+    if failure.exists():
+        return None
+    try:
+        run.method.customize(action, target)
+    except TrainingError as exc:
+        atomic_write_json(failure, {"unit_id": f"customize/{action.id}", "action_id": action.id, "error": str(exc)})
+        print(f"warning: {exc}; the other actions go on (delete {failure} to retry)")
+        return None
+    except ArtifactError:
+        if target.exists():  # another shard saved the same artifact first
+            return target
+        raise
+    return target
+
+
+def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool = False) -> int:
     """Make every missing image. Images of one (action, subject) pair are drawn together, always with
-    the same batch, so an image is bit-identical whether or not the run was interrupted."""
+    the same batch, so an image is bit-identical whether or not the run was interrupted.
+
+    With ``customize_missing`` an action whose artifact another shard has not made yet is learned
+    here (training is seeded, so every shard would learn the same artifact)."""
     from .method import Artifact
 
     started = time.perf_counter()
@@ -217,12 +254,16 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1)) -> int:
     todo = [
         (key, units) for key, units in pairs.items()
         if in_shard(f"{key[0]}/{key[1]}", shard) and key[0] not in failed
-        and not all(run.image_path(u).exists() for u in units)
+        and not all(image_complete(run.image_path(u)) for u in units)
     ]
     artifacts: dict[str, Any] = {}
     made = 0
     for (action_id, subject_id), units in progress(todo, desc=f"generate {run.spec.method}"):
         if action_id not in artifacts:
+            if not run.artifact_dir(action_id).exists() and customize_missing:
+                customize_action(run, run.dataset.action(action_id))
+                if action_id in run.failed_actions():
+                    continue
             if not run.artifact_dir(action_id).exists():
                 raise ActionBenchError(
                     f"no artifact for action '{action_id}' in {run.out / 'artifacts'}; run `actionbench customize` "
@@ -233,7 +274,9 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1)) -> int:
         if len(images) != len(units):
             raise ActionBenchError(f"method {run.spec.method} returned {len(images)} images for {len(units)} seeds")
         for unit, image in zip(units, images):
-            if not run.image_path(unit).exists():
+            if not image_complete(run.image_path(unit)):
+                if run.image_path(unit).exists():
+                    print(f"warning: {run.image_path(unit)} was incomplete (truncated?); made it again")
                 save_image(image, run.image_path(unit))
                 made += 1
     run.stage_times["generate"] = run.stage_times.get("generate", 0.0) + time.perf_counter() - started
@@ -245,14 +288,16 @@ def judge_key(evaluator) -> str:
 
 
 def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int = 32) -> int:
-    """Judge every generated image not yet judged by this judge (name and version)."""
+    """Judge every generated image not yet judged by this judge (name and version).
+
+    Shards split by (action, subject) pair, as generation does, so a shard judges what it made."""
     from actionbench.evaluators.base import JudgeRequest
 
     started = time.perf_counter()
     key = judge_key(evaluator)
     todo = [
         u for u in run.units()
-        if in_shard(u.id, shard) and run.image_path(u).exists() and not run.judgment_path(key, u).exists()
+        if in_shard(f"{u.action_id}/{u.subject_id}", shard) and run.image_path(u).exists() and not run.judgment_path(key, u).exists()
     ]
     count = 0
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
@@ -330,12 +375,15 @@ def make_evaluator(name: str, dataset: Dataset, device: str = "cpu", options: Ma
 
 def evaluate(spec: RunSpec, out: str | Path | None = None, judge_name: str = "clip", device: str = "cpu",
              shard: tuple[int, int] = (0, 1), data_root: str | Path | None = None, dtype: str = "fp32",
-             judge_options: Mapping[str, Any] | None = None, world_size: int = 1) -> Path | None:
-    """Customize, generate, judge and write ``results.json``; returns its path (None for a partial shard)."""
+             judge_options: Mapping[str, Any] | None = None, world_size: int = 1,
+             backbone_options: Mapping[str, Any] | None = None) -> Path | None:
+    """Customize, generate, judge and write ``results.json``; returns its path (None for a partial shard).
+
+    For several processes on one folder with barriers between stages see ``actionbench.distributed.evaluate``."""
     started_at, t0 = now_iso(), time.perf_counter()
-    run = open_run(spec, out, device=device, data_root=data_root, dtype=dtype)
+    run = open_run(spec, out, device=device, data_root=data_root, dtype=dtype, backbone_options=backbone_options)
     customize(run, shard)
-    generate(run, shard)
+    generate(run, shard, customize_missing=True)
     evaluator = make_evaluator(judge_name, run.dataset, device, judge_options)
     judge(run, evaluator, shard)
     missing = missing_work(run, judge_key(evaluator))

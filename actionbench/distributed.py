@@ -1,0 +1,184 @@
+"""Several processes on one run folder: ``torchrun -m actionbench eval ...`` or ``accelerate launch -m actionbench eval ...``.
+
+Each process takes the units whose id hashes to its rank (``runner.in_shard``), exactly as
+``--shard RANK/WORLD`` would, and the processes meet at barriers between stages:
+
+1. rank 0 writes ``spec.json`` and removes stale temporaries; the others then check the spec;
+2. customize (split by action) -> barrier, so every artifact exists before anyone generates
+   and no action is trained twice;
+3. generate (split by (action, subject) pair) -> judge (same split) -> barrier;
+4. rank 0 writes ``results.json`` (``provenance.world_size`` = the number of processes) -> barrier.
+
+Every unit is seeded by its id and written atomically, so the images and metrics are those of
+a single-process run on the same device. ``torch.distributed`` is initialised only when
+``WORLD_SIZE > 1``: gloo on CPU, nccl on CUDA (each rank on ``cuda:LOCAL_RANK``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_MARKER = "ACTIONBENCH_RANK_MARKERS"
+"""If set to a folder, each rank writes ``rank-<i>-of-<n>.json`` there (for tests that must prove two processes ran)."""
+
+
+@dataclass(frozen=True)
+class Context:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None
+
+    @property
+    def shard(self) -> tuple[int, int]:
+        return self.rank, self.world_size
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def from_env() -> Context:
+    """Rank and world size as torchrun / accelerate launch set them (1 process when unset)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    return Context(rank, world, local)
+
+
+def device_for(ctx: Context, device: str) -> str:
+    """``cuda`` becomes ``cuda:LOCAL_RANK`` when several processes share a machine."""
+    if ctx.active and device == "cuda":
+        return f"cuda:{ctx.local_rank}"
+    return device
+
+
+def init(device: str = "cpu", timeout_s: float = 3600.0) -> Context:
+    """Initialise ``torch.distributed`` when ``WORLD_SIZE > 1`` (idempotent); returns the context."""
+    ctx = from_env()
+    if not ctx.active:
+        return ctx
+    import torch
+    import torch.distributed as dist
+
+    backend = "nccl" if str(device).startswith("cuda") and torch.cuda.is_available() else "gloo"
+    if not dist.is_initialized():
+        if backend == "nccl":
+            torch.cuda.set_device(ctx.local_rank)
+        dist.init_process_group(backend=backend, timeout=_dt.timedelta(seconds=timeout_s))
+    if dist.get_world_size() != ctx.world_size or dist.get_rank() != ctx.rank:
+        raise RuntimeError(f"torch.distributed says rank {dist.get_rank()}/{dist.get_world_size()}, "
+                           f"the environment {ctx.rank}/{ctx.world_size}")
+    ctx = Context(ctx.rank, ctx.world_size, ctx.local_rank, backend)
+    marker_dir = os.environ.get(ENV_MARKER)
+    if marker_dir:
+        from .io import atomic_write_json
+
+        atomic_write_json(Path(marker_dir) / f"rank-{ctx.rank}-of-{ctx.world_size}.json",
+                          {"rank": ctx.rank, "world_size": ctx.world_size, "pid": os.getpid(), "backend": backend})
+    return ctx
+
+
+def barrier(ctx: Context) -> None:
+    if not ctx.active:
+        return
+    import torch.distributed as dist
+
+    if ctx.backend == "nccl":
+        import torch
+
+        dist.barrier(device_ids=[torch.cuda.current_device()])
+    else:
+        dist.barrier()
+
+
+def all_ok(ctx: Context, ok: bool) -> bool:
+    """True on every rank iff ``ok`` on every rank (so one rank's error stops the others at the next barrier)."""
+    if not ctx.active:
+        return ok
+    import torch
+    import torch.distributed as dist
+
+    flag = torch.tensor([0 if ok else 1], dtype=torch.int64,
+                        device=f"cuda:{torch.cuda.current_device()}" if ctx.backend == "nccl" else "cpu")
+    dist.all_reduce(flag)
+    return int(flag.item()) == 0
+
+
+def shutdown(ctx: Context) -> None:
+    if not ctx.active:
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+class _StageFailed(Exception):
+    pass
+
+
+def _stage(ctx: Context, func, *args, **kwargs):
+    """Run one stage on every rank; if any rank failed, all stop (the failing rank re-raises its own error)."""
+    error: BaseException | None = None
+    result = None
+    try:
+        result = func(*args, **kwargs)
+    except Exception as exc:  # re-raised below, after telling the other ranks
+        error = exc
+    if not all_ok(ctx, error is None):
+        if error is not None:
+            raise error
+        raise _StageFailed(f"another process failed in {getattr(func, '__name__', 'a stage')}; see its error above")
+    return result
+
+
+def evaluate(spec, out: str | Path | None = None, judge_name: str = "clip", device: str = "cpu",
+             data_root: str | Path | None = None, dtype: str = "fp32",
+             judge_options: Mapping[str, Any] | None = None, backbone_options: Mapping[str, Any] | None = None,
+             ctx: Context | None = None) -> Path | None:
+    """``runner.evaluate`` across the processes of a torchrun / accelerate launch (see the module docstring).
+
+    Returns the results path on every rank once rank 0 has written it (None if units are missing)."""
+    from . import runner
+    from .errors import ActionBenchError
+    from .results import now_iso
+
+    ctx = ctx or init(device)
+    device = device_for(ctx, device)
+    started_at, t0 = now_iso(), time.perf_counter()
+    try:
+        open_kwargs = dict(device=device, data_root=data_root, dtype=dtype)
+        if backbone_options:
+            open_kwargs["backbone_options"] = dict(backbone_options)
+        # rank 0 first: it writes spec.json and removes stale temporaries while nobody else is writing;
+        # the others then only read it (each _stage ends in an all-reduce, which is the barrier)
+        run = _stage(ctx, lambda: runner.open_run(spec, out, **open_kwargs) if ctx.is_main else None)
+        run = _stage(ctx, lambda: run if ctx.is_main else runner.open_run(spec, out, **open_kwargs))
+        _stage(ctx, runner.customize, run, ctx.shard)
+        _stage(ctx, runner.generate, run, ctx.shard)
+        evaluator = runner.make_evaluator(judge_name, run.dataset, device, judge_options)
+        _stage(ctx, runner.judge, run, evaluator, ctx.shard)
+
+        def finish():
+            if not ctx.is_main:
+                return None
+            missing = runner.missing_work(run, runner.judge_key(evaluator))
+            failed = run.failed_actions()
+            if [u for u in missing["judgments"] if u.split("/")[0] not in failed]:
+                raise ActionBenchError(f"{len(missing['judgments'])} units are still missing in {run.out}; rerun the "
+                                       "same command to finish them")
+            return runner.write_results(run, evaluator, started_at, time.perf_counter() - t0, ctx.world_size)
+
+        path = _stage(ctx, finish)
+        return Path(run.out) / runner.RESULTS_FILE if path is None else path
+    except _StageFailed as exc:
+        raise ActionBenchError(str(exc)) from None
