@@ -235,6 +235,10 @@ def load_dataset(name: str = "v1", root: str | Path | None = None, verify: bool 
         from .synthetic import load_synthetic
 
         return load_synthetic(root=root)
+    if name == "mini":
+        from .mini import load_mini_dataset
+
+        return load_mini_dataset(root=root)
     manifest, digest = read_manifest(name)
     root = Path(root) if root is not None else default_data_root(name)
     dataset = dataset_from_manifest(manifest, digest, root, name)

@@ -5,4 +5,5 @@ BUILTIN_EVALUATORS = {
     "tiny": "actionbench.evaluators.clip_zero_shot:TinyCLIPJudge",
     "few_shot": "actionbench.evaluators.few_shot:FewShotJudge",
     "human": "actionbench.evaluators.human:HumanJudge",
+    "mini": "actionbench.evaluators.mini_judge:MiniJudge",
 }

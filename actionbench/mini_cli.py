@@ -1,0 +1,82 @@
+"""``actionbench mini train`` and ``actionbench mini table``: the offline ActionBench-mini world."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+
+@click.group("mini")
+def mini_group():
+    """ActionBench-mini: a tiny SD-structured model trained offline on rendered figures, an exact judge."""
+
+
+@mini_group.command("train")
+@click.option("--steps", type=int, default=None, help="Optimisation steps (default: the shipped model's).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for model.safetensors + model.json (default: the shipped actionbench/data/mini).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
+@click.option("--judge/--no-judge", "fit_judge", default=False, help="Also refit the mini judge into the same folder.")
+def train_cmd(steps, out, seed, threads, fit_judge):
+    """Train the mini base model from scratch (seeded; a progress bar shows the loss)."""
+    from .mini import TrainConfig, train_mini
+
+    cfg = TrainConfig(seed=seed, threads=threads)
+    if steps is not None:
+        cfg = dataclasses.replace(cfg, steps=int(steps))
+    train_mini(cfg, out=out, log=click.echo)
+    if fit_judge:
+        from .evaluators.mini_judge import fit_mini_judge
+
+        fit_mini_judge(out=out, log=click.echo)
+
+
+def _config_for(method_name: str, num_inference_steps: int, train_steps: int | None) -> dict:
+    from .registries import get_method
+
+    cls = get_method(method_name)
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    config = {"num_inference_steps": num_inference_steps}
+    if train_steps is not None and "train_steps" in fields:
+        config["train_steps"] = train_steps
+    return config
+
+
+@mini_group.command("table")
+@click.option("--methods", default=None, help="Comma-separated methods (default: every registered one).")
+@click.option("--num-inference-steps", type=int, default=25, show_default=True)
+@click.option("--train-steps", type=int, default=None, help="Override train_steps of methods that have it.")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False), default="runs/mini", show_default=True)
+@click.option("--leaderboard", "leaderboard_dir", type=click.Path(file_okay=False), default="leaderboard",
+              show_default=True)
+def table_cmd(methods, num_inference_steps, train_steps, runs_dir, leaderboard_dir):
+    """Run methods on the mini suite (backbone "mini", dataset "mini", judge "mini") and add them to the leaderboard."""
+    from .leaderboard import add_result, render_leaderboard
+    from .registries import get_method_registry
+    from .runner import RunSpec, evaluate
+
+    names = [m.strip() for m in methods.split(",")] if methods else get_method_registry().names()
+    done, failed = [], []
+    for name in names:
+        try:
+            spec = RunSpec(method=name, method_config=_config_for(name, num_inference_steps, train_steps),
+                           backbone="mini", dataset="mini")
+            out = Path(runs_dir) / name
+            path = evaluate(spec, out=out, judge_name="mini")
+            if path is not None:
+                add_result(path, leaderboard_dir, name=f"mini-{name}")
+                done.append(name)
+        except Exception as exc:  # one method failing (e.g. no ControlNet for mini) must not stop the table
+            failed.append((name, f"{type(exc).__name__}: {exc}"))
+            traceback.print_exc(file=sys.stderr)
+    render_leaderboard(leaderboard_dir)
+    click.echo(f"mini table: {len(done)} methods added ({', '.join(done)})")
+    for name, why in failed:
+        click.echo(f"  skipped {name}: {why}")
+
+
+commands = [mini_group]
