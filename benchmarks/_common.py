@@ -1,0 +1,29 @@
+"""Shared bits of the benchmark scripts: offline settings, a machine description, min-of-N timing."""
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ACTIONBENCH_NO_PROGRESS", "1")
+os.environ.setdefault("ACTIONBENCH_HOME", tempfile.mkdtemp(prefix="actionbench-bench-"))
+
+
+def machine() -> str:
+    import torch
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, load average {load:.1f}")
+
+
+def best_of(fn, repeats: int = 5) -> float:
+    """Minimum wall time of ``repeats`` calls (the least disturbed by other processes)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
