@@ -202,8 +202,22 @@ def judge(out, images, dataset, judge_name, shard, device, root):
     started, t0 = now_iso(), time.perf_counter()
     shard_t, world = _distributed_shard(shard)
     run = open_existing_run(out, data_root=root)
+    ctx = None
+    if world > 1:  # torchrun / accelerate launch: split by pair, meet, rank 0 writes results.json
+        from . import distributed
+
+        ctx = distributed.init(_device(device))
+        device = distributed.device_for(ctx, _device(device))
     evaluator = make_evaluator(judge_name, run.dataset, _device(device))
-    do_judge(run, evaluator, shard_t)
+    if ctx is not None:
+        try:
+            distributed._stage(ctx, do_judge, run, evaluator, shard_t)
+        finally:
+            distributed.shutdown(ctx)
+        if not ctx.is_main:
+            return
+    else:
+        do_judge(run, evaluator, shard_t)
     missing = missing_work(run, judge_key(evaluator))
     if missing["judgments"]:
         click.echo(f"{len(missing['judgments'])} images are not judged yet (missing images or other shards)")

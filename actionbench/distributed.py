@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from .errors import ActionBenchError
+
 ENV_MARKER = "ACTIONBENCH_RANK_MARKERS"
 """If set to a folder, each rank writes ``rank-<i>-of-<n>.json`` there (for tests that must prove two processes ran)."""
 
@@ -122,8 +124,8 @@ def shutdown(ctx: Context) -> None:
         dist.destroy_process_group()
 
 
-class _StageFailed(Exception):
-    pass
+class _StageFailed(ActionBenchError):
+    """Another rank failed; its own error is printed by that rank."""
 
 
 def _stage(ctx: Context, func, *args, **kwargs):
@@ -149,7 +151,6 @@ def evaluate(spec, out: str | Path | None = None, judge_name: str = "clip", devi
 
     Returns the results path on every rank once rank 0 has written it (None if units are missing)."""
     from . import runner
-    from .errors import ActionBenchError
     from .results import now_iso
 
     ctx = ctx or init(device)
@@ -181,4 +182,4 @@ def evaluate(spec, out: str | Path | None = None, judge_name: str = "clip", devi
         path = _stage(ctx, finish)
         return Path(run.out) / runner.RESULTS_FILE if path is None else path
     except _StageFailed as exc:
-        raise ActionBenchError(str(exc)) from None
+        raise _StageFailed(str(exc)) from None
