@@ -53,6 +53,32 @@ def run_options(func):
     return func
 
 
+def judge_option(func):
+    return click.option("--judge-option", "judge_options", multiple=True, metavar="KEY=VALUE",
+                        help="Pass an option to the judge, e.g. model=ViT-B-32, pretrained=/weights.bin, db=labels.sqlite.")(func)
+
+
+def _judge_options(pairs) -> dict:
+    """``key=value`` strings to judge options; numbers and booleans are parsed, the rest stay strings."""
+    from .runner import parse_overrides
+
+    options = {}
+    for key, value in parse_overrides(pairs).items():
+        lowered = value.lower()
+        if lowered in ("true", "false"):
+            options[key] = lowered == "true"
+            continue
+        for cast in (int, float):
+            try:
+                options[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key] = value
+    return options
+
+
 def _device(device: str | None) -> str:
     if device:
         return device
@@ -182,8 +208,9 @@ def generate(method, backbone, dataset, judge_name, out, overrides, preset, shar
 @click.option("--shard", default=None, metavar="I/N")
 @click.option("--device", default=None)
 @click.option("--root", type=click.Path(path_type=Path), default=None)
+@judge_option
 @friendly_errors
-def judge(out, images, dataset, judge_name, shard, device, root):
+def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
     """Judge a run's images (or your own) and write results.json."""
     import time
 
@@ -194,7 +221,7 @@ def judge(out, images, dataset, judge_name, shard, device, root):
         from .byo import judge_images
 
         path = judge_images(images, dataset=dataset or "v1", judge_name=judge_name, out=out, device=_device(device),
-                            data_root=root)
+                            data_root=root, judge_options=_judge_options(judge_options))
         click.echo(f"results: {path}")
         return
     if out is None:
@@ -208,7 +235,7 @@ def judge(out, images, dataset, judge_name, shard, device, root):
 
         ctx = distributed.init(_device(device))
         device = distributed.device_for(ctx, _device(device))
-    evaluator = make_evaluator(judge_name, run.dataset, _device(device))
+    evaluator = make_evaluator(judge_name, run.dataset, _device(device), _judge_options(judge_options))
     if ctx is not None:
         try:
             distributed._stage(ctx, do_judge, run, evaluator, shard_t)
@@ -227,9 +254,10 @@ def judge(out, images, dataset, judge_name, shard, device, root):
 
 @main.command(name="eval")
 @run_options
+@judge_option
 @friendly_errors
 def eval_command(method, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype, root, attention,
-                 vae_slicing, gradient_checkpointing):
+                 vae_slicing, gradient_checkpointing, judge_options):
     """Customize, generate and judge in one go; resumes a killed run in the same --out.
 
     Under torchrun / accelerate launch (WORLD_SIZE > 1, no --shard) the processes split the units and
@@ -245,14 +273,14 @@ def eval_command(method, backbone, dataset, judge_name, out, overrides, preset, 
         ctx = distributed.init(_device(device))
         try:
             path = distributed.evaluate(spec, out, judge_name, _device(device), root, dtype, backbone_options=options,
-                                        ctx=ctx)
+                                        ctx=ctx, judge_options=_judge_options(judge_options))
         finally:
             distributed.shutdown(ctx)
         if path is not None and ctx.is_main:
             _print_summary(path)
         return
     path = evaluate(spec, out, judge_name, _device(device), shard_t, root, dtype, world_size=world,
-                    backbone_options=options)
+                    backbone_options=options, judge_options=_judge_options(judge_options))
     if path is not None:
         _print_summary(path)
 

@@ -354,9 +354,40 @@ def collect_results(run: Run, evaluator_description: dict, key: str, started_at:
     }
 
 
+def labels_db_for(run: Run) -> Path | None:
+    """Where human labels for this run live, if anywhere: $ACTIONBENCH_LABELS_DB, ./labels.sqlite, OUT/labels.sqlite."""
+    import os
+
+    from actionbench.evaluators.human import DEFAULT_DB, LABELS_DB_ENV
+
+    for candidate in (os.environ.get(LABELS_DB_ENV), DEFAULT_DB, run.out / DEFAULT_DB):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def attach_human_agreement(run: Run, key: str, record: dict) -> None:
+    """Every automatic result states how its judge agrees with people where human labels exist."""
+    db = labels_db_for(run)
+    if db is None:
+        return
+    from actionbench.evaluators.agreement import human_agreement_for
+
+    report = human_agreement_for(run, key, db)
+    if not report:
+        return
+    per_unit = report.pop("per_unit")
+    record["human_agreement"] = report
+    for row in record["records"]:
+        if row["unit_id"] in per_unit:
+            row["human"] = per_unit[row["unit_id"]]
+
+
 def write_results(run: Run, evaluator, started_at: str, wall_time_s: float, world_size: int = 1) -> Path:
     key = judge_key(evaluator)
     record = collect_results(run, evaluator.describe(), key, started_at, wall_time_s, world_size)
+    if not getattr(evaluator, "human", False):
+        attach_human_agreement(run, key, record)
     path = atomic_write_json(run.out / RESULTS_FILE, record)
     try:
         from .leaderboard import make_grid

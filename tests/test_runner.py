@@ -138,3 +138,26 @@ def test_killed_eval_resumes_to_exactly_368_images(tmp_path):
     assert record["metrics"]["n"] == 368 and len({r["unit_id"] for r in record["records"]}) == 368
     for image in images[:20]:
         Image.open(image).load()  # none truncated
+
+
+def test_automatic_results_state_agreement_with_human_labels(tmp_path, monkeypatch):
+    """Where human labels exist for a run, results.json records how its judge agrees with them."""
+    from actionbench.evaluators.human import LABELS_DB_ENV, LabelStore
+
+    out = tmp_path / "run"
+    evaluate(spec(), out, judge_name="tiny")
+    store = LabelStore(tmp_path / "labels.sqlite")
+    items = store.register_run(open_run(spec(), out))[:6]
+    for item in items:
+        store.answer(item.item_id, "alice", "action", True)
+        store.answer(item.item_id, "alice", "subject", False)
+    monkeypatch.setenv(LABELS_DB_ENV, str(store.path))
+    (out / "results.json").unlink()
+    record = json.loads(evaluate(spec(), out, judge_name="tiny").read_text())
+    agreement = record["human_agreement"]
+    assert agreement["n"] == 6 and agreement["annotators"] == 1
+    labelled = [r for r in record["records"] if "human" in r]
+    assert len(labelled) == 6 and all(r["human"] == {"action": True, "subject": False, "total": False} for r in labelled)
+    from actionbench.leaderboard import validate_results
+
+    assert validate_results(out / "results.json") == []
