@@ -1,28 +1,13 @@
 """The ``actionbench`` command line: a thin click layer; each command calls one public function."""
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from pathlib import Path
 
 import click
 
-from .errors import ActionBenchError
-
-
-def friendly_errors(func):
-    """Print ActionBench errors as one clear line (no traceback) and exit with status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except ActionBenchError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(2)
-
-    return wrapper
+from .errors import ActionBenchError, friendly_errors
 
 
 def run_options(func):
@@ -141,32 +126,32 @@ def verify(version, root):
     click.echo(str(do_verify(version=version, root=root)))
 
 
+def _list_registered(registry, describe) -> None:
+    """One line per registered name; a plugin that fails to import is listed as broken, not fatal."""
+    for entry in registry.entries():
+        try:
+            line = describe(registry.get(entry.name))
+        except ActionBenchError as exc:
+            line = f"(broken: {exc})"
+        click.echo(f"{entry.name:20s} {line}" + ("" if entry.source == "built-in" else f"  [{entry.source}]"))
+
+
 @main.command()
 @friendly_errors
 def methods():
     """List available methods."""
-    from .registries import get_method, list_methods
+    from .registries import method_registry
 
-    for entry in list_methods():
-        try:
-            summary = get_method(entry.name).summary
-        except ActionBenchError as exc:
-            summary = f"(broken: {exc})"
-        click.echo(f"{entry.name:20s} {summary}" + ("" if entry.source == "built-in" else f"  [{entry.source}]"))
+    _list_registered(method_registry(), lambda cls: cls.summary)
 
 
 @main.command()
 @friendly_errors
 def judges():
     """List available judges."""
-    from .registries import get_evaluator, list_evaluators
+    from .registries import evaluator_registry
 
-    for entry in list_evaluators():
-        try:
-            doc = (get_evaluator(entry.name).__doc__ or "").strip().splitlines()[0]
-        except ActionBenchError as exc:
-            doc = f"(broken: {exc})"
-        click.echo(f"{entry.name:20s} {doc}")
+    _list_registered(evaluator_registry(), lambda cls: (cls.__doc__ or "").strip().splitlines()[0])
 
 
 @main.command()

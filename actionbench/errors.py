@@ -34,3 +34,21 @@ class SchemaError(ActionBenchError):
 
 class TrainingError(ActionBenchError):
     """Training diverged (for example a NaN loss)."""
+
+
+def friendly_errors(func):
+    """For CLI commands: print ActionBench errors as one clear line (no traceback) and exit with status 2."""
+    import functools
+    import sys
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ActionBenchError as exc:
+            import click
+
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+    return wrapper

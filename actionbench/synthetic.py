@@ -79,43 +79,18 @@ OPENPOSE_COLORS = (
 # Benchmark constants (same as ActionBench v1)
 # --------------------------------------------------------------------------------------
 
-ACTION_PHRASES = {
-    "cheer": "cheering with both arms raised",
-    "gesture": "pointing the index finger up",
-    "handstand": "doing a handstand",
-    "meditate": "meditating in the lotus position",
-    "pray": "praying with clasped hands",
-    "salute": "giving a military salute",
-    "sit": "sitting",
-    "squat": "squatting",
-}
-ACTION_IDS = tuple(ACTION_PHRASES)
+def _v1_constants() -> tuple[dict[str, str], tuple[tuple[str, str, str], ...]]:
+    """Actions and subjects come from the v1 manifest, the one place they are written down."""
+    from .dataset import read_manifest
 
-SUBJECTS = (
-    ("man", "a man", "human"),
-    ("woman", "a woman", "human"),
-    ("boy", "a boy", "human"),
-    ("girl", "a girl", "human"),
-    ("old_man", "an old man", "human"),
-    ("old_woman", "an old woman", "human"),
-    ("police_officer", "a police officer", "human"),
-    ("chef", "a chef", "human"),
-    ("michael_jackson", "Michael Jackson", "personality"),
-    ("david_beckham", "David Beckham", "personality"),
-    ("barack_obama", "Barack Obama", "personality"),
-    ("taylor_swift", "Taylor Swift", "personality"),
-    ("albert_einstein", "Albert Einstein", "personality"),
-    ("lionel_messi", "Lionel Messi", "personality"),
-    ("emma_watson", "Emma Watson", "personality"),
-    ("monkey", "a monkey", "animal"),
-    ("cat", "a cat", "animal"),
-    ("gorilla", "a gorilla", "animal"),
-    ("tiger", "a tiger", "animal"),
-    ("dog", "a dog", "animal"),
-    ("panda", "a panda", "animal"),
-    ("bear", "a bear", "animal"),
-    ("rabbit", "a rabbit", "animal"),
-)
+    manifest, _ = read_manifest("v1")
+    phrases = {a["id"]: a["phrase"] for a in manifest["actions"]}
+    subjects = tuple((s["id"], s["name"], s["category"]) for s in manifest["subjects"])
+    return phrases, subjects
+
+
+ACTION_PHRASES, SUBJECTS = _v1_constants()
+ACTION_IDS = tuple(ACTION_PHRASES)
 SUBJECT_IDS = tuple(s[0] for s in SUBJECTS)
 
 # --------------------------------------------------------------------------------------

@@ -4,27 +4,13 @@
 """
 from __future__ import annotations
 
-import functools
-import sys
 from pathlib import Path
 
 import click
 
-from actionbench.errors import ActionBenchError
+from actionbench.errors import friendly_errors
 
 from .human import DEFAULT_DB, LABELS_DB_ENV, TIE_RULES
-
-
-def _friendly(func):
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except ActionBenchError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 db_option = click.option("--db", type=click.Path(path_type=Path), envvar=LABELS_DB_ENV, default=DEFAULT_DB,
@@ -41,7 +27,7 @@ root_option = click.option("--root", type=click.Path(path_type=Path), default=No
 @click.option("--port", default=8765, show_default=True, help="Port (0: any free port).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (keep it local).")
 @root_option
-@_friendly
+@friendly_errors
 def annotate(runs, db, port, host, root):
     """Serve a local page to label RUN_DIR images (pooled, blinded, random order per annotator).
 
@@ -72,7 +58,7 @@ def annotate(runs, db, port, host, root):
 @db_option
 @ties_option
 @root_option
-@_friendly
+@friendly_errors
 def judge_human(out, db, ties, root):
     """Judge a run from the human labels' majority (always from the current labels) and write results.json."""
     import time
@@ -104,7 +90,7 @@ def judge_human(out, db, ties, root):
 @click.option("--out", "-o", "out", type=click.Path(path_type=Path), default=Path("agreement.json"),
               show_default=True, help="Where to write the JSON report.")
 @root_option
-@_friendly
+@friendly_errors
 def agreement(runs, db, ties, out, root):
     """Agreement between annotators (Cohen's / Fleiss' kappa) and of automatic judges with the human majority.
 
@@ -124,7 +110,7 @@ def agreement(runs, db, ties, out, root):
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "labelstudio"]), default="csv", show_default=True)
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@_friendly
+@friendly_errors
 def export_labels(db, fmt, out):
     """Write every stored answer to OUT as CSV or Label Studio JSON tasks."""
     from .human import LabelStore, export_labels as do_export
@@ -140,7 +126,7 @@ def export_labels(db, fmt, out):
 @click.option("--format", "fmt", type=click.Choice(["auto", "csv", "labelstudio"]), default="auto",
               show_default=True, help="auto: .json is Label Studio, anything else CSV.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_friendly
+@friendly_errors
 def import_labels(db, fmt, file):
     """Add answers from a CSV or Label Studio JSON FILE to the labels database (same answer: replaced)."""
     from .human import LabelStore, import_labels as do_import
