@@ -82,7 +82,7 @@ POSE_WORDS = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 1100
+    steps: int = 2200
     batch_size: int = 32
     learning_rate: float = 1.5e-3
     warmup_steps: int = 100
