@@ -1,7 +1,8 @@
 """What an ADI step costs: against a P+ step, and batched (one backward) against naive (three).
 
-On the ``tiny`` backbone (CPU, no download), on one fixed batch, measured in one run so the
-ratios are comparable even when the machine is busy (absolute times are not):
+On the ``tiny`` backbone (CPU, no download), on one fixed batch, measured in one run. Times are
+the process's CPU time on one thread (``--threads 1``), interleaved and the median taken, so the
+ratios hold even on a shared, busy machine (wall-clock times there vary several-fold):
 
 - P+ step: the denoising loss on B anchors with per-layer tokens, forward + backward;
 - ADI step, batched: anchor, context-different and action-different rows (3B) in ONE
@@ -11,7 +12,7 @@ ratios are comparable even when the machine is busy (absolute times are not):
 The action-different images are a one-time, cached cost per exemplar and are not timed here
 (stand-in latents take their place); docs/methods-adi.md estimates that stage.
 
-    python benchmarks/adi_step.py [--batch 2] [--repeats 5] [--budget 30]
+    python benchmarks/adi_step.py [--batch 2] [--repeats 5] [--budget 30] [--threads 1]
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions of each step (median reported)")
     parser.add_argument("--budget", type=float, default=30.0,
                         help="stop repeating after this many seconds of timing (at least one repetition)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: CPU time = work done)")
     args = parser.parse_args(argv)
 
     import torch
@@ -42,6 +44,7 @@ def main(argv=None) -> None:
     from actionbench.methods.p_plus import pplus_loss
     from actionbench.training import NoiseDraw, draw_noise, fixed_generator, word_embedding
 
+    torch.set_num_threads(args.threads)
     backbone = load_backbone("tiny")
     b, n_layers, token = args.batch, num_layers(backbone), "<adi-bench>"
     g = fixed_generator(0)
@@ -76,6 +79,7 @@ def main(argv=None) -> None:
 
     steps = {"P+ step": pplus_step, "ADI step, batched": adi_batched, "ADI step, naive (3 passes)": adi_naive}
     times: dict[str, list[float]] = {name: [] for name in steps}
+    walls: dict[str, list[float]] = {name: [] for name in steps}
     started = time.perf_counter()
     with layerwise_processors(backbone.unet):
         for fn in steps.values():  # warm-up
@@ -85,15 +89,17 @@ def main(argv=None) -> None:
             if times["P+ step"] and time.perf_counter() - timing_started > args.budget:
                 break
             for name, fn in steps.items():
-                t0 = time.perf_counter()
+                c0, w0 = time.process_time(), time.perf_counter()
                 fn()
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(time.process_time() - c0)
+                walls[name].append(time.perf_counter() - w0)
     med = {name: statistics.median(values) for name, values in times.items()}
+    wall = {name: statistics.median(values) for name, values in walls.items()}
 
     print(f"tiny backbone: {n_layers} cross-attention layers, B={b} anchors, {torch.get_num_threads()} CPU threads, "
           f"median of {len(times['P+ step'])}")
     for name, value in med.items():
-        print(f"  {name:<28} {value * 1000:8.1f} ms")
+        print(f"  {name:<28} {value * 1000:8.1f} ms CPU  ({wall[name] * 1000:8.1f} ms wall)")
     print(f"ADI step / P+ step (same B):     {med['ADI step, batched'] / med['P+ step']:.2f}x")
     print(f"batched / naive (3 passes):      {med['ADI step, batched'] / med['ADI step, naive (3 passes)']:.2f}x")
     print(f"(measured in {time.perf_counter() - started:.0f} s)")
