@@ -56,10 +56,10 @@ def _config_for(method_name: str, num_inference_steps: int, train_steps: int | N
 def table_cmd(methods, num_inference_steps, train_steps, runs_dir, leaderboard_dir):
     """Run methods on the mini suite (backbone "mini", dataset "mini", judge "mini") and add them to the leaderboard."""
     from .leaderboard import add_result, render_leaderboard
-    from .registries import get_method_registry
+    from .registries import method_registry
     from .runner import RunSpec, evaluate
 
-    names = [m.strip() for m in methods.split(",")] if methods else get_method_registry().names()
+    names = [m.strip() for m in methods.split(",")] if methods else method_registry().names()
     done, failed = [], []
     for name in names:
         try:
