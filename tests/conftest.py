@@ -8,8 +8,15 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["ACTIONBENCH_NO_PROGRESS"] = "1"
 os.environ.setdefault("ACTIONBENCH_HOME", tempfile.mkdtemp(prefix="actionbench-test-home-"))
+# Tiny models gain nothing from intra-op threads, and on 2 shared cores two threads per process
+# oversubscribe (measured: one P+ step 8 s with 2 threads vs 0.17 s with 1 under load).
+# Subprocesses the tests start inherit this too.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO = Path(__file__).resolve().parents[1]
 UPSTREAM = REPO.parent / "shared" / "upstream" / "ActionBench"

@@ -119,7 +119,7 @@ def test_damaged_artifact_in_a_run_is_reported(tmp_path):
 def test_killed_eval_resumes_to_exactly_368_images(tmp_path):
     """SIGKILL `actionbench eval` while it generates, rerun it, and check nothing is missing or doubled."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "actionbench", "eval", "--method", "textual_inversion", "--dataset", "synthetic",
+    cmd = [sys.executable, "-m", "actionbench", "eval", "--method", "sd", "--dataset", "synthetic",
            "--backbone", "tiny", "--judge", "tiny", "--preset", "smoke", "--out", str(out), "--device", "cpu"]
     env = {**os.environ, "ACTIONBENCH_NO_PROGRESS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
