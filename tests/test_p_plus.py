@@ -32,16 +32,6 @@ from actionbench.training import (
 TOKEN = "<pp-test>"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One torch thread while this module runs: on the shared 2-core machine two threads per process
-    thrash under load (a P+ step measured 30x slower); one thread is steady. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class _Records(logging.Handler):
     def __init__(self):
         super().__init__(logging.WARNING)
