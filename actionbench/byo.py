@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from .dataset import Dataset, GenerationUnit, load_dataset
 from .errors import ActionBenchError, DatasetError
 from .hashing import sha256_file, stable_hash, to_jsonable
-from .io import atomic_write_bytes, atomic_write_json, load_image, read_json, remove_stale_temporaries, save_image
+from .io import atomic_write_bytes, atomic_write_json, load_image, remove_stale_temporaries, save_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 METHOD = "external"
@@ -167,22 +167,14 @@ def import_images(source: str | Path, dataset: str = "v1", out: str | Path | Non
     Reusing ``out`` with the same images only fills in what is missing; different images (or a
     different dataset) in an existing folder is an error, never a silent mix.
     """
-    from .runner import SPEC_FILE, open_existing_run
+    from .runner import SPEC_FILE, check_same_spec, open_existing_run
 
     source = Path(source)
     data = load_dataset(dataset, root=data_root)
     given = read_images(source, data)
     spec = byo_spec(source, data, given)
     out = Path(out) if out is not None else Path("runs") / f"byo-{spec['images_sha256'][:10]}"
-    spec_path = out / SPEC_FILE
-    if spec_path.exists():
-        existing = read_json(spec_path, "run spec")
-        differs = sorted(k for k in set(existing) | set(spec) if existing.get(k) != spec.get(k))
-        if differs:
-            raise ActionBenchError(
-                f"{out} already holds a run with a different spec (differs in: {', '.join(differs)}); "
-                "use another --out, or delete the folder to start over"
-            )
+    spec_known = check_same_spec(out, spec)
     remove_stale_temporaries(out)
     run_dir = out
     for g in given:
@@ -194,8 +186,8 @@ def import_images(source: str | Path, dataset: str = "v1", out: str | Path | Non
             atomic_write_bytes(target, g.path.read_bytes())
         else:
             save_image(image, target)
-    if not spec_path.exists():
-        atomic_write_json(spec_path, spec)  # written last: a folder with a spec holds every image
+    if not spec_known:
+        atomic_write_json(out / SPEC_FILE, spec)  # written last: a folder with a spec holds every image
     return open_existing_run(out, data_root=data_root)
 
 

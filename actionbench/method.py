@@ -18,7 +18,7 @@ import torch
 
 from .errors import ArtifactError, ConfigError
 from .hashing import stable_hash, to_jsonable
-from .io import atomic_path, make_temp_dir
+from .io import make_temp_dir
 
 ARTIFACT_SCHEMA_VERSION = 1
 ARTIFACT_JSON = "artifact.json"

@@ -17,7 +17,6 @@ share a run folder and the result does not depend on how the work was split.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +146,21 @@ def full_spec(spec: RunSpec, method, dataset: Dataset) -> dict:
     }
 
 
+def check_same_spec(out: Path, recorded: dict) -> bool:
+    """True if ``out`` already holds this spec, False if it holds none; a different spec is an error."""
+    spec_path = out / SPEC_FILE
+    if not spec_path.exists():
+        return False
+    existing = read_json(spec_path, "run spec")
+    differs = sorted(k for k in set(existing) | set(recorded) if existing.get(k) != recorded.get(k))
+    if differs:
+        raise ActionBenchError(
+            f"{out} already holds a run with a different spec (differs in: {', '.join(differs)}); "
+            "use another --out, or delete the folder to start over"
+        )
+    return True
+
+
 def open_run(spec: RunSpec, out: str | Path | None = None, device: str = "cpu", data_root: str | Path | None = None,
              dtype: str = "fp32", load_model: bool = True, backbone_options: Mapping[str, Any] | None = None) -> Run:
     """Resolve a spec to live objects and bind it to a run folder (writing or checking ``spec.json``).
@@ -166,17 +180,8 @@ def open_run(spec: RunSpec, out: str | Path | None = None, device: str = "cpu", 
     run = Run(out, spec, dataset, method, backbone, device)
     if load_model:
         recorded = full_spec(spec, method, dataset)
-        spec_path = out / SPEC_FILE
-        if spec_path.exists():
-            existing = read_json(spec_path, "run spec")
-            differs = sorted(k for k in set(existing) | set(recorded) if existing.get(k) != recorded.get(k))
-            if differs:
-                raise ActionBenchError(
-                    f"{out} already holds a run with a different spec (differs in: {', '.join(differs)}); "
-                    "use another --out, or delete the folder to start over"
-                )
-        else:
-            atomic_write_json(spec_path, recorded)
+        if not check_same_spec(out, recorded):
+            atomic_write_json(out / SPEC_FILE, recorded)
     remove_stale_temporaries(out)
     return run
 
@@ -201,8 +206,6 @@ def open_existing_run(out: str | Path, data_root: str | Path | None = None) -> R
 
 def customize(run: Run, shard: tuple[int, int] = (0, 1)) -> dict[str, Path]:
     """Learn every action not yet learned. A unit that fails training is recorded and skipped."""
-    from .method import Artifact
-
     started = time.perf_counter()
     done: dict[str, Path] = {}
     todo = [a for a in run.dataset.actions if in_shard(f"customize/{a.id}", shard)]
