@@ -11,7 +11,8 @@
   (SD 2.1's scheduler). The "VAE" is a fixed, exact pixel (un)shuffle (``PixelShuffleVAE``):
   a 32x32x3 image is a 16x16x12 latent, so nothing needs to learn an autoencoder.
 * Weights ship in ``actionbench/data/mini`` (``model.safetensors`` + ``model.json``).
-  ``actionbench mini train`` reproduces them (seeded).
+  ``actionbench mini train`` reproduces the first 2,200 steps (seeded); ``TrainConfig.init_from``
+  resumes from them (the exact command is ``reproduce`` in ``model.json``).
 """
 from __future__ import annotations
 
@@ -93,6 +94,8 @@ class TrainConfig:
     drop_pose_fraction: float = 0.2  # everyday images captioned without their pose
     seed: int = 0
     threads: int = 1  # torch threads (0: leave as is); one is fastest on a shared CPU
+    init_from: str | None = None  # resume: a folder with model.safetensors (+ model.json) to continue from
+    checkpoint_every: int = 0  # also write the EMA weights into ``out`` every this many steps (0: only at the end)
 
 
 # --- the fixed pixel "VAE" ----------------------------------------------------------------
@@ -312,8 +315,10 @@ def render_world(cfg: TrainConfig, size: int = MINI_RESOLUTION, progress_desc: s
 # --- training -----------------------------------------------------------------------------
 
 def train_mini(cfg: TrainConfig = TrainConfig(), out: str | Path | None = None, log=print) -> dict:
-    """Train the mini base model from scratch; writes ``model.safetensors`` and ``model.json`` into ``out``."""
-    from safetensors.torch import save_file
+    """Train the mini base model from scratch, or continue from ``cfg.init_from`` (fresh optimiser, EMA
+    started at the loaded weights, the same warmup + cosine schedule over ``cfg.steps`` new steps);
+    writes ``model.safetensors`` and ``model.json`` into ``out``."""
+    from safetensors.torch import load_file
 
     from .backbone import SD21_SCHEDULER_CONFIG, build_tiny_tokenizer
     from .io import progress
@@ -333,6 +338,15 @@ def train_mini(cfg: TrainConfig = TrainConfig(), out: str | Path | None = None, 
 
     tokenizer = build_tiny_tokenizer()
     unet, text_encoder = build_mini_modules(cfg.seed)
+    used_rows: set[int] = set()
+    prev: dict = {}
+    if cfg.init_from:
+        init = Path(cfg.init_from)
+        init_state = load_file(str(init / WEIGHTS_FILE))
+        load_weights(unet, text_encoder, init_state)
+        used_rows.update(int(r) for r in init_state["text_encoder.token_rows.index"])
+        prev = json.loads((init / META_FILE).read_text()) if (init / META_FILE).is_file() else {}
+    start_step = int(prev.get("steps", 0))
     unet.train()
     text_encoder.train()
     from diffusers import DDIMScheduler
@@ -341,9 +355,9 @@ def train_mini(cfg: TrainConfig = TrainConfig(), out: str | Path | None = None, 
     params = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.Adam(params, lr=cfg.learning_rate)  # no weight decay: unused token rows stay as initialised
     ema = [p.detach().clone() for p in params]
-    generator = torch.Generator().manual_seed(cfg.seed)
-    rng = random.Random(f"mini-captions|{cfg.seed}")
-    used_rows: set[int] = set()
+    # a resumed run draws other batches than the run it continues
+    generator = torch.Generator().manual_seed(cfg.seed + 7919 * start_step)
+    rng = random.Random(f"mini-captions|{cfg.seed}" + (f"|from{start_step}" if start_step else ""))
     losses: list[float] = []
     t1 = time.time()
     bar = progress(range(cfg.steps), desc="mini train", total=cfg.steps)
@@ -377,13 +391,35 @@ def train_mini(cfg: TrainConfig = TrainConfig(), out: str | Path | None = None, 
         if step % 50 == 0 and hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         del flip
+        if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            _save_ema(unet, text_encoder, params, ema, used_rows, out, cfg, losses, n, render_s,
+                      time.time() - t1, start_step, prev, final=False)
     train_s = time.time() - t1
+    record = _save_ema(unet, text_encoder, params, ema, used_rows, out, cfg, losses, n, render_s, train_s,
+                       start_step, prev, final=True)
+    log(f"mini: {cfg.steps} steps (total {start_step + cfg.steps}) in {train_s:.0f}s, final loss {record['final_loss_mean_last_200']:.4f}; wrote {out}")
+    return record
+
+
+def _save_ema(unet, text_encoder, params, ema, used_rows, out: Path, cfg: TrainConfig, losses, n, render_s, train_s,
+              start_step: int, prev: dict, final: bool) -> dict:
+    """Write the EMA weights and the record into ``out`` (a checkpoint when not ``final``; training goes on)."""
+    from safetensors.torch import save_file
+
+    from .backbone import SD21_SCHEDULER_CONFIG
+
     with torch.no_grad():
+        live = [p.detach().clone() for p in params]
         for e, p in zip(ema, params):
             p.copy_(e)
-    unet.eval()
-    text_encoder.eval()
     state = weights_state(unet, text_encoder, used_rows)
+    if not final:
+        with torch.no_grad():
+            for l, p in zip(live, params):
+                p.copy_(l)
+    else:
+        unet.eval()
+        text_encoder.eval()
     out.mkdir(parents=True, exist_ok=True)
     save_file(state, str(out / WEIGHTS_FILE))
     record = {
@@ -392,7 +428,7 @@ def train_mini(cfg: TrainConfig = TrainConfig(), out: str | Path | None = None, 
         "latent": f"pixel unshuffle x{PATCH} -> {MINI_RESOLUTION // PATCH}x{MINI_RESOLUTION // PATCH}x{LATENT_CHANNELS}",
         "prediction_type": SD21_SCHEDULER_CONFIG["prediction_type"],
         "train_config": cfg.__dict__,
-        "steps": cfg.steps,
+        "steps": start_step + len(losses),
         "train_images": n,
         "final_loss_mean_last_200": float(np.mean(losses[-200:])),
         "loss_curve_every_250": [round(float(np.mean(losses[i:i + 250])), 5) for i in range(0, len(losses), 250)],
@@ -403,8 +439,13 @@ def train_mini(cfg: TrainConfig = TrainConfig(), out: str | Path | None = None, 
         "text_encoder_trained_token_rows": len(used_rows),
         "weights": "EMA of the parameters, stored as float16",
     }
+    if not final:
+        record["checkpoint"] = f"{len(losses)} of {cfg.steps} steps"
+    if prev:
+        record["resumed_from"] = {k: prev[k] for k in ("steps", "train_config", "final_loss_mean_last_200",
+                                                       "loss_curve_every_250", "train_seconds", "resumed_from")
+                                  if k in prev}
     (out / META_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    log(f"mini: {cfg.steps} steps in {train_s:.0f}s, final loss {record['final_loss_mean_last_200']:.4f}; wrote {out}")
     return record
 
 
