@@ -21,13 +21,19 @@ def mini_group():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
 @click.option("--judge/--no-judge", "fit_judge", default=False, help="Also refit the mini judge into the same folder.")
-def train_cmd(steps, out, seed, threads, fit_judge):
-    """Train the mini base model from scratch (seeded; a progress bar shows the loss)."""
+@click.option("--init-from", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Continue training from a folder with model.safetensors (e.g. the shipped one).")
+@click.option("--lr", "learning_rate", type=float, default=None, help="Peak learning rate.")
+@click.option("--checkpoint-every", type=int, default=0, show_default=True, help="Save the EMA weights every N steps.")
+def train_cmd(steps, out, seed, threads, fit_judge, init_from, learning_rate, checkpoint_every):
+    """Train the mini base model (seeded; a progress bar shows the loss); --init-from continues a run."""
     from .mini import TrainConfig, train_mini
 
-    cfg = TrainConfig(seed=seed, threads=threads)
+    cfg = TrainConfig(seed=seed, threads=threads, init_from=init_from, checkpoint_every=checkpoint_every)
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=int(steps))
+    if learning_rate is not None:
+        cfg = dataclasses.replace(cfg, learning_rate=float(learning_rate))
     train_mini(cfg, out=out, log=click.echo)
     if fit_judge:
         from .evaluators.mini_judge import fit_mini_judge
