@@ -262,19 +262,3 @@ def test_ablations_are_config_switches(tiny_backbone, two_exemplars, subject, tm
     assert art.tensors["identifier_embeddings"].shape == (1, 32)
     assert art.meta["masks"]["groups"] == ["anchor", "context"] and art.meta["action_different"]["made"] == 0
     assert len(method.generate(Artifact.load(art.path), subject, [1])) == 1
-
-
-def _synthetic_ready() -> bool:
-    try:
-        from actionbench.synthetic import load_synthetic  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _synthetic_ready(), reason="the synthetic dataset (actionbench/synthetic.py) has not landed yet")
-def test_adi_passes_the_method_contract(tmp_path):
-    from actionbench.contract import check_method
-
-    report = check_method("adi", workdir=tmp_path)
-    assert report.ok, "\n".join(report.lines())

@@ -133,13 +133,3 @@ def test_foreign_tensors_are_refused(tiny_backbone, toy_action, subject, tmp_pat
     bad = dataclasses.replace(artifact, tensors={**artifact.tensors, name: torch.zeros(32, 32)})
     with pytest.raises(ArtifactError, match="does not make"):
         method.generate(bad, subject, [1])
-
-
-def test_contract():
-    synthetic = pytest.importorskip("actionbench.synthetic")
-    if not hasattr(synthetic, "load_synthetic"):
-        pytest.skip("the synthetic dataset is not there yet")
-    from actionbench.contract import check_method
-
-    report = check_method("custom_diffusion")
-    assert report.ok, "\n".join(report.lines())

@@ -168,13 +168,3 @@ def test_class_images_are_drawn_once_and_reused(tiny_backbone, toy_action, tmp_p
     other = class_images(tiny_backbone, "a photo of a dog", 1, cfg)
     steps = class_images(tiny_backbone, cfg.class_prompt, 1, cfg.replace(num_inference_steps=3))
     assert len({more.folder, other.folder, steps.folder}) == 3 and other.generated == steps.generated == 1
-
-
-def test_contract():
-    synthetic = pytest.importorskip("actionbench.synthetic")
-    if not hasattr(synthetic, "load_synthetic"):
-        pytest.skip("the synthetic dataset is not there yet")
-    from actionbench.contract import check_method
-
-    report = check_method("dreambooth")
-    assert report.ok, "\n".join(report.lines())

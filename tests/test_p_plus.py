@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pytest
 import torch
 
 from actionbench.backbone import cross_attention_layer_names
@@ -162,19 +161,3 @@ def test_only_the_layer_vectors_change_and_the_artifact_reproduces(tiny_backbone
     again = method.generate(Artifact.load(artifact.path), subject, [5, 6])
     assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(first, again))
     assert not np.array_equal(np.asarray(first[0]), np.asarray(first[1]))
-
-
-def _synthetic_ready() -> bool:
-    try:
-        from actionbench.synthetic import load_synthetic  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _synthetic_ready(), reason="the synthetic dataset (actionbench/synthetic.py) has not landed yet")
-def test_p_plus_passes_the_method_contract(tmp_path):
-    from actionbench.contract import check_method
-
-    report = check_method("p_plus", workdir=tmp_path)
-    assert report.ok, "\n".join(report.lines())
