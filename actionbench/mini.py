@@ -27,6 +27,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .backbone import TINY_TEXT_CONFIG
+
 MINI = "mini"
 MINI_RESOLUTION = 32
 PATCH = 2
@@ -49,19 +51,8 @@ MINI_UNET_CONFIG = dict(
     use_linear_projection=True,  # as in SD 2.x
     norm_num_groups=16,
 )
-MINI_TEXT_CONFIG = dict(
-    hidden_size=32,
-    intermediate_size=64,
-    num_attention_heads=4,
-    num_hidden_layers=2,
-    projection_dim=32,
-    max_position_embeddings=77,
-    vocab_size=49408,
-    bos_token_id=49406,
-    eos_token_id=49407,
-    pad_token_id=0,
-    hidden_act="gelu",
-)
+# The tiny text encoder, narrower in depth: 2 layers (not 5), a wider MLP.
+MINI_TEXT_CONFIG = dict(TINY_TEXT_CONFIG, intermediate_size=64, num_hidden_layers=2)
 EMBEDDING_INIT_SEED = 20240607
 EMBEDDING_INIT_STD = 0.02
 
