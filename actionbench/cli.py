@@ -1,6 +1,7 @@
 """The ``actionbench`` command line: a thin click layer; each command calls one public function."""
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -10,14 +11,22 @@ import click
 from .errors import ActionBenchError, friendly_errors
 
 
+# suite -> default (backbone, dataset, judge)
+SUITES = {"v1": ("sd21", "v1", "clip"), "mini": ("mini", "mini", "mini")}
+
+
 def run_options(func):
     """Options shared by customize / generate / judge / eval."""
     options = [
         click.option("--method", "-m", default=None, help="Method name (see `actionbench methods`) or package.module:Class."),
-        click.option("--backbone", "-b", default="sd21", show_default=True,
-                     help="sd21, tiny, mini, a hub id (org/repo) or local:/folder."),
-        click.option("--dataset", "-d", default="v1", show_default=True, help="v1 (downloaded) or synthetic."),
-        click.option("--judge", "-j", "judge_name", default="clip", show_default=True, help="Judge (see `actionbench judges`)."),
+        click.option("--suite", type=click.Choice(sorted(SUITES)), default="v1", show_default=True,
+                     help="Defaults for --backbone/--dataset/--judge: v1 = sd21 + ActionBench v1 + CLIP; "
+                          "mini = the offline ActionBench-mini world (shipped model, rendered data, exact judge)."),
+        click.option("--backbone", "-b", default=None, help="sd21, tiny, mini, a hub id (org/repo) or local:/folder "
+                                                            "(default: the suite's)."),
+        click.option("--dataset", "-d", default=None, help="v1 (downloaded), synthetic or mini (default: the suite's)."),
+        click.option("--judge", "-j", "judge_name", default=None,
+                     help="Judge (see `actionbench judges`; default: the suite's)."),
         click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run folder (default runs/<name>)."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a method config field."),
         click.option("--preset", type=click.Choice(["smoke"]), default=None,
@@ -33,9 +42,17 @@ def run_options(func):
         click.option("--gradient-checkpointing", is_flag=True, default=False,
                      help="Recompute UNet activations when training (less memory, slower)."),
     ]
+
+    @functools.wraps(func)
+    def with_suite(*args, suite, **kwargs):
+        for key, value in zip(("backbone", "dataset", "judge_name"), SUITES[suite]):
+            if kwargs.get(key) is None:
+                kwargs[key] = value
+        return func(*args, **kwargs)
+
     for option in reversed(options):
-        func = option(func)
-    return func
+        with_suite = option(with_suite)
+    return with_suite
 
 
 def judge_option(func):
