@@ -20,7 +20,8 @@ def mini_group():
               help="Folder for model.safetensors + model.json (default: the shipped actionbench/data/mini).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
-@click.option("--judge/--no-judge", "fit_judge", default=False, help="Also refit the mini judge into the same folder.")
+@click.option("--judge/--no-judge", "fit_judge", default=False,
+              help="Also refit the mini judge into the same folder, on renders passed through the new model.")
 @click.option("--init-from", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue training from a folder with model.safetensors (e.g. the shipped one).")
 @click.option("--lr", "learning_rate", type=float, default=None, help="Peak learning rate.")
@@ -38,15 +39,51 @@ def train_cmd(steps, out, seed, threads, fit_judge, init_from, learning_rate, ch
     if fit_judge:
         from .evaluators.mini_judge import fit_mini_judge
 
-        fit_mini_judge(out=out, log=click.echo)
+        fit_mini_judge(out=out, backbone=f"mini:{out}" if out else "mini", log=click.echo)
 
 
-def _config_for(method_name: str, num_inference_steps: int, train_steps: int | None) -> dict:
+@mini_group.command("judge")
+@click.option("--backbone", default="mini", show_default=True,
+              help="Model whose artefacts the judge learns to read through (mini or mini:/folder).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for judge.safetensors + judge.json (default: the shipped actionbench/data/mini).")
+@click.option("--epochs", type=int, default=12, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
+def judge_cmd(backbone, out, epochs, threads):
+    """Refit the exact mini judge (renders, half of them passed through the model) and report held-out accuracy."""
+    import torch
+
+    from .evaluators.mini_judge import fit_mini_judge
+
+    if threads:
+        torch.set_num_threads(threads)
+    fit_mini_judge(out=out, backbone=backbone, epochs=epochs, log=click.echo)
+
+
+@mini_group.command("controlnet")
+@click.option("--backbone", default="mini", show_default=True, help="The frozen model it conditions (mini or mini:/folder).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder to write (default: controlnet/ beside the backbone's weights, where the method finds it).")
+@click.option("--steps", type=int, default=None, help="Optimisation steps (default: the shipped ControlNet's).")
+@click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
+def controlnet_cmd(backbone, out, steps, threads):
+    """Train the pose ControlNet of a mini model (the `controlnet` method's weights on mini)."""
+    from .mini import mini_folder
+    from .mini_controlnet import CONTROLNET_DIR, ControlNetTrainConfig, train_mini_controlnet
+
+    cfg = ControlNetTrainConfig(threads=threads)
+    if steps is not None:
+        cfg = dataclasses.replace(cfg, steps=int(steps))
+    train_mini_controlnet(backbone, cfg, out=out or mini_folder(backbone) / CONTROLNET_DIR, log=click.echo)
+
+
+def _config_for(method_name: str, num_inference_steps: int | None, train_steps: int | None) -> dict:
+    """The method's defaults, with the given overrides (so a table row equals `actionbench eval --suite mini`)."""
     from .registries import get_method
 
     cls = get_method(method_name)
     fields = {f.name for f in dataclasses.fields(cls.Config)}
-    config = {"num_inference_steps": num_inference_steps}
+    config = {"num_inference_steps": num_inference_steps} if num_inference_steps is not None else {}
     if train_steps is not None and "train_steps" in fields:
         config["train_steps"] = train_steps
     return config
@@ -54,7 +91,7 @@ def _config_for(method_name: str, num_inference_steps: int, train_steps: int | N
 
 @mini_group.command("table")
 @click.option("--methods", default=None, help="Comma-separated methods (default: every registered one).")
-@click.option("--num-inference-steps", type=int, default=25, show_default=True)
+@click.option("--num-inference-steps", type=int, default=None, help="Override every method's sampling steps.")
 @click.option("--train-steps", type=int, default=None, help="Override train_steps of methods that have it.")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False), default="runs/mini", show_default=True)
 @click.option("--leaderboard", "leaderboard_dir", type=click.Path(file_okay=False), default="leaderboard",
@@ -65,6 +102,9 @@ def table_cmd(methods, num_inference_steps, train_steps, runs_dir, leaderboard_d
     from .registries import method_registry
     from .runner import RunSpec, evaluate
 
+    from .cli import _one_thread_for_small_models
+
+    _one_thread_for_small_models("mini")
     names = [m.strip() for m in methods.split(",")] if methods else method_registry().names()
     done, failed = [], []
     for name in names:

@@ -1,33 +1,41 @@
 """The "mini" judge: an exact classifier of pose and subject for the mini world (32x32 renders).
 
-Features: the figure is separated from the background (backgrounds of the world are constant
-along each row, so the leftmost/rightmost pixels of a row give its colour), cropped to its
-bounding box and resized; the silhouette, a coarse colour crop and a colour histogram of the
-figure feed two multinomial logistic regressions (numpy at prediction time):
+A small convolutional network with two heads, fitted on rendered images with their true labels:
 
 * pose: 19 classes (8 actions + 11 everyday poses); action_ok = predicted pose == target action;
 * subject: the 23 subjects + "none" (the generic exemplar people); subject_ok = predicted == target.
 
-The weights ship in ``actionbench/data/mini/judge.safetensors`` with their held-out accuracy on
-fresh clean renders (``judge.json``), recorded in ``describe()``; ``fit_mini_judge`` refits them.
+Generated images are noisier than renders, so the judge is also fitted on renders *passed
+through the mini model* (SDEdit: noised to 30-70 % of the schedule, then denoised by the model
+with the render's caption). They carry the generator's artefacts but keep the render's labels,
+so the judge learns to read through the artefacts without ever seeing an unlabelled sample.
+Held-out accuracy is measured on fresh renders with other seeds, clean and passed through the
+model, and recorded in ``judge.json`` and in ``describe()`` of every result.
+
+Weights ship in ``actionbench/data/mini/judge.safetensors``; ``fit_mini_judge`` refits them.
 """
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
 
 from .base import Evaluator, JudgeRequest, Judgment, image_of
 
 SIZE = 32
-CROP = 16
 NONE = "none"
 JUDGE_WEIGHTS = "judge.safetensors"
 JUDGE_META = "judge.json"
+THROUGH_MODEL_STRENGTH = (0.3, 0.7)  # fraction of the noise schedule for the SDEdit training renders
+HELDOUT_STRENGTH = (0.4, 0.6)
 
 
 def _data_dir() -> Path:
@@ -36,152 +44,261 @@ def _data_dir() -> Path:
     return DATA_DIR
 
 
-def features(image) -> np.ndarray:
-    """Feature vector of one PIL image (any size; resized to 32x32)."""
-    from PIL import Image
+def pose_classes() -> list[str]:
+    from actionbench.mini import world_poses
 
-    im = image.convert("RGB")
-    if im.size != (SIZE, SIZE):
-        im = im.resize((SIZE, SIZE), Image.BILINEAR)
-    x = np.asarray(im, dtype=np.float32) / 255.0
-    bg = 0.5 * (x[:, :1, :] + x[:, -1:, :])
-    diff = np.abs(x - bg).max(axis=2)
-    mask = diff > 0.2
-    ys, xs = np.nonzero(mask)
-    if len(ys) < 4:
-        y0, y1, x0, x1 = 0, SIZE, 0, SIZE
-    else:
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    # square crop around the figure, so the aspect ratio (a pose cue) survives
-    h, w = y1 - y0, x1 - x0
-    side = max(h, w, 4)
-    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
-    pad = SIZE  # the square box may stick out of the image: crop from padded copies
-    box = (cx - side / 2 + pad, cy - side / 2 + pad, cx + side / 2 + pad, cy + side / 2 + pad)
-    dpad = np.pad((np.clip(diff, 0, 1) * 255).astype(np.uint8), pad)
-    cpad = np.pad(np.asarray(im), ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-    sil = np.asarray(Image.fromarray(dpad).resize((CROP, CROP), Image.BILINEAR, box=box), dtype=np.float32) / 255.0
-    col = np.asarray(Image.fromarray(cpad).resize((8, 8), Image.BILINEAR, box=box), dtype=np.float32).reshape(-1) / 255.0
-    fg = x[mask] if mask.sum() >= 4 else x.reshape(-1, 3)
-    q = np.minimum((fg * 4).astype(int), 3)
-    hist = np.bincount(q[:, 0] * 16 + q[:, 1] * 4 + q[:, 2], minlength=64).astype(np.float32)
-    hist /= max(hist.sum(), 1.0)
-    geo = np.array([h / SIZE, w / SIZE, h / max(w, 1)], dtype=np.float32)
-    return np.concatenate([sil.reshape(-1), col, np.sqrt(hist), geo])
+    return list(world_poses())
 
 
-def _render_set(looks, poses, per_pair: int, seed_base: int):
-    from actionbench.synthetic import BACKGROUNDS, render
+def subject_classes() -> list[str]:
+    from actionbench.synthetic import SUBJECT_IDS
 
-    rng = random.Random(f"mini-judge|{seed_base}")
-    bgs = list(BACKGROUNDS)
-    X, P, S = [], [], []
-    for look in looks:
-        for pose in poses:
-            for _ in range(per_pair):
-                bg = bgs[rng.randrange(len(bgs))] if rng.random() < 0.5 else None
-                img = render(look, pose, size=SIZE, seed=seed_base + rng.randrange(1 << 30), background=bg).image
-                X.append(features(img))
-                P.append(pose)
-                S.append(look)
-    return np.stack(X), P, S
+    return list(SUBJECT_IDS) + [NONE]
 
 
-def _subject_label(look: str) -> str:
+def subject_label(look: str) -> str:
     from actionbench.synthetic import SUBJECT_IDS
 
     return look if look in SUBJECT_IDS else NONE
 
 
-class _Linear:
-    def __init__(self, mean, scale, coef, intercept, classes):
-        self.mean, self.scale, self.coef, self.intercept, self.classes = mean, scale, coef, intercept, list(classes)
+class JudgeNet(nn.Module):
+    """Six 3x3 conv blocks (32 -> 8 pixels), mean+max pooling, a linear head per label."""
 
-    def scores(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean) / self.scale) @ self.coef.T + self.intercept
+    def __init__(self, n_poses: int, n_subjects: int, width: int = 32):
+        super().__init__()
 
-    def predict(self, X: np.ndarray) -> list[str]:
-        return [self.classes[i] for i in self.scores(X).argmax(1)]
+        def block(c_in, c_out, stride):
+            return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), nn.GroupNorm(8, c_out), nn.SiLU())
+
+        w = width
+        self.features = nn.Sequential(block(3, w, 1), block(w, w, 1), block(w, 2 * w, 2), block(2 * w, 2 * w, 1),
+                                      block(2 * w, 4 * w, 2), block(4 * w, 4 * w, 1))
+        self.pose = nn.Linear(8 * w, n_poses)
+        self.subject = nn.Linear(8 * w, n_subjects)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.features(x)
+        h = torch.cat([h.mean((2, 3)), h.amax((2, 3))], dim=1)
+        return self.pose(h), self.subject(h)
 
 
-def _fit_linear(X, y, C: float) -> _Linear:
-    from sklearn.linear_model import LogisticRegression
+def to_tensor(images) -> torch.Tensor:
+    """PIL images (any size) or a uint8 (N, H, W, 3) array -> float (N, 3, 32, 32) in [-1, 1]."""
+    from PIL import Image
 
-    mean, scale = X.mean(0), X.std(0) + 1e-3
-    clf = LogisticRegression(C=C, max_iter=300)
-    clf.fit((X - mean) / scale, y)
-    return _Linear(mean, scale, clf.coef_, clf.intercept_, clf.classes_)
+    if not isinstance(images, np.ndarray):
+        arrays = []
+        for im in images:
+            im = im.convert("RGB")
+            if im.size != (SIZE, SIZE):
+                im = im.resize((SIZE, SIZE), Image.BILINEAR)
+            arrays.append(np.asarray(im))
+        images = np.stack(arrays)
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def fit_mini_judge(out: str | Path | None = None, per_pair: int = 4, heldout_per_pair: int = 2, log=print) -> dict:
-    """Fit both heads on fresh renders; measure held-out accuracy on renders with other seeds; save."""
-    from safetensors.numpy import save_file
-
+def render_labelled(per_pair: int, seed_base: int):
+    """Every look in every pose ``per_pair`` times (half on named backgrounds): images, (look, pose, background)."""
     from actionbench.mini import world_looks, world_poses
+    from actionbench.synthetic import BACKGROUNDS, render
+
+    rng = random.Random(f"mini-judge|{seed_base}")
+    bgs = list(BACKGROUNDS)
+    images, meta = [], []
+    for look in world_looks():
+        for pose in world_poses():
+            for _ in range(per_pair):
+                bg = bgs[rng.randrange(len(bgs))] if rng.random() < 0.5 else None
+                img = render(look, pose, size=SIZE, seed=seed_base + rng.randrange(1 << 30), background=bg).image
+                images.append(np.asarray(img))
+                meta.append((look, pose, bg))
+    return np.stack(images), meta
+
+
+@torch.no_grad()
+def through_model(backbone, images: np.ndarray, meta, strength: tuple[float, float], seed: int,
+                  num_inference_steps: int = 20, guidance_scale: float = 4.0, batch_size: int = 64) -> np.ndarray:
+    """SDEdit: noise each render to a random ``strength`` of the schedule and let the model denoise it
+    with the render's training caption. Labels stay the render's; the pixels get the model's artefacts."""
+    from diffusers import DDIMScheduler
+
+    from actionbench.mini import TrainConfig, caption
+    from actionbench.training import encode_prompts
+
+    scheduler = DDIMScheduler.from_config(backbone.scheduler.config)
+    generator = torch.Generator().manual_seed(seed)
+    rng = random.Random(f"mini-judge-sdedit|{seed}")
+    caption_cfg = TrainConfig(uncond_fraction=0.0)
+    uncond = encode_prompts(backbone, [""])
+    vae = backbone.vae
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = to_tensor(images[start:start + batch_size])
+        latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
+        cond = encode_prompts(backbone, [caption(*m, rng, caption_cfg) for m in meta[start:start + batch_size]])
+        scheduler.set_timesteps(num_inference_steps)
+        first = int(round(num_inference_steps * (1 - rng.uniform(*strength))))
+        timesteps = scheduler.timesteps[min(first, num_inference_steps - 1):]
+        noise = torch.randn(latents.shape, generator=generator)
+        z = scheduler.add_noise(latents, noise, timesteps[:1].repeat(len(latents)))
+        for t in timesteps:
+            pred = backbone.unet(torch.cat([z, z]), t,
+                                 encoder_hidden_states=torch.cat([uncond.expand(len(z), -1, -1), cond])).sample
+            pred_uncond, pred_cond = pred.chunk(2)
+            z = scheduler.step(pred_uncond + guidance_scale * (pred_cond - pred_uncond), t, z).prev_sample
+        x = vae.decode(z / vae.config.scaling_factor).sample.clamp(-1, 1)
+        out.append(((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    return np.concatenate(out)
+
+
+def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Pixel noise of random strength (most batches) and a shift of up to 2 pixels."""
+    n = len(x)
+    sigma = torch.rand(n, 1, 1, 1, generator=generator) * 0.25
+    sigma = sigma * (torch.rand(n, 1, 1, 1, generator=generator) < 0.7)
+    x = x + sigma * torch.randn(x.shape, generator=generator)
+    dy, dx = (int(v) for v in torch.randint(-2, 3, (2,), generator=generator))
+    return torch.roll(x, (dy, dx), (2, 3)).clamp(-1.2, 1.2)
+
+
+def _labels(meta, poses: list[str], subjects: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    return (torch.tensor([poses.index(p) for _, p, _ in meta]),
+            torch.tensor([subjects.index(subject_label(look)) for look, _, _ in meta]))
+
+
+def _train(net: JudgeNet, x: torch.Tensor, pose_y: torch.Tensor, subject_y: torch.Tensor, epochs: int,
+           seed: int, learning_rate: float = 2e-3, batch_size: int = 64) -> list[float]:
+    from actionbench.io import progress
+
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=1e-4)
+    per_epoch = len(x) // batch_size
+    total, step, losses = epochs * per_epoch, 0, []
+    net.train()
+    for _ in progress(range(epochs), desc="mini judge", total=epochs):
+        order = torch.randperm(len(x), generator=generator)
+        running = 0.0
+        for i in range(per_epoch):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * step / total))
+            pose_logits, subject_logits = net(_augment(x[idx], generator))
+            loss = F.cross_entropy(pose_logits, pose_y[idx]) + F.cross_entropy(subject_logits, subject_y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += float(loss.detach())
+            step += 1
+        losses.append(round(running / per_epoch, 4))
+    net.eval()
+    return losses
+
+
+@torch.no_grad()
+def _predict(net: JudgeNet, x: torch.Tensor, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    poses, subjects = [], []
+    for start in range(0, len(x), batch_size):
+        pose_logits, subject_logits = net(x[start:start + batch_size])
+        poses.append(pose_logits.argmax(1).numpy())
+        subjects.append(subject_logits.argmax(1).numpy())
+    return np.concatenate(poses), np.concatenate(subjects)
+
+
+def _accuracy(net, x, pose_y, subject_y) -> tuple[float, float]:
+    pose_pred, subject_pred = _predict(net, x)
+    return float(np.mean(pose_pred == pose_y.numpy())), float(np.mean(subject_pred == subject_y.numpy()))
+
+
+def fit_mini_judge(out: str | Path | None = None, backbone: str = "mini", per_pair: int = 8,
+                   through_model_fraction: float = 0.5, heldout_per_pair: int = 2, epochs: int = 12,
+                   seed: int = 0, log=print) -> dict:
+    """Fit the judge on fresh renders (a share of them passed through ``backbone``); measure held-out
+    accuracy on renders with other seeds, clean and through the model; save weights and record."""
+    from safetensors.torch import save_file
+
+    from actionbench.backbone import load_backbone
 
     out = Path(out) if out is not None else _data_dir()
+    torch.manual_seed(seed)
     t0 = time.time()
-    looks, poses = world_looks(), world_poses()
-    X, P, S = _render_set(looks, poses, per_pair, seed_base=7_000_000)
-    pose_head = _fit_linear(X, P, C=0.5)
-    subj_head = _fit_linear(X, [_subject_label(s) for s in S], C=0.5)
-    Xh, Ph, Sh = _render_set(looks, poses, heldout_per_pair, seed_base=9_000_000)
-    pose_acc = float(np.mean([a == b for a, b in zip(pose_head.predict(Xh), Ph)]))
-    subj_acc = float(np.mean([a == _subject_label(b) for a, b in zip(subj_head.predict(Xh), Sh)]))
-    tensors = {}
-    for name, head in (("pose", pose_head), ("subject", subj_head)):
-        for k in ("mean", "scale", "coef", "intercept"):
-            tensors[f"{name}.{k}"] = np.ascontiguousarray(getattr(head, k), dtype=np.float32)
-    meta = {
-        "features": "32x32 figure mask crop 16x16 + colour crop 8x8 + 64-bin colour histogram + box shape",
-        "classifier": "multinomial logistic regression (scikit-learn, C=0.5), standardised features",
-        "pose_classes": list(pose_head.classes),
-        "subject_classes": list(subj_head.classes),
-        "train_images": len(P),
-        "heldout_images": len(Ph),
+    poses, subjects = pose_classes(), subject_classes()
+    model = load_backbone(backbone) if through_model_fraction > 0 else None
+    images, meta = render_labelled(per_pair, seed_base=7_000_000)
+    if model is not None:
+        every = max(1, round(1 / through_model_fraction))
+        passed = through_model(model, images[::every], meta[::every], THROUGH_MODEL_STRENGTH, seed=seed + 2)
+        images, meta = np.concatenate([images, passed]), meta + meta[::every]
+    pose_y, subject_y = _labels(meta, poses, subjects)
+    net = JudgeNet(len(poses), len(subjects))
+    losses = _train(net, to_tensor(images), pose_y, subject_y, epochs, seed)
+
+    heldout, heldout_meta = render_labelled(heldout_per_pair, seed_base=9_000_000)
+    pose_h, subject_h = _labels(heldout_meta, poses, subjects)
+    pose_acc, subject_acc = _accuracy(net, to_tensor(heldout), pose_h, subject_h)
+    meta_out = {
+        "classifier": "6-block CNN, two linear heads (pose, subject), AdamW + cosine, pixel-noise and shift augmentation",
+        "pose_classes": poses,
+        "subject_classes": subjects,
+        "train_images": len(meta),
+        "through_model": {"backbone": backbone, "fraction_of_renders": through_model_fraction,
+                          "strength": list(THROUGH_MODEL_STRENGTH)} if model is not None else None,
+        "epochs": epochs,
+        "loss_per_epoch": losses,
+        "heldout_images": len(heldout_meta),
         "heldout_pose_accuracy": round(pose_acc, 4),
-        "heldout_subject_accuracy": round(subj_acc, 4),
-        "fit_seconds": round(time.time() - t0, 1),
+        "heldout_subject_accuracy": round(subject_acc, 4),
     }
+    if model is not None:
+        passed = through_model(model, heldout, heldout_meta, HELDOUT_STRENGTH, seed=seed + 3)
+        pose_m, subject_m = _accuracy(net, to_tensor(passed), pose_h, subject_h)
+        meta_out["heldout_through_model"] = {"strength": list(HELDOUT_STRENGTH), "pose_accuracy": round(pose_m, 4),
+                                             "subject_accuracy": round(subject_m, 4)}
+    meta_out["fit_seconds"] = round(time.time() - t0, 1)
     out.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(out / JUDGE_WEIGHTS))
-    (out / JUDGE_META).write_text(json.dumps(meta, indent=2) + "\n")
-    log(f"mini judge: held-out pose accuracy {pose_acc:.3f}, subject accuracy {subj_acc:.3f}")
-    return meta
+    from actionbench.io import atomic_path
+
+    with atomic_path(out / JUDGE_WEIGHTS) as tmp:
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
+    with atomic_path(out / JUDGE_META) as tmp:
+        Path(tmp).write_text(json.dumps(meta_out, indent=2) + "\n")
+    log(f"mini judge: held-out pose accuracy {pose_acc:.3f}, subject accuracy {subject_acc:.3f} (clean renders)"
+        + (f"; through the model {meta_out['heldout_through_model']['pose_accuracy']:.3f} / "
+           f"{meta_out['heldout_through_model']['subject_accuracy']:.3f}" if model is not None else ""))
+    return meta_out
 
 
-def load_heads(folder: str | Path | None = None):
-    from safetensors.numpy import load_file
+def load_judge_net(folder: str | Path | None = None) -> tuple[JudgeNet, dict]:
+    from safetensors.torch import load_file
 
     folder = Path(folder) if folder is not None else _data_dir()
-    t = load_file(str(folder / JUDGE_WEIGHTS))
     meta = json.loads((folder / JUDGE_META).read_text())
-    heads = {}
-    for name, classes in (("pose", meta["pose_classes"]), ("subject", meta["subject_classes"])):
-        heads[name] = _Linear(t[f"{name}.mean"], t[f"{name}.scale"], t[f"{name}.coef"], t[f"{name}.intercept"], classes)
-    return heads, meta
+    net = JudgeNet(len(meta["pose_classes"]), len(meta["subject_classes"]))
+    net.load_state_dict(load_file(str(folder / JUDGE_WEIGHTS)))
+    return net.eval(), meta
 
 
 class MiniJudge(Evaluator):
     """Exact judge of the mini world: predicted pose == target action, predicted subject == target subject."""
 
     name = "mini"
-    VERSION = "1"
+    VERSION = "2"
 
     def __init__(self, dataset, device: str = "cpu", **options):
         super().__init__(dataset, device, **options)
-        self._heads = None
+        self._net = None
         self._meta = None
 
-    def _load(self):
-        if self._heads is None:
-            self._heads, self._meta = load_heads(self.options.get("folder"))
-        return self._heads
+    def _load(self) -> JudgeNet:
+        if self._net is None:
+            self._net, self._meta = load_judge_net(self.options.get("folder"))
+        return self._net
 
     def predict(self, images: Sequence) -> list[tuple[str, str]]:
-        heads = self._load()
-        X = np.stack([features(im) for im in images])
-        return list(zip(heads["pose"].predict(X), heads["subject"].predict(X)))
+        net = self._load()
+        pose_idx, subject_idx = _predict(net, to_tensor(list(images)))
+        poses, subjects = self._meta["pose_classes"], self._meta["subject_classes"]
+        return [(poses[p], subjects[s]) for p, s in zip(pose_idx, subject_idx)]
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgment]:
         preds = self.predict([image_of(r) for r in requests])
@@ -193,6 +310,7 @@ class MiniJudge(Evaluator):
     def describe(self) -> dict:
         self._load()
         out = super().describe()
-        out["model"] = {k: self._meta[k] for k in ("features", "classifier", "heldout_pose_accuracy",
-                                                   "heldout_subject_accuracy", "train_images", "heldout_images")}
+        keys = ("classifier", "heldout_pose_accuracy", "heldout_subject_accuracy", "heldout_through_model",
+                "through_model", "train_images", "heldout_images")
+        out["model"] = {k: self._meta[k] for k in keys if k in self._meta}
         return out
