@@ -222,15 +222,18 @@ def load_weights(unet, text_encoder, state: dict[str, torch.Tensor]) -> None:
         raise RuntimeError(f"mini text encoder weights do not match: missing {missing}, unexpected {unexpected}")
 
 
+def mini_folder(backbone_id: str) -> Path:
+    """The folder a mini backbone id loads from: the shipped one for "mini", FOLDER for "mini:FOLDER"."""
+    return Path(backbone_id.split(":", 1)[1]) if ":" in backbone_id else DATA_DIR
+
+
 def load_mini_backbone(name: str = MINI, folder: str | Path | None = None):
     """The shipped mini backbone (``name`` "mini"), or "mini:/path/to/folder" for weights made by ``actionbench mini train``."""
     from safetensors.torch import load_file
 
     from .errors import ActionBenchError
 
-    if folder is None:
-        folder = name.split(":", 1)[1] if ":" in name else DATA_DIR
-    folder = Path(folder)
+    folder = Path(folder) if folder is not None else mini_folder(name)
     path = folder / WEIGHTS_FILE
     if not path.is_file():
         raise ActionBenchError(f"mini backbone weights not found at {path}; run `actionbench mini train --out {folder}`")

@@ -42,7 +42,7 @@ class ControlNetPoseConfig(MethodConfig):
     controlnet: str = "auto"
     """ControlNet weights: a hub id, a local folder (local:/dir or a path), 'from_unet' (a seeded random ControlNet
     built from the backbone's UNet, for tests), or 'auto': thibaud/controlnet-sd21-openpose-diffusers, except
-    'from_unet' on the tiny/mini test backbones, which no released ControlNet fits."""
+    the mini model's own pose ControlNet on mini (``actionbench mini controlnet``), 'from_unet' on tiny."""
     controlnet_conditioning_scale: float = 1.0
     """Weight of the ControlNet residuals (diffusers' default)."""
     prompt_template: str = "{subject}"
@@ -159,7 +159,11 @@ class ControlNetPose(Method):
         """The ControlNet this config names on this backbone ('auto' resolved)."""
         if self.config.controlnet != "auto":
             return self.config.controlnet
-        if self.backbone.id in TEST_BACKBONES or self.backbone.id.startswith("mini"):
+        if self.backbone.id.startswith("mini"):
+            from actionbench.mini_controlnet import mini_controlnet_source
+
+            return mini_controlnet_source(self.backbone.id) or FROM_UNET
+        if self.backbone.id in TEST_BACKBONES:
             return FROM_UNET
         return SD21_OPENPOSE_CONTROLNET
 

@@ -1,0 +1,157 @@
+"""A pose ControlNet for the mini model: the ``controlnet`` baseline's weights in the mini world.
+
+On Stable Diffusion 2.1 the ``controlnet`` method uses a released OpenPose ControlNet; no such
+model fits the mini UNet, so this trains one the same way (Zhang et al., 2023): a copy of the
+frozen UNet's encoder (``ControlNetModel.from_unet``, zero convolutions at zero) learns to
+denoise renders given their exact OpenPose maps and training captions. The maps go through the
+same path as at generation: drawn at ``POSE_RESOLUTION`` by ``render_pose_map`` (the pose
+extractor's drawing) and resized by the pipeline's control-image processor.
+
+Weights ship in ``actionbench/data/mini/controlnet`` (diffusers layout, safetensors, float16).
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CONTROLNET_DIR = "controlnet"
+POSE_RESOLUTION = 512  # the controlnet method's pose_resolution default
+
+
+@dataclass(frozen=True)
+class ControlNetTrainConfig:
+    steps: int = 1500
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    warmup_steps: int = 50
+    seeds_per_pair: int = 4  # renders per (look, pose)
+    seed: int = 0
+    threads: int = 1
+
+
+def mini_controlnet_source(backbone_id: str) -> str | None:
+    """``local:`` path of the pose ControlNet beside a mini backbone's weights, or None if it has none."""
+    from .mini import mini_folder
+
+    folder = mini_folder(backbone_id) / CONTROLNET_DIR
+    return f"local:{folder}" if (folder / "config.json").is_file() else None
+
+
+def pose_condition(keypoints, size: int) -> torch.Tensor:
+    """The (3, size, size) control image of a render's keypoints, as the pipeline would see it."""
+    from diffusers.image_processor import VaeImageProcessor
+
+    from .mini import PATCH
+    from .synthetic import render_pose_map
+
+    scale = POSE_RESOLUTION / size
+    moved = [None if q is None else (q[0] * scale, q[1] * scale) for q in keypoints]
+    pose_map = render_pose_map(moved, POSE_RESOLUTION).convert("RGB")
+    processor = VaeImageProcessor(vae_scale_factor=PATCH, do_convert_rgb=True, do_normalize=False)
+    return processor.preprocess(pose_map, height=size, width=size)[0]
+
+
+def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = ControlNetTrainConfig(),
+                          out: str | Path | None = None, log=print) -> dict:
+    """Train a pose ControlNet on renders for the frozen mini model; save it to ``out`` (default: shipped)."""
+    from diffusers import ControlNetModel
+
+    from .backbone import load_backbone
+    from .io import progress
+    from .methods.controlnet import conditioning_channels
+    from .mini import DATA_DIR, MINI_RESOLUTION, PATCH, TrainConfig, caption, world_looks, world_poses
+    from .synthetic import BACKGROUNDS, render
+    from .training import diffusion_target
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(out) if out is not None else DATA_DIR / CONTROLNET_DIR
+    t0 = time.time()
+    model = load_backbone(backbone)
+    unet, text_encoder, tokenizer, scheduler = model.unet, model.text_encoder, model.tokenizer, model.scheduler
+    unet.requires_grad_(False)
+    text_encoder.requires_grad_(False)
+
+    rng = random.Random(f"mini-controlnet|{cfg.seed}")
+    bgs = list(BACKGROUNDS)
+    items = [(look, pose) for look in world_looks() for pose in world_poses() for _ in range(cfg.seeds_per_pair)]
+    images, conditions, meta = [], [], []
+    for look, pose in progress(items, desc="rendering", total=len(items)):
+        bg = bgs[rng.randrange(len(bgs))] if rng.random() < 0.5 else None
+        r = render(look, pose, size=MINI_RESOLUTION, seed=3_000_000 + rng.randrange(1 << 30), background=bg)
+        images.append(np.asarray(r.image))
+        conditions.append(pose_condition(r.keypoints, MINI_RESOLUTION))
+        meta.append((look, pose, bg))
+    pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    latents_all = torch.nn.functional.pixel_unshuffle(pixels, PATCH)
+    conditions_all = torch.stack(conditions)
+    render_s = time.time() - t0
+
+    torch.manual_seed(cfg.seed)
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=conditioning_channels(PATCH))
+    controlnet.train()
+    optimizer = torch.optim.Adam(controlnet.parameters(), lr=cfg.learning_rate)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    caption_cfg = TrainConfig()
+    losses = []
+    t1 = time.time()
+    bar = progress(range(cfg.steps), desc="mini controlnet", total=cfg.steps)
+    for step in bar:
+        lr = cfg.learning_rate * min(1.0, (step + 1) / cfg.warmup_steps)
+        lr *= 0.5 * (1 + math.cos(math.pi * step / cfg.steps)) * 0.9 + 0.1
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        rows = torch.randint(0, len(meta), (cfg.batch_size,), generator=generator)
+        latents, cond = latents_all[rows], conditions_all[rows]
+        ids = tokenizer([caption(*meta[int(r)], rng, caption_cfg) for r in rows], padding="max_length", max_length=77,
+                        truncation=True, return_tensors="pt").input_ids
+        with torch.no_grad():
+            hidden = text_encoder(ids)[0]
+        noise = torch.randn(latents.shape, generator=generator)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch_size,), generator=generator)
+        noisy = scheduler.add_noise(latents, noise, t)
+        down, mid = controlnet(noisy, t, encoder_hidden_states=hidden, controlnet_cond=cond, return_dict=False)
+        pred = unet(noisy, t, encoder_hidden_states=hidden, down_block_additional_residuals=down,
+                    mid_block_additional_residual=mid).sample
+        loss = torch.nn.functional.mse_loss(pred, diffusion_target(scheduler, latents, noise, t))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(controlnet.parameters(), 1.0)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        if step % 50 == 0 and hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+    train_s = time.time() - t1
+
+    import os
+    import shutil
+
+    controlnet.eval().to(torch.float16)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".tmp-{os.getpid()}-{out.name}"  # written whole, then moved into place
+    shutil.rmtree(tmp, ignore_errors=True)
+    controlnet.save_pretrained(str(tmp), safe_serialization=True)
+    record = {
+        "backbone": backbone,
+        "backbone_steps": model.extra.get("steps"),
+        "train_config": asdict(cfg),
+        "train_images": len(meta),
+        "final_loss_mean_last_200": float(np.mean(losses[-200:])),
+        "loss_curve_every_250": [round(float(np.mean(losses[i:i + 250])), 5) for i in range(0, len(losses), 250)],
+        "render_seconds": round(render_s, 1),
+        "train_seconds": round(train_s, 1),
+        "weights": "float16",
+        "reproduce": f"actionbench mini controlnet --backbone {backbone}",
+    }
+    (tmp / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    log(f"mini controlnet: {cfg.steps} steps in {train_s:.0f}s, final loss {record['final_loss_mean_last_200']:.4f}; wrote {out}")
+    return record
