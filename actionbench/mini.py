@@ -308,6 +308,12 @@ def render_world(cfg: TrainConfig, size: int = MINI_RESOLUTION, progress_desc: s
 
 # --- training -----------------------------------------------------------------------------
 
+def warmup_cosine_lr(step: int, steps: int, peak: float, warmup_steps: int) -> float:
+    """Linear warmup to ``peak``, then a cosine down to a tenth of it at the last step."""
+    lr = peak * min(1.0, (step + 1) / warmup_steps)
+    return lr * (0.5 * (1 + math.cos(math.pi * step / steps)) * 0.9 + 0.1)
+
+
 def train_mini(cfg: TrainConfig = TrainConfig(), out: str | Path | None = None, log=print) -> dict:
     """Train the mini base model from scratch, or continue from ``cfg.init_from`` (fresh optimiser, EMA
     started at the loaded weights, the same warmup + cosine schedule over ``cfg.steps`` new steps);
@@ -356,10 +362,8 @@ def train_mini(cfg: TrainConfig = TrainConfig(), out: str | Path | None = None, 
     t1 = time.time()
     bar = progress(range(cfg.steps), desc="mini train", total=cfg.steps)
     for step in bar:
-        lr = cfg.learning_rate * min(1.0, (step + 1) / cfg.warmup_steps)
-        lr *= 0.5 * (1 + math.cos(math.pi * step / cfg.steps)) * 0.9 + 0.1
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = warmup_cosine_lr(step, cfg.steps, cfg.learning_rate, cfg.warmup_steps)
         rows = torch.randint(0, n, (cfg.batch_size,), generator=generator)
         lat = latents_all[rows]
         flip = torch.rand(cfg.batch_size, generator=generator) < 0.0

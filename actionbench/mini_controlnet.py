@@ -12,7 +12,6 @@ Weights ship in ``actionbench/data/mini/controlnet`` (diffusers layout, safetens
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -66,7 +65,8 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
     from .backbone import load_backbone
     from .io import progress
     from .methods.controlnet import conditioning_channels
-    from .mini import DATA_DIR, MINI_RESOLUTION, PATCH, TrainConfig, caption, world_looks, world_poses
+    from .mini import (DATA_DIR, MINI_RESOLUTION, PATCH, TrainConfig, caption, warmup_cosine_lr, world_looks,
+                       world_poses)
     from .synthetic import BACKGROUNDS, render
     from .training import diffusion_target
 
@@ -104,10 +104,8 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
     t1 = time.time()
     bar = progress(range(cfg.steps), desc="mini controlnet", total=cfg.steps)
     for step in bar:
-        lr = cfg.learning_rate * min(1.0, (step + 1) / cfg.warmup_steps)
-        lr *= 0.5 * (1 + math.cos(math.pi * step / cfg.steps)) * 0.9 + 0.1
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = warmup_cosine_lr(step, cfg.steps, cfg.learning_rate, cfg.warmup_steps)
         rows = torch.randint(0, len(meta), (cfg.batch_size,), generator=generator)
         latents, cond = latents_all[rows], conditions_all[rows]
         ids = tokenizer([caption(*meta[int(r)], rng, caption_cfg) for r in rows], padding="max_length", max_length=77,
