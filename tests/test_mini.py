@@ -189,3 +189,23 @@ def test_shipped_controlnet_draws_the_exemplar_pose(backbone, dataset, judge, tm
         rates[name] = np.mean([pose == "cheer" for pose, _ in judge.predict(images)])
     assert artifact.meta  # both ran
     assert rates["controlnet"] >= 0.5 and rates["controlnet"] > rates["sd"], rates
+
+
+def test_mini_table_adds_a_row_with_the_judge_accuracy_recorded(tmp_path):
+    """`actionbench mini table` runs a method on the mini suite and puts it on the leaderboard."""
+    import json
+
+    from click.testing import CliRunner
+
+    from actionbench.cli import main
+
+    board = tmp_path / "board"
+    result = CliRunner().invoke(main, ["mini", "table", "--methods", "sd", "--num-inference-steps", "2",
+                                       "--runs", str(tmp_path / "runs"), "--leaderboard", str(board)])
+    assert result.exit_code == 0 and "1 methods added (sd)" in result.output, result.output
+    record = json.loads((tmp_path / "runs" / "sd" / "results.json").read_text())
+    assert record["metrics"]["n"] == 368 and record["judge"]["name"] == "mini"
+    assert record["judge"]["model"]["heldout_pose_accuracy"] >= 0.95
+    md = (board / "LEADERBOARD.md").read_text()
+    assert "Dataset `mini`, backbone `mini`" in md, md
+    assert "sd" in md.split("Dataset `mini`, backbone `mini`")[1], md
