@@ -306,6 +306,26 @@ def render_world(cfg: TrainConfig, size: int = MINI_RESOLUTION, progress_desc: s
     return {"images": images, "meta": meta}
 
 
+def render_labelled(per_pair: int, rng: random.Random, seed_base: int, progress_desc: str | None = None):
+    """Every look in every pose ``per_pair`` times, half on named backgrounds, seeds drawn from ``rng``.
+
+    Returns the images (uint8, N x 32 x 32 x 3), their (look, pose, background) and their keypoints.
+    """
+    from .io import progress
+    from .synthetic import BACKGROUNDS, render
+
+    bgs = list(BACKGROUNDS)
+    items = [(look, pose) for look in world_looks() for pose in world_poses() for _ in range(per_pair)]
+    images, meta, keypoints = [], [], []
+    for look, pose in progress(items, desc=progress_desc, total=len(items)) if progress_desc else items:
+        bg = bgs[rng.randrange(len(bgs))] if rng.random() < 0.5 else None
+        r = render(look, pose, size=MINI_RESOLUTION, seed=seed_base + rng.randrange(1 << 30), background=bg)
+        images.append(np.asarray(r.image))
+        meta.append((look, pose, bg))
+        keypoints.append(r.keypoints)
+    return np.stack(images), meta, keypoints
+
+
 # --- training -----------------------------------------------------------------------------
 
 def warmup_cosine_lr(step: int, steps: int, peak: float, warmup_steps: int) -> float:

@@ -65,9 +65,7 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
     from .backbone import load_backbone
     from .io import progress
     from .methods.controlnet import conditioning_channels
-    from .mini import (DATA_DIR, MINI_RESOLUTION, PATCH, TrainConfig, caption, warmup_cosine_lr, world_looks,
-                       world_poses)
-    from .synthetic import BACKGROUNDS, render
+    from .mini import DATA_DIR, MINI_RESOLUTION, PATCH, TrainConfig, caption, render_labelled, warmup_cosine_lr
     from .training import diffusion_target
 
     if cfg.threads:
@@ -79,17 +77,10 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
     unet.requires_grad_(False)
     text_encoder.requires_grad_(False)
 
-    rng = random.Random(f"mini-controlnet|{cfg.seed}")
-    bgs = list(BACKGROUNDS)
-    items = [(look, pose) for look in world_looks() for pose in world_poses() for _ in range(cfg.seeds_per_pair)]
-    images, conditions, meta = [], [], []
-    for look, pose in progress(items, desc="rendering", total=len(items)):
-        bg = bgs[rng.randrange(len(bgs))] if rng.random() < 0.5 else None
-        r = render(look, pose, size=MINI_RESOLUTION, seed=3_000_000 + rng.randrange(1 << 30), background=bg)
-        images.append(np.asarray(r.image))
-        conditions.append(pose_condition(r.keypoints, MINI_RESOLUTION))
-        meta.append((look, pose, bg))
-    pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    rng = random.Random(f"mini-controlnet|{cfg.seed}")  # goes on to draw the captions
+    images, meta, keypoints = render_labelled(cfg.seeds_per_pair, rng, seed_base=3_000_000, progress_desc="rendering")
+    conditions = [pose_condition(k, MINI_RESOLUTION) for k in keypoints]
+    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     latents_all = torch.nn.functional.pixel_unshuffle(pixels, PATCH)
     conditions_all = torch.stack(conditions)
     render_s = time.time() - t0

@@ -100,20 +100,10 @@ def to_tensor(images) -> torch.Tensor:
 
 def render_labelled(per_pair: int, seed_base: int):
     """Every look in every pose ``per_pair`` times (half on named backgrounds): images, (look, pose, background)."""
-    from actionbench.mini import world_looks, world_poses
-    from actionbench.synthetic import BACKGROUNDS, render
+    from actionbench.mini import render_labelled as render_world_labelled
 
-    rng = random.Random(f"mini-judge|{seed_base}")
-    bgs = list(BACKGROUNDS)
-    images, meta = [], []
-    for look in world_looks():
-        for pose in world_poses():
-            for _ in range(per_pair):
-                bg = bgs[rng.randrange(len(bgs))] if rng.random() < 0.5 else None
-                img = render(look, pose, size=SIZE, seed=seed_base + rng.randrange(1 << 30), background=bg).image
-                images.append(np.asarray(img))
-                meta.append((look, pose, bg))
-    return np.stack(images), meta
+    images, meta, _ = render_world_labelled(per_pair, random.Random(f"mini-judge|{seed_base}"), seed_base)
+    return images, meta
 
 
 @torch.no_grad()
