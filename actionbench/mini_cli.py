@@ -98,11 +98,10 @@ def _config_for(method_name: str, num_inference_steps: int | None, train_steps: 
               show_default=True)
 def table_cmd(methods, num_inference_steps, train_steps, runs_dir, leaderboard_dir):
     """Run methods on the mini suite (backbone "mini", dataset "mini", judge "mini") and add them to the leaderboard."""
+    from .cli import _one_thread_for_small_models
     from .leaderboard import add_result, render_leaderboard
     from .registries import method_registry
     from .runner import RunSpec, evaluate
-
-    from .cli import _one_thread_for_small_models
 
     _one_thread_for_small_models("mini")
     names = [m.strip() for m in methods.split(",")] if methods else method_registry().names()
