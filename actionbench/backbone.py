@@ -40,6 +40,9 @@ class Backbone:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
     extra: dict = field(default_factory=dict)
+    pose_controlnet: str | None = None
+    """A pose ControlNet made for this backbone (hub id, ``local:`` folder or ``from_unet``); the
+    ``controlnet`` method's ``controlnet=auto`` uses it. None: Stable Diffusion 2.1's OpenPose ControlNet."""
 
     @property
     def vae_scale_factor(self) -> int:
@@ -98,12 +101,28 @@ class Backbone:
         return self
 
 
+SMALL_MODEL_PARAMETERS = 50_000_000
+
+
+def one_thread_for_small_models(backbone: Backbone) -> None:
+    """Models under 50M UNet parameters (tiny, mini) run on one torch thread unless OMP_NUM_THREADS says otherwise.
+
+    They are too small for intra-op threads to pay off, and on a busy CPU two threads per process
+    oversubscribe the cores (measured on 2 cores: the tiny smoke eval took 20 min with 2 threads
+    beside one other job, 2.5 min with 1). Keyed on size, not on the backbone's name."""
+    if "OMP_NUM_THREADS" in os.environ or backbone.device.type != "cpu":
+        return
+    if sum(p.numel() for p in backbone.unet.parameters()) < SMALL_MODEL_PARAMETERS:
+        torch.set_num_threads(1)
+
+
 def resolve_backbone_id(name: str) -> tuple[str, str]:
-    """Return (kind, location): kind is "tiny", "hub" or "local"."""
-    if name == TINY:
-        return "tiny", TINY
-    if name.startswith("mini"):
-        return "mini", name
+    """Return (kind, location): kind is "registered" (a name in ``actionbench.registry.BACKBONES``,
+    exact or as ``name:argument``), "hub" or "local"."""
+    from .registry import BACKBONES
+
+    if BACKBONES.lookup(name) is not None:
+        return "registered", name
     if name in ALIASES:
         return "hub", ALIASES[name]
     if name.startswith("hf:"):
@@ -115,8 +134,9 @@ def resolve_backbone_id(name: str) -> tuple[str, str]:
     if name.count("/") == 1 and not name.startswith((".", "/")):
         return "hub", name
     raise ConfigError(
-        f"backbone '{name}' is neither 'tiny', 'mini', an alias ({', '.join(ALIASES)}), a hub id (org/repo or hf:org/repo) "
-        "nor an existing local folder (local:/path); pass one of those with --backbone"
+        f"backbone '{name}' is neither a registered name ({', '.join(BACKBONES.names())}), an alias "
+        f"({', '.join(ALIASES)}), a hub id (org/repo or hf:org/repo) nor an existing local folder (local:/path); "
+        "pass one of those with --backbone"
     )
 
 
@@ -133,7 +153,7 @@ def load_backbone(
     """Load a backbone by name.
 
     Args:
-        name: ``"tiny"``, ``"mini"``, ``"sd21"`` (Stable Diffusion 2.1, the paper's backbone), a hub id
+        name: a registered name (``"tiny"``, ``"mini"``, ``"mini:/folder"``; see ``actionbench.registry``), ``"sd21"`` (Stable Diffusion 2.1, the paper's backbone), a hub id
             (``org/repo`` or ``hf:org/repo``), or a local folder (``local:/dir`` or a path) laid out as
             ``save_pretrained`` writes a Stable Diffusion pipeline.
         device, dtype: where and how the weights live. Trainable copies are made in fp32 by methods.
@@ -149,12 +169,11 @@ def load_backbone(
         dtype = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
                  "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}[dtype]
     kind, location = resolve_backbone_id(name)
-    if kind == "tiny":
-        backbone = build_tiny_backbone()
-    elif kind == "mini":
-        from .mini import load_mini_backbone
+    if kind == "registered":
+        from .registry import BACKBONES, import_object
 
-        backbone = load_mini_backbone(name)
+        entry, _ = BACKBONES.lookup(name)
+        backbone = import_object(entry.target)(name)
     else:
         backbone = _load_pretrained(name, location, revision)
     if resolution is not None:
@@ -306,7 +325,7 @@ def clip_tokenizer_files(folder: Path | None = None) -> Path:
 
     The ids are identical to CLIP's. The files are cached under ``$ACTIONBENCH_HOME/clip-tokenizer``.
     """
-    from .dataset import actionbench_home
+    from .manifest import actionbench_home
     from .io import atomic_write_text
 
     folder = Path(folder) if folder else actionbench_home() / "clip-tokenizer"
@@ -331,6 +350,15 @@ def build_tiny_tokenizer():
     folder = clip_tokenizer_files()
     # SD 2 pads with "!" (id 0); without model_max_length the pipeline overflows.
     return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), pad_token="!", model_max_length=77)
+
+
+def load_tiny_backbone(name: str = TINY) -> Backbone:
+    """The ``tiny`` entry of the backbone table: random weights, SD 2.1's structure."""
+    if name != TINY:
+        raise ConfigError(f"backbone '{name}': the tiny backbone takes no argument; use --backbone tiny")
+    backbone = build_tiny_backbone()
+    backbone.pose_controlnet = "from_unet"  # random weights: a seeded ControlNet copied from its UNet
+    return backbone
 
 
 def build_tiny_backbone(seed: int = 0) -> Backbone:

@@ -41,7 +41,7 @@ def check_method(name: str, workdir: str | Path | None = None, action_id: str = 
     from .backbone import load_backbone
     from .dataset import load_dataset
     from .method import Artifact, Method, MethodConfig, build_config
-    from .registries import get_method
+    from .registry import get_method
 
     report = ContractReport(name)
     try:

@@ -7,41 +7,12 @@ renders a procedural dataset of the same shape with no download.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .errors import DatasetError, SchemaError
-from .hashing import sha256_file
-from .io import read_json
-
-MANIFEST_SCHEMA_VERSION = 1
-KNOWN_VERSIONS = ("v1",)
-SYNTHETIC = "synthetic"
-
-
-def actionbench_home() -> Path:
-    """Cache root for downloads and rendered data: $ACTIONBENCH_HOME, else ~/.cache/actionbench."""
-    env = os.environ.get("ACTIONBENCH_HOME")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "actionbench"
-
-
-def default_data_root(version: str = "v1") -> Path:
-    return actionbench_home() / f"actionbench-{version}"
-
-
-def manifest_path(version: str = "v1") -> Path:
-    if version not in KNOWN_VERSIONS:
-        raise DatasetError(
-            f"unknown dataset version '{version}'; known versions: {', '.join(KNOWN_VERSIONS)} "
-            f"(or '{SYNTHETIC}' for the built-in procedural set)"
-        )
-    return Path(str(resources.files("actionbench.data") / f"actionbench-{version}" / "manifest.json"))
-
+from .errors import DatasetError
+from .manifest import KNOWN_VERSIONS, default_data_root, read_manifest
 
 @dataclass(frozen=True)
 class Subject:
@@ -177,19 +148,6 @@ class Dataset:
         return datasets.Dataset.from_dict(rows, features=features)
 
 
-def read_manifest(version: str = "v1") -> tuple[dict, str]:
-    """The manifest as a dict and its own SHA-256; checks the schema version."""
-    path = manifest_path(version)
-    manifest = read_json(path, what=f"dataset manifest for {version}")
-    found = manifest.get("schema_version")
-    if found != MANIFEST_SCHEMA_VERSION:
-        raise SchemaError(
-            f"manifest {path} has schema_version {found!r}, this ActionBench reads {MANIFEST_SCHEMA_VERSION}; "
-            "upgrade actionbench (pip install -U actionbench) or restore the manifest"
-        )
-    return manifest, sha256_file(path)
-
-
 def dataset_from_manifest(manifest: dict, manifest_sha256: str, root: Path, name: str) -> Dataset:
     subjects = tuple(Subject(s["id"], s["name"], s["category"]) for s in manifest["subjects"])
     actions = tuple(
@@ -221,7 +179,8 @@ def dataset_from_manifest(manifest: dict, manifest_sha256: str, root: Path, name
 
 
 def load_dataset(name: str = "v1", root: str | Path | None = None, verify: bool = False) -> Dataset:
-    """Load a dataset by name: ``"v1"`` (downloaded images) or ``"synthetic"`` (rendered, no download).
+    """Load a dataset by name: ``"v1"`` (downloaded images) or a registered one (``"synthetic"``,
+    ``"mini"``: rendered, no download; see ``actionbench.registry.DATASETS``).
 
     Args:
         name: dataset version or ``"synthetic"``.
@@ -231,14 +190,15 @@ def load_dataset(name: str = "v1", root: str | Path | None = None, verify: bool 
     Raises:
         DatasetError: unknown version, or images missing (the message says how to download them).
     """
-    if name == SYNTHETIC:
-        from .synthetic import load_synthetic
+    if name not in KNOWN_VERSIONS:
+        from .registry import DATASETS
 
-        return load_synthetic(root=root)
-    if name == "mini":
-        from .mini import load_mini_dataset
-
-        return load_mini_dataset(root=root)
+        if name not in DATASETS:
+            raise DatasetError(
+                f"unknown dataset '{name}'; downloadable versions: {', '.join(KNOWN_VERSIONS)}; "
+                f"built-in and registered: {', '.join(DATASETS.names())}"
+            )
+        return DATASETS.get(name)(root=root)
     manifest, digest = read_manifest(name)
     root = Path(root) if root is not None else default_data_root(name)
     dataset = dataset_from_manifest(manifest, digest, root, name)

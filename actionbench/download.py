@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol as TypingProtocol
 
 from . import __version__
-from .dataset import SYNTHETIC, default_data_root, read_manifest
+from .manifest import SYNTHETIC, default_data_root, read_manifest
 from .errors import DatasetError, IntegrityError, SchemaError
 from .hashing import sha256_file
 from .io import atomic_path, progress as progress_bar, remove_stale_temporaries

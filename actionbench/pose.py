@@ -8,7 +8,7 @@ Two extractors, chosen by name with ``load_pose_extractor``:
   They are read as a plain state dict (``torch.load(weights_only=True)`` or safetensors, never
   an arbitrary pickle).
 - ``synthetic``: the exact skeleton the synthetic dataset drew the figure from, rendered by
-  ``actionbench.synthetic.render_pose_map``; no detector, no download.
+  ``actionbench.worlds.synthetic.render_pose_map``; no detector, no download.
 
 ``auto`` (what the ControlNet baseline uses by default) picks ``synthetic`` when every exemplar
 of the action carries exact keypoints and ``openpose`` otherwise.
@@ -218,7 +218,7 @@ class SyntheticPoseExtractor:
     """The exact OpenPose map of a synthetic exemplar, drawn from its recorded keypoints.
 
     The keypoints are moved into the centre square and scaled to ``resolution``, then drawn by
-    ``actionbench.synthetic.render_pose_map`` (controlnet_aux's limb colours and widths).
+    ``actionbench.worlds.synthetic.render_pose_map`` (controlnet_aux's limb colours and widths).
     """
 
     name = "synthetic"
@@ -235,7 +235,7 @@ class SyntheticPoseExtractor:
                 f"exemplar {exemplar.path} has no recorded keypoints (only the synthetic dataset has them); "
                 "use --set pose_extractor=openpose for photos"
             )
-        from .synthetic import render_pose_map
+        from actionbench.worlds.synthetic import render_pose_map
 
         with Image.open(exemplar.path) as image:
             w, h = image.size

@@ -1,8 +1,11 @@
-"""One registry for methods and evaluators.
+"""One registry module: methods, judges, backbones, datasets and suites by name.
 
-Built-ins are lazy ``"module:Class"`` strings, so listing names imports no torch.
-Third-party packages register through an entry-point group, and any class can be
-named directly as ``package.module:Class``.
+Built-ins are lazy ``"module:object"`` strings, so listing names imports no torch and the
+core never imports a method, a judge or a world: it resolves them here, by exact name or a
+``name:argument`` prefix (``mini:/models/my-mini``), the way open_clip resolves ``hf-hub:``.
+Third-party packages register through entry-point groups (``actionbench.methods``,
+``actionbench.evaluators``, ``actionbench.backbones``, ``actionbench.datasets``,
+``actionbench.suites``), and a method or judge can be named directly as ``package.module:Class``.
 """
 from __future__ import annotations
 
@@ -11,22 +14,60 @@ import importlib
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Generic, TypeVar
+from typing import Any
 
 from .errors import RegistryError
 
-T = TypeVar("T")
+# --- the built-in tables ----------------------------------------------------------------------
+
+BUILTIN_METHODS = {
+    "sd": "actionbench.methods.sd:TextOnlySD",
+    "controlnet": "actionbench.methods.controlnet:ControlNetPose",
+    "dreambooth": "actionbench.methods.dreambooth:DreamBooth",
+    "textual_inversion": "actionbench.methods.textual_inversion:TextualInversion",
+    "reversion": "actionbench.methods.reversion:ReVersion",
+    "custom_diffusion": "actionbench.methods.custom_diffusion:CustomDiffusion",
+    "p_plus": "actionbench.methods.p_plus:PPlus",
+    "adi": "actionbench.methods.adi:ADI",
+}
+BUILTIN_JUDGES = {
+    "clip": "actionbench.evaluators.clip_zero_shot:CLIPZeroShotJudge",
+    "tiny": "actionbench.evaluators.clip_zero_shot:TinyCLIPJudge",
+    "few_shot": "actionbench.evaluators.few_shot:FewShotJudge",
+    "human": "actionbench.evaluators.human:HumanJudge",
+    "mini": "actionbench.worlds.mini.judge:MiniJudge",
+}
+BUILTIN_BACKBONES = {
+    # name -> loader(name) returning an ``actionbench.backbone.Backbone``; hub ids, ``hf:`` and
+    # ``local:`` are resolved by ``actionbench.backbone`` itself.
+    "tiny": "actionbench.backbone:load_tiny_backbone",
+    "mini": "actionbench.worlds.mini.model:load_mini_backbone",
+}
+BUILTIN_DATASETS = {
+    # name -> loader(root=None) returning an ``actionbench.dataset.Dataset``; the downloaded
+    # versions (v1) are read from their manifests by ``actionbench.dataset`` itself.
+    "synthetic": "actionbench.worlds.synthetic:load_synthetic",
+    "mini": "actionbench.worlds.mini.model:load_mini_dataset",
+}
+BUILTIN_SUITES = {
+    "v1": "actionbench.spec:V1_SUITE",
+    "mini": "actionbench.worlds.mini.suite:MINI_SUITE",
+}
+BUILTIN_RESULT_HOOKS = {
+    # name -> hook(run, evaluator, judge_key, record) that may add to a results record before it is written
+    "human_agreement": "actionbench.evaluators.agreement:attach_human_agreement",
+}
 
 
 @dataclass(frozen=True)
 class Entry:
     name: str
-    target: str  # "module:Class"
+    target: str  # "module:object"
     source: str  # "built-in" or "entry point (dist)"
 
 
 def import_object(target: str):
-    """Import ``package.module:Class``; errors name the target and the fix."""
+    """Import ``package.module:object``; errors name the target and the fix."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise RegistryError(f"'{target}' is not of the form package.module:Class")
@@ -46,18 +87,29 @@ def import_object(target: str):
     return obj
 
 
-class Registry(Generic[T]):
-    def __init__(self, kind: str, base_cls_path: str, group: str, builtins: dict[str, str]):
-        self.kind = kind
-        self.base_cls_path = base_cls_path
-        self.group = group
+class Registry:
+    """Names -> lazy targets of one kind (lm-evaluation-harness's ``Registry``).
+
+    Args:
+        kind: what is registered, for messages ("method", "judge", ...).
+        group: the entry-point group third-party packages register under.
+        builtins: name -> ``"module:object"``.
+        base: ``"module:Class"`` every resolved object must subclass (None: any object).
+        allow_paths: ``package.module:Class`` may be given instead of a name.
+        prefixes: ``name:argument`` resolves to the entry ``name`` with an argument.
+    """
+
+    def __init__(self, kind: str, group: str, builtins: dict[str, str], base: str | None = None,
+                 allow_paths: bool = False, prefixes: bool = False):
+        self.kind, self.group, self.base = kind, group, base
+        self.allow_paths, self.prefixes = allow_paths, prefixes
         self._entries: dict[str, Entry] = {}
         for name, target in builtins.items():
             self.register(name, target, source="built-in")
         self._entry_points_loaded = False
 
     def register(self, name: str, target: str | type, source: str = "runtime") -> None:
-        if isinstance(target, type):
+        if not isinstance(target, str):
             target = f"{target.__module__}:{target.__qualname__}"
         if name in self._entries and self._entries[name].target != target:
             raise ValueError(
@@ -65,6 +117,11 @@ class Registry(Generic[T]):
                 f"({self._entries[name].source}); pick another name for {target}"
             )
         self._entries[name] = Entry(name, target, source)
+
+    def reload_entry_points(self) -> None:
+        """Read the entry points again on the next lookup (after installing a plugin)."""
+        self._entries = {n: e for n, e in self._entries.items() if e.source in ("built-in", "runtime")}
+        self._entry_points_loaded = False
 
     def _load_entry_points(self) -> None:
         if self._entry_points_loaded:
@@ -84,21 +141,72 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return [e.name for e in self.entries()]
 
-    def get(self, name: str) -> type[T]:
-        """Resolve a registered name or a ``package.module:Class`` path to a class."""
-        if ":" in name:
-            cls = import_object(name)
+    def __contains__(self, name: str) -> bool:
+        self._load_entry_points()
+        return name in self._entries
+
+    def lookup(self, name: str) -> tuple[Entry, str | None] | None:
+        """The entry for ``name`` (and the argument of a ``name:argument`` form), or None."""
+        self._load_entry_points()
+        if name in self._entries:
+            return self._entries[name], None
+        prefix, sep, argument = name.partition(":")
+        if self.prefixes and sep and prefix in self._entries:
+            return self._entries[prefix], argument
+        return None
+
+    def unknown(self, name: str, hint: str = "") -> RegistryError:
+        close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
+        return RegistryError(
+            f"no {self.kind} '{name}'" + (f"; closest: {', '.join(close)}" if close else "")
+            + f"; all: {', '.join(sorted(self._entries))}." + (f" {hint}" if hint else "")
+        )
+
+    def get(self, name: str) -> Any:
+        """Resolve a registered name (or ``package.module:Class`` where allowed) to its object."""
+        found = self.lookup(name)
+        if found is not None and found[1] is None:
+            obj = import_object(found[0].target)
+        elif self.allow_paths and ":" in name:
+            obj = import_object(name)
         else:
-            self._load_entry_points()
-            if name not in self._entries:
-                close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
-                hint = f"; closest: {', '.join(close)}" if close else ""
-                raise RegistryError(
-                    f"no {self.kind} '{name}'{hint}; all: {', '.join(sorted(self._entries))}. "
-                    f"A third-party {self.kind} can be named as package.module:Class."
-                )
-            cls = import_object(self._entries[name].target)
-        base = import_object(self.base_cls_path)
-        if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise RegistryError(f"'{name}' resolves to {cls!r}, which is not a subclass of {base.__name__}")
-        return cls
+            raise self.unknown(name, f"A third-party {self.kind} can be named as package.module:Class."
+                               if self.allow_paths else "")
+        if self.base is not None:
+            base = import_object(self.base)
+            if not (isinstance(obj, type) and issubclass(obj, base)):
+                raise RegistryError(f"'{name}' resolves to {obj!r}, which is not a subclass of {base.__name__}")
+        return obj
+
+
+METHODS = Registry("method", "actionbench.methods", BUILTIN_METHODS, base="actionbench.method:Method",
+                   allow_paths=True)
+JUDGES = Registry("judge", "actionbench.evaluators", BUILTIN_JUDGES, base="actionbench.evaluator:Evaluator",
+                  allow_paths=True)
+BACKBONES = Registry("backbone", "actionbench.backbones", BUILTIN_BACKBONES, prefixes=True)
+DATASETS = Registry("dataset", "actionbench.datasets", BUILTIN_DATASETS)
+SUITES = Registry("suite", "actionbench.suites", BUILTIN_SUITES)
+RESULT_HOOKS = Registry("results hook", "actionbench.result_hooks", BUILTIN_RESULT_HOOKS)
+
+
+def get_method(name: str):
+    """The Method class for a registry name or ``package.module:Class``."""
+    return METHODS.get(name)
+
+
+def list_methods() -> list[Entry]:
+    return METHODS.entries()
+
+
+def get_evaluator(name: str):
+    """The Evaluator class for a judge name or ``package.module:Class``."""
+    return JUDGES.get(name)
+
+
+def list_evaluators() -> list[Entry]:
+    return JUDGES.entries()
+
+
+def get_suite(name: str):
+    """The ``actionbench.spec.Suite`` registered as ``name``."""
+    return SUITES.get(name)

@@ -166,9 +166,9 @@ def open_run(spec: RunSpec, out: str | Path | None = None, device: str = "cpu", 
     """Resolve a spec to live objects and bind it to a run folder (writing or checking ``spec.json``).
 
     ``backbone_options``: ``attention``, ``vae_slicing``, ``gradient_checkpointing`` (``backbone.apply_options``)."""
-    from .backbone import load_backbone
+    from .backbone import load_backbone, one_thread_for_small_models
     from .method import build_config
-    from .registries import get_method
+    from .registry import get_method
 
     dataset = load_dataset(spec.dataset, root=data_root)
     method_cls = get_method(spec.method)
@@ -176,6 +176,8 @@ def open_run(spec: RunSpec, out: str | Path | None = None, device: str = "cpu", 
     out = Path(out) if out else spec.default_out()
     backbone = load_backbone(spec.backbone, device=device, dtype=dtype, **dict(backbone_options or {})) \
         if load_model else None
+    if backbone is not None:
+        one_thread_for_small_models(backbone)
     method = method_cls(backbone, config) if load_model else None
     run = Run(out, spec, dataset, method, backbone, device)
     if load_model:
@@ -294,7 +296,7 @@ def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int 
     """Judge every generated image not yet judged by this judge (name and version).
 
     Shards split by (action, subject) pair, as generation does, so a shard judges what it made."""
-    from actionbench.evaluators.base import JudgeRequest
+    from actionbench.evaluator import JudgeRequest
 
     started = time.perf_counter()
     key = judge_key(evaluator)
@@ -357,40 +359,13 @@ def collect_results(run: Run, evaluator_description: dict, key: str, started_at:
     }
 
 
-def labels_db_for(run: Run) -> Path | None:
-    """Where human labels for this run live, if anywhere: $ACTIONBENCH_LABELS_DB, ./labels.sqlite, OUT/labels.sqlite."""
-    import os
-
-    from actionbench.evaluators.human import DEFAULT_DB, LABELS_DB_ENV
-
-    for candidate in (os.environ.get(LABELS_DB_ENV), DEFAULT_DB, run.out / DEFAULT_DB):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
-def attach_human_agreement(run: Run, key: str, record: dict) -> None:
-    """Every automatic result states how its judge agrees with people where human labels exist."""
-    db = labels_db_for(run)
-    if db is None:
-        return
-    from actionbench.evaluators.agreement import human_agreement_for
-
-    report = human_agreement_for(run, key, db)
-    if not report:
-        return
-    per_unit = report.pop("per_unit")
-    record["human_agreement"] = report
-    for row in record["records"]:
-        if row["unit_id"] in per_unit:
-            row["human"] = per_unit[row["unit_id"]]
-
-
 def write_results(run: Run, evaluator, started_at: str, wall_time_s: float, world_size: int = 1) -> Path:
+    from .registry import RESULT_HOOKS
+
     key = judge_key(evaluator)
     record = collect_results(run, evaluator.describe(), key, started_at, wall_time_s, world_size)
-    if not getattr(evaluator, "human", False):
-        attach_human_agreement(run, key, record)
+    for entry in RESULT_HOOKS.entries():  # e.g. agreement with human labels, where a labels DB exists
+        RESULT_HOOKS.get(entry.name)(run, evaluator, key, record)
     path = atomic_write_json(run.out / RESULTS_FILE, record)
     try:
         from .leaderboard import make_grid
@@ -402,7 +377,7 @@ def write_results(run: Run, evaluator, started_at: str, wall_time_s: float, worl
 
 
 def make_evaluator(name: str, dataset: Dataset, device: str = "cpu", options: Mapping[str, Any] | None = None):
-    from .registries import get_evaluator
+    from .registry import get_evaluator
 
     return get_evaluator(name)(dataset, device=device, **dict(options or {}))
 

@@ -22,7 +22,7 @@ from typing import Any, Hashable, Iterable, Mapping, Sequence
 
 from actionbench.errors import ActionBenchError
 
-from .human import QUESTIONS, LabelStore, check_ties, majority
+from .human import DEFAULT_DB, LABELS_DB_ENV, QUESTIONS, LabelStore, check_ties, majority
 
 JUDGE_QUESTIONS = ("action", "subject", "total")
 
@@ -317,3 +317,34 @@ def format_report(report: Mapping) -> str:
                          f"{_fmt(a['total']['accuracy'])} / {_fmt(a['total']['kappa'])}"])
     lines += _table(["judge", "action", "n", "action", "subject", "total"], rows)
     return "\n".join(lines)
+
+
+# --- the results hook: every automatic result states how its judge agrees with people -----------
+
+
+def labels_db_for(run) -> Path | None:
+    """Where human labels for this run live, if anywhere: $ACTIONBENCH_LABELS_DB, ./labels.sqlite, OUT/labels.sqlite."""
+    import os
+
+    for candidate in (os.environ.get(LABELS_DB_ENV), DEFAULT_DB, run.out / DEFAULT_DB):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def attach_human_agreement(run, evaluator, key: str, record: dict) -> None:
+    """A results hook (``actionbench.registry.RESULT_HOOKS``): where human labels exist for the run,
+    record how the automatic judge agrees with them (overall, and per image under ``human``)."""
+    if getattr(evaluator, "human", False):
+        return
+    db = labels_db_for(run)
+    if db is None:
+        return
+    report = human_agreement_for(run, key, db)
+    if not report:
+        return
+    per_unit = report.pop("per_unit")
+    record["human_agreement"] = report
+    for row in record["records"]:
+        if row["unit_id"] in per_unit:
+            row["human"] = per_unit[row["unit_id"]]

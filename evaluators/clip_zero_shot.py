@@ -36,7 +36,7 @@ from actionbench.dataset import Dataset
 from actionbench.errors import ActionBenchError, ConfigError
 from actionbench.hashing import sha256_file, stable_hash
 
-from .base import Evaluator, JudgeRequest, Judgment, image_of
+from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 
 NONE_LABEL = "<none>"
 
@@ -317,7 +317,7 @@ def register_tiny_model() -> str:
 
     if TINY_MODEL_NAME in open_clip.list_models():
         return TINY_MODEL_NAME
-    from actionbench.dataset import actionbench_home
+    from actionbench.manifest import actionbench_home
     from actionbench.io import atomic_write_text
 
     path = actionbench_home() / "open_clip" / f"{TINY_MODEL_NAME}.json"

@@ -2,7 +2,7 @@
 
 **Action.** Training images are every exemplar of every action (label: the action id) plus a
 ``<none>`` class of people doing other, everyday things, rendered by the synthetic world
-(``actionbench.synthetic.render``: standing, walking, running, waving, lying, touching toes,
+(``actionbench.worlds.synthetic.render``: standing, walking, running, waving, lying, touching toes,
 jumping, kicking, arms crossed, hands on hips, kneeling; drawn with the exemplar-only people,
 never with the 23 benchmark subjects). Each image is embedded with the CLIP image encoder
 (L2-normalised, times sqrt(dim)) and a multinomial logistic regression (scikit-learn,
@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Sequence
 from actionbench.dataset import Dataset
 from actionbench.errors import ActionBenchError, ConfigError
 
-from .base import Evaluator, JudgeRequest, Judgment, image_of
+from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from .clip_zero_shot import NONE_LABEL, CLIPZeroShotJudge, TinyCLIPJudge
 
 NONE_IMAGE_SIZE = 256  # the synthetic exemplars' size
@@ -116,9 +116,9 @@ class FewShotJudge(Evaluator):
             return [load_image(p) for p in paths], {"source": str(self.none_dir.resolve()), "n": len(paths),
                                                     "sha256": digest.hexdigest()}
         try:
-            from actionbench import synthetic
+            from actionbench.worlds import synthetic
         except ImportError as exc:  # pragma: no cover - the renderer ships with actionbench
-            raise ActionBenchError(f"the few-shot judge's none class needs actionbench.synthetic ({exc}); "
+            raise ActionBenchError(f"the few-shot judge's none class needs actionbench.worlds.synthetic ({exc}); "
                                    "pass none_dir=FOLDER with your own images instead") from exc
         poses = [p for p in synthetic.EVERYDAY_POSES if p not in {a.id for a in self.dataset.actions}]
         looks = list(synthetic.EXEMPLAR_LOOKS)
@@ -127,7 +127,7 @@ class FewShotJudge(Evaluator):
             for j in range(self.none_per_pose):
                 look = looks[(i * self.none_per_pose + j) % len(looks)]
                 images.append(synthetic.render(look, pose, NONE_IMAGE_SIZE, seed=1000 + j).image)
-        return images, {"source": "actionbench.synthetic everyday poses", "poses": poses,
+        return images, {"source": "actionbench.worlds.synthetic everyday poses", "poses": poses,
                         "per_pose": self.none_per_pose, "n": len(images),
                         "renderer_version": getattr(synthetic, "RENDERER_VERSION", None)}
 

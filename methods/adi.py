@@ -47,7 +47,7 @@ from typing import Literal, Sequence
 
 import torch
 
-from actionbench.dataset import actionbench_home
+from actionbench.manifest import actionbench_home
 from actionbench.errors import ArtifactError, ConfigError, TrainingError
 from actionbench.hashing import sha256_file, stable_hash
 from actionbench.io import load_image, make_temp_dir

@@ -32,7 +32,6 @@ from actionbench.training import encode_prompts, sample_images
 SD21_OPENPOSE_CONTROLNET = "thibaud/controlnet-sd21-openpose-diffusers"
 """An OpenPose ControlNet trained for Stable Diffusion 2.1 (the paper's backbone), diffusers format."""
 FROM_UNET = "from_unet"
-TEST_BACKBONES = ("tiny",)  # mini has its own trained ControlNet (actionbench.mini_controlnet)
 
 
 @dataclass(frozen=True)
@@ -41,8 +40,9 @@ class ControlNetPoseConfig(MethodConfig):
     # these are the pipeline's and controlnet_aux's defaults.
     controlnet: str = "auto"
     """ControlNet weights: a hub id, a local folder (local:/dir or a path), 'from_unet' (a seeded random ControlNet
-    built from the backbone's UNet, for tests), or 'auto': thibaud/controlnet-sd21-openpose-diffusers, except
-    the mini model's own pose ControlNet on mini (``actionbench mini controlnet``), 'from_unet' on tiny."""
+    built from the backbone's UNet, for tests), or 'auto': the backbone's own pose ControlNet where it has one
+    (``Backbone.pose_controlnet``: the mini model's, trained by ``actionbench mini controlnet``; 'from_unet' on
+    tiny), else thibaud/controlnet-sd21-openpose-diffusers."""
     controlnet_conditioning_scale: float = 1.0
     """Weight of the ControlNet residuals (diffusers' default)."""
     prompt_template: str = "{subject}"
@@ -159,13 +159,7 @@ class ControlNetPose(Method):
         """The ControlNet this config names on this backbone ('auto' resolved)."""
         if self.config.controlnet != "auto":
             return self.config.controlnet
-        if self.backbone.id.startswith("mini"):
-            from actionbench.mini_controlnet import mini_controlnet_source
-
-            return mini_controlnet_source(self.backbone.id) or FROM_UNET
-        if self.backbone.id in TEST_BACKBONES:
-            return FROM_UNET
-        return SD21_OPENPOSE_CONTROLNET
+        return self.backbone.pose_controlnet or SD21_OPENPOSE_CONTROLNET
 
     def controlnet(self):
         """The ControlNet, loaded (or built) once per method instance."""

@@ -12,7 +12,7 @@ import torch
 from actionbench.errors import ConfigError
 from actionbench.layerwise import layerwise_processors, num_layers
 from actionbench.method import Artifact, build_config
-from actionbench.registries import get_method
+from actionbench.registry import get_method
 from actionbench.training import (
     ExemplarSet,
     changed_parameters,

@@ -11,7 +11,7 @@ from actionbench.errors import ActionBenchError, DatasetError
 
 
 def _render(path, subject="man", pose="cheer", seed=0, fmt=None):
-    from actionbench import synthetic
+    from actionbench.worlds import synthetic
 
     path.parent.mkdir(parents=True, exist_ok=True)
     synthetic.render(subject, pose, 48, seed=seed).image.save(path, format=fmt)

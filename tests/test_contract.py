@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from actionbench.contract import check_method
-from actionbench.methods import BUILTIN_METHODS
+from actionbench.registry import BUILTIN_METHODS
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_METHODS))

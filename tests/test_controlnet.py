@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from actionbench.errors import ActionBenchError
 from actionbench.method import Artifact, build_config
-from actionbench.registries import get_method
+from actionbench.registry import get_method
 
 import actionbench.methods.controlnet as controlnet
 import actionbench.pose as pose
@@ -95,8 +95,9 @@ def test_controlnet_choice(tiny_backbone, toy_action, subject, tmp_path):
     assert method_with(tiny_backbone).controlnet_id() == "from_unet"
     assert method_with(tiny_backbone, controlnet="org/other").controlnet_id() == "org/other"
 
-    class Real:
+    class Real:  # a backbone with no pose ControlNet of its own (Stable Diffusion 2.1)
         id = "stabilityai/stable-diffusion-2-1"
+        pose_controlnet = None
 
     cls = get_method("controlnet")
     assert cls(Real()).controlnet_id() == controlnet.SD21_OPENPOSE_CONTROLNET
@@ -119,7 +120,7 @@ def test_prompt_is_the_subject_unless_the_template_adds_the_action(tiny_backbone
 
 def test_synthetic_pose_maps_are_the_recorded_skeletons(toy_action):
     from actionbench.dataset import load_dataset
-    from actionbench.synthetic import synthetic_pose_map
+    from actionbench.worlds.synthetic import synthetic_pose_map
 
     dataset = load_dataset("synthetic")
     action, size = dataset.action("salute"), dataset.extra["size"]

@@ -12,7 +12,7 @@ from actionbench.errors import ArtifactError, ConfigError, RegistryError
 from actionbench.hashing import stable_hash
 from actionbench.io import atomic_write_json, remove_stale_temporaries, save_image
 from actionbench.method import Artifact, build_config
-from actionbench.registries import get_method, list_methods
+from actionbench.registry import get_method, list_methods
 
 
 def test_stable_hash_is_order_independent_and_salt_free():

@@ -12,7 +12,8 @@ import pytest
 
 import actionbench
 from actionbench import download as dl
-from actionbench.dataset import Protocol, default_data_root, read_manifest
+from actionbench.dataset import Protocol
+from actionbench.manifest import default_data_root, read_manifest
 from actionbench.errors import DatasetError, IntegrityError
 from actionbench.io import TMP_MARKER
 

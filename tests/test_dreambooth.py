@@ -11,7 +11,7 @@ import torch
 import actionbench.methods.dreambooth as dreambooth
 from actionbench.errors import ArtifactError
 from actionbench.method import Artifact, build_config
-from actionbench.registries import get_method
+from actionbench.registry import get_method
 from actionbench.training import (
     ExemplarSet,
     changed_parameters,

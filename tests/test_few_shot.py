@@ -40,9 +40,9 @@ def test_leave_one_out_is_recorded(judge, synthetic):
 
 
 def test_judges_images_and_writes_results(judge, synthetic, tmp_path):
-    from actionbench import synthetic as world
+    from actionbench.worlds import synthetic as world
     from actionbench.byo import import_images
-    from actionbench.evaluators.base import JudgeRequest
+    from actionbench.evaluator import JudgeRequest
     from actionbench.io import read_json
     from actionbench.runner import judge as run_judge, judge_key, write_results
 
@@ -74,7 +74,7 @@ def test_options_and_none_images(synthetic, tmp_path):
     from PIL import Image
 
     from actionbench.evaluators.few_shot import FewShotJudge
-    from actionbench.registries import get_evaluator
+    from actionbench.registry import get_evaluator
 
     assert get_evaluator("few_shot") is FewShotJudge
     with pytest.raises(ConfigError, match="unknown option"):

@@ -95,7 +95,7 @@ def test_unknown_action_and_subject_ids_list_the_known_ones():
 
 
 def test_manifest_with_a_wrong_schema_version_is_refused(tmp_path, monkeypatch):
-    import actionbench.dataset as ds
+    import actionbench.manifest as ds
 
     manifest = json.loads(ds.manifest_path("v1").read_text())
     manifest["schema_version"] = 99

@@ -231,7 +231,7 @@ def test_nothing_lost_when_the_process_dies(tmp_path):
 
 
 def test_human_judge_majority_ties_and_missing(tmp_path):
-    from actionbench.evaluators.base import JudgeRequest
+    from actionbench.evaluator import JudgeRequest
     from actionbench.evaluators.human import HumanJudge
     from actionbench.runner import judge
 
@@ -443,7 +443,7 @@ def test_import_errors_name_the_row(tmp_path):
 
 
 def test_judge_registry_lists_human_and_few_shot():
-    from actionbench.registries import get_evaluator
+    from actionbench.registry import get_evaluator
     from actionbench.evaluators.human import HumanJudge
 
     assert get_evaluator("human") is HumanJudge
@@ -453,7 +453,7 @@ def test_judge_registry_lists_human_and_few_shot():
 
 
 def _synthetic_run(tmp_path):
-    from actionbench import synthetic
+    from actionbench.worlds import synthetic
     from actionbench.byo import import_images
 
     mine = tmp_path / "generated"

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from actionbench import mini
-from actionbench.evaluators.base import JudgeRequest
-from actionbench.evaluators.mini_judge import MiniJudge, load_judge_net, subject_label
-from actionbench.synthetic import render
+from actionbench.worlds.mini import model as mini
+from actionbench.evaluator import JudgeRequest
+from actionbench.worlds.mini.judge import MiniJudge, load_judge_net, subject_label
+from actionbench.worlds.synthetic import render
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_mini_dataset_shape(dataset):
 def test_captions_never_name_an_action():
     import random
 
-    from actionbench.synthetic import ACTION_IDS, ACTION_PHRASES
+    from actionbench.worlds.synthetic import ACTION_IDS, ACTION_PHRASES
 
     rng, cfg = random.Random(0), mini.TrainConfig()
     words = {w for a in ACTION_IDS for w in ACTION_PHRASES[a].split() if len(w) > 4} - {"index"}
@@ -162,7 +162,7 @@ def test_controlnet_is_trained_on_the_control_images_generation_feeds_it(dataset
     """The mini ControlNet's training maps equal what the controlnet method passes the pipeline for an exemplar."""
     from diffusers.image_processor import VaeImageProcessor
 
-    from actionbench.mini_controlnet import pose_condition
+    from actionbench.worlds.mini.controlnet import pose_condition
     from actionbench.pose import SyntheticPoseExtractor, exact_keypoints
 
     exemplar = dataset.action("salute").exemplars[0]

@@ -16,7 +16,7 @@ from actionbench.layerwise import (
     sample_layerwise,
 )
 from actionbench.method import Artifact, MethodConfig, build_config
-from actionbench.registries import get_method
+from actionbench.registry import get_method
 from actionbench.training import (
     ExemplarSet,
     changed_parameters,

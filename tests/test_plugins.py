@@ -28,15 +28,16 @@ def installed_example(tmp_path, monkeypatch):
         lines += [f"{name} = {target}" for name, target in entries.items()]
     (dist / "entry_points.txt").write_text("\n".join(lines) + "\n")
     monkeypatch.syspath_prepend(str(site))
-    import actionbench.registries as registries
+    from actionbench.registry import METHODS
 
-    monkeypatch.setattr(registries, "_methods", None)  # re-read entry points
+    METHODS.reload_entry_points()  # re-read entry points
     yield site
+    METHODS.reload_entry_points()
     sys.modules.pop("actionbench_example_method", None)
 
 
 def test_entry_point_method_is_listed_and_resolves(installed_example):
-    from actionbench.registries import get_method, list_methods
+    from actionbench.registry import get_method, list_methods
 
     entry = {e.name: e for e in list_methods()}["full_body_prompt"]
     assert entry.source.startswith("entry point (actionbench-example-method")
@@ -59,9 +60,9 @@ def test_broken_entry_point_does_not_break_listing(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[actionbench.methods]\nbroken = no_such_module:Nope\n")
     monkeypatch.syspath_prepend(str(site))
-    import actionbench.registries as registries
+    from actionbench.registry import METHODS
 
-    monkeypatch.setattr(registries, "_methods", None)
+    METHODS.reload_entry_points()
     from click.testing import CliRunner
 
     from actionbench.cli import main
@@ -70,3 +71,4 @@ def test_broken_entry_point_does_not_break_listing(tmp_path, monkeypatch):
     assert result.exit_code == 0
     assert "broken" in result.output and "cannot import module 'no_such_module'" in result.output
     assert "textual_inversion" in result.output
+    METHODS.reload_entry_points()

@@ -9,7 +9,7 @@ import torch
 
 from actionbench.errors import ConfigError
 from actionbench.method import Artifact, build_config
-from actionbench.registries import get_method
+from actionbench.registry import get_method
 from actionbench.training import ExemplarSet, changed_parameters, draw_noise, fixed_generator, snapshot, word_embedding
 
 import actionbench.methods.reversion as reversion

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actionbench import synthetic as S
+from actionbench.worlds import synthetic as S
 from actionbench.dataset import Protocol, load_dataset
 from actionbench.io import TMP_MARKER
 
@@ -45,7 +45,7 @@ _SAMPLE = [("man", "cheer", 64, 0), ("tiger", "handstand", 128, 7), ("michael_ja
            ("rabbit", "sit", 64, 11), ("exemplar_person_6", "squat", 200, 5)]
 _HASH_SNIPPET = """
 import hashlib, numpy as np
-from actionbench import synthetic as S
+from actionbench.worlds import synthetic as S
 h = hashlib.sha256()
 for sid, pose, size, seed in {sample!r}:
     r = S.render(sid, pose, size=size, seed=seed)

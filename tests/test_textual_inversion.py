@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from actionbench.method import Artifact, build_config
-from actionbench.registries import get_method
+from actionbench.registry import get_method
 from actionbench.training import (
     ExemplarSet,
     changed_parameters,

@@ -25,7 +25,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from actionbench.dataset import MANIFEST_SCHEMA_VERSION, Protocol  # noqa: E402
+from actionbench.dataset import Protocol  # noqa: E402
+from actionbench.manifest import MANIFEST_SCHEMA_VERSION  # noqa: E402
 from actionbench.io import atomic_write_text  # noqa: E402
 
 REPOSITORY = "bighuang624/ActionBench"

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import ActionBenchError, ConfigError, SchemaError
-from .hashing import stable_hash
-from .io import TMP_MARKER, atomic_write_bytes, atomic_write_text, read_json, save_image
-from .metrics import compute_metrics
-from .results import SCHEMA_VERSION
+from actionbench.errors import ActionBenchError, ConfigError, SchemaError
+from actionbench.hashing import stable_hash
+from actionbench.io import TMP_MARKER, atomic_write_bytes, atomic_write_text, read_json, save_image
+from actionbench.metrics import compute_metrics
+from actionbench.results import SCHEMA_VERSION
 
 RESULTS_FILE = "results.json"  # the runner's name for a run folder's results
 REPORTED_FILE = "reported.json"
@@ -273,7 +273,7 @@ def make_grid(run_dir_or_results_path: str | Path, max_actions: int = 8, max_sub
     """
     from PIL import Image, ImageDraw, ImageOps
 
-    from .io import load_image
+    from actionbench.io import load_image
 
     path = resolve_results_path(run_dir_or_results_path)
     record = read_json(path, "results file")

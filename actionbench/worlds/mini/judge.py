@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import Evaluator, JudgeRequest, Judgment, image_of
+from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 
 SIZE = 32
 NONE = "none"
@@ -39,25 +39,25 @@ HELDOUT_STRENGTH = (0.4, 0.6)
 
 
 def _data_dir() -> Path:
-    from actionbench.mini import DATA_DIR
+    from actionbench.worlds.mini.model import DATA_DIR
 
     return DATA_DIR
 
 
 def pose_classes() -> list[str]:
-    from actionbench.mini import world_poses
+    from actionbench.worlds.mini.model import world_poses
 
     return list(world_poses())
 
 
 def subject_classes() -> list[str]:
-    from actionbench.synthetic import SUBJECT_IDS
+    from actionbench.worlds.synthetic import SUBJECT_IDS
 
     return list(SUBJECT_IDS) + [NONE]
 
 
 def subject_label(look: str) -> str:
-    from actionbench.synthetic import SUBJECT_IDS
+    from actionbench.worlds.synthetic import SUBJECT_IDS
 
     return look if look in SUBJECT_IDS else NONE
 
@@ -100,7 +100,7 @@ def to_tensor(images) -> torch.Tensor:
 
 def render_labelled(per_pair: int, seed_base: int):
     """Every look in every pose ``per_pair`` times (half on named backgrounds): images, (look, pose, background)."""
-    from actionbench.mini import render_labelled as render_world_labelled
+    from actionbench.worlds.mini.model import render_labelled as render_world_labelled
 
     images, meta, _ = render_world_labelled(per_pair, random.Random(f"mini-judge|{seed_base}"), seed_base)
     return images, meta
@@ -113,7 +113,7 @@ def through_model(backbone, images: np.ndarray, meta, strength: tuple[float, flo
     with the render's training caption. Labels stay the render's; the pixels get the model's artefacts."""
     from diffusers import DDIMScheduler
 
-    from actionbench.mini import TrainConfig, caption
+    from actionbench.worlds.mini.model import TrainConfig, caption
     from actionbench.training import encode_prompts
 
     scheduler = DDIMScheduler.from_config(backbone.scheduler.config)

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CONTROLNET_DIR = "controlnet"
 POSE_RESOLUTION = 512  # the controlnet method's pose_resolution default
 
 
@@ -35,20 +34,12 @@ class ControlNetTrainConfig:
     threads: int = 1
 
 
-def mini_controlnet_source(backbone_id: str) -> str | None:
-    """``local:`` path of the pose ControlNet beside a mini backbone's weights, or None if it has none."""
-    from .mini import mini_folder
-
-    folder = mini_folder(backbone_id) / CONTROLNET_DIR
-    return f"local:{folder}" if (folder / "config.json").is_file() else None
-
-
 def pose_condition(keypoints, size: int) -> torch.Tensor:
     """The (3, size, size) control image of a render's keypoints, as the pipeline would see it."""
     from diffusers.image_processor import VaeImageProcessor
 
-    from .mini import PATCH
-    from .synthetic import render_pose_map
+    from actionbench.worlds.mini.model import PATCH
+    from actionbench.worlds.synthetic import render_pose_map
 
     scale = POSE_RESOLUTION / size
     moved = [None if q is None else (q[0] * scale, q[1] * scale) for q in keypoints]
@@ -62,11 +53,12 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
     """Train a pose ControlNet on renders for the frozen mini model; save it to ``out`` (default: shipped)."""
     from diffusers import ControlNetModel
 
-    from .backbone import load_backbone
-    from .io import progress
-    from .methods.controlnet import conditioning_channels
-    from .mini import DATA_DIR, MINI_RESOLUTION, PATCH, TrainConfig, caption, render_labelled, warmup_cosine_lr
-    from .training import diffusion_target
+    from actionbench.backbone import load_backbone
+    from actionbench.io import progress
+    from actionbench.methods.controlnet import conditioning_channels
+    from actionbench.worlds.mini.model import (CONTROLNET_DIR, DATA_DIR, MINI_RESOLUTION, PATCH, TrainConfig, caption,
+                                               render_labelled, warmup_cosine_lr)
+    from actionbench.training import diffusion_target
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -1,4 +1,8 @@
-"""The judge interface: per image, is the target action shown? is the target subject shown?"""
+"""The judge interface: per image, is the target action shown? is the target subject shown?
+
+Judges live in ``actionbench.evaluators`` (and in the worlds); the core knows them by name only,
+through ``actionbench.registry.JUDGES``.
+"""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -6,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from actionbench.dataset import Dataset
+from .dataset import Dataset
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ class Evaluator(ABC):
 def image_of(request: JudgeRequest):
     from PIL import Image
 
-    from actionbench.io import load_image
+    from .io import load_image
 
     if isinstance(request.image, (str, Path)):
         return load_image(request.image)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .errors import ActionBenchError, friendly_errors
+from actionbench.errors import ActionBenchError, friendly_errors
 
 
 # suite -> default (backbone, dataset, judge)
@@ -62,7 +62,7 @@ def judge_option(func):
 
 def _judge_options(pairs) -> dict:
     """``key=value`` strings to judge options; numbers and booleans are parsed, the rest stay strings."""
-    from .runner import parse_overrides
+    from actionbench.runner import parse_overrides
 
     options = {}
     for key, value in parse_overrides(pairs).items():
@@ -91,7 +91,7 @@ def _device(device: str | None) -> str:
 
 def _distributed_shard(shard: str | None) -> tuple[tuple[int, int], int]:
     """--shard wins; otherwise torchrun / accelerate launch give (rank, world size)."""
-    from .runner import parse_shard
+    from actionbench.runner import parse_shard
 
     if shard:
         return parse_shard(shard), 1
@@ -104,23 +104,11 @@ def _backbone_options(attention, vae_slicing, gradient_checkpointing) -> dict:
     return {"attention": attention, "vae_slicing": vae_slicing, "gradient_checkpointing": gradient_checkpointing}
 
 
-def _one_thread_for_small_models(backbone: str) -> None:
-    """The tiny and mini models are too small for intra-op threads to pay off, and on a busy CPU two
-    threads per process oversubscribe the cores (measured on 2 cores: the tiny smoke eval took 20 min
-    with 2 threads beside one other job, 2.5 min with 1). OMP_NUM_THREADS, when set, wins."""
-    if backbone == "tiny" or backbone.startswith("mini"):
-        if "OMP_NUM_THREADS" not in os.environ:
-            import torch
-
-            torch.set_num_threads(1)
-
-
 def _spec(method, backbone, dataset, overrides, preset):
-    from .runner import RunSpec, parse_overrides
+    from actionbench.runner import RunSpec, parse_overrides
 
     if not method:
         raise click.UsageError("--method is required (see `actionbench methods`)")
-    _one_thread_for_small_models(backbone)
     return RunSpec(method=method, method_config=parse_overrides(overrides), backbone=backbone, dataset=dataset,
                    preset=preset)
 
@@ -139,7 +127,7 @@ def main():
 @friendly_errors
 def download(version, root, source):
     """Fetch ActionBench images from the pinned upstream commit and verify every file."""
-    from .download import download as do_download
+    from actionbench.download import download as do_download
 
     click.echo(str(do_download(version=version, root=root, source=source)))
 
@@ -150,7 +138,7 @@ def download(version, root, source):
 @friendly_errors
 def verify(version, root):
     """Re-check every dataset file against the manifest's SHA-256."""
-    from .download import verify as do_verify
+    from actionbench.download import verify as do_verify
 
     click.echo(str(do_verify(version=version, root=root)))
 
@@ -169,18 +157,18 @@ def _list_registered(registry, describe) -> None:
 @friendly_errors
 def methods():
     """List available methods."""
-    from .registries import method_registry
+    from actionbench.registry import METHODS
 
-    _list_registered(method_registry(), lambda cls: cls.summary)
+    _list_registered(METHODS, lambda cls: cls.summary)
 
 
 @main.command()
 @friendly_errors
 def judges():
     """List available judges."""
-    from .registries import evaluator_registry
+    from actionbench.registry import JUDGES
 
-    _list_registered(evaluator_registry(), lambda cls: (cls.__doc__ or "").strip().splitlines()[0])
+    _list_registered(JUDGES, lambda cls: (cls.__doc__ or "").strip().splitlines()[0])
 
 
 @main.command()
@@ -189,7 +177,7 @@ def judges():
 def customize(method, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype, root, attention,
               vae_slicing, gradient_checkpointing):
     """Learn every action of the dataset with a method (artifacts under OUT/artifacts)."""
-    from .runner import customize as do_customize, open_run
+    from actionbench.runner import customize as do_customize, open_run
 
     shard_t, _ = _distributed_shard(shard)
     run = open_run(_spec(method, backbone, dataset, overrides, preset), out, _device(device), root, dtype,
@@ -204,7 +192,7 @@ def customize(method, backbone, dataset, judge_name, out, overrides, preset, sha
 def generate(method, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype, root, attention,
               vae_slicing, gradient_checkpointing):
     """Generate the protocol's images (2 per action and subject) from learned artifacts."""
-    from .runner import generate as do_generate, open_run
+    from actionbench.runner import generate as do_generate, open_run
 
     shard_t, _ = _distributed_shard(shard)
     run = open_run(_spec(method, backbone, dataset, overrides, preset), out, _device(device), root, dtype,
@@ -228,11 +216,11 @@ def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
     """Judge a run's images (or your own) and write results.json."""
     import time
 
-    from .results import now_iso
-    from .runner import judge as do_judge, judge_key, make_evaluator, missing_work, open_existing_run, write_results
+    from actionbench.results import now_iso
+    from actionbench.runner import judge as do_judge, judge_key, make_evaluator, missing_work, open_existing_run, write_results
 
     if images is not None:
-        from .byo import judge_images
+        from actionbench.byo import judge_images
 
         path = judge_images(images, dataset=dataset or "v1", judge_name=judge_name, out=out, device=_device(device),
                             data_root=root, judge_options=_judge_options(judge_options))
@@ -245,7 +233,7 @@ def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
     run = open_existing_run(out, data_root=root)
     ctx = None
     if world > 1:  # torchrun / accelerate launch: split by pair, meet, rank 0 writes results.json
-        from . import distributed
+        from actionbench import distributed
 
         ctx = distributed.init(_device(device))
         device = distributed.device_for(ctx, _device(device))
@@ -276,13 +264,13 @@ def eval_command(method, backbone, dataset, judge_name, out, overrides, preset, 
 
     Under torchrun / accelerate launch (WORLD_SIZE > 1, no --shard) the processes split the units and
     meet at barriers; rank 0 writes results.json."""
-    from .runner import evaluate
+    from actionbench.runner import evaluate
 
     spec = _spec(method, backbone, dataset, overrides, preset)
     options = _backbone_options(attention, vae_slicing, gradient_checkpointing)
     shard_t, world = _distributed_shard(shard)
     if world > 1:
-        from . import distributed
+        from actionbench import distributed
 
         ctx = distributed.init(_device(device))
         try:
@@ -300,7 +288,7 @@ def eval_command(method, backbone, dataset, judge_name, out, overrides, preset, 
 
 
 def _print_summary(path: Path) -> None:
-    from .io import read_json
+    from actionbench.io import read_json
 
     record = read_json(path)
     m = record["metrics"]
@@ -320,7 +308,7 @@ def _print_summary(path: Path) -> None:
 @friendly_errors
 def leaderboard(runs, add, board_dir):
     """Render leaderboard/LEADERBOARD.md, leaderboard.csv and index.html from all results (+ the paper's rows)."""
-    from .leaderboard import add_result, render_leaderboard
+    from actionbench.leaderboard import add_result, render_leaderboard
 
     for item in add:
         path = item / "results.json" if item.is_dir() else item
@@ -336,7 +324,7 @@ def leaderboard(runs, add, board_dir):
 @friendly_errors
 def validate(results):
     """Check a results JSON's schema, metrics and provenance (for leaderboard entries)."""
-    from .leaderboard import validate_results
+    from actionbench.leaderboard import validate_results
 
     problems = validate_results(results)
     if problems:
@@ -352,7 +340,7 @@ def validate(results):
 @friendly_errors
 def check_method(method, keep):
     """Run a method adapter through the contract on the tiny backbone and synthetic set."""
-    from .contract import check_method as do_check
+    from actionbench.contract import check_method as do_check
 
     report = do_check(method, workdir=keep)
     for line in report.lines():
@@ -360,22 +348,12 @@ def check_method(method, keep):
     sys.exit(0 if report.ok else 1)
 
 
-def _register_plugin_commands() -> None:
-    """Commands from other modules of the toolkit (human evaluation, the mini world), when present."""
-    import importlib
+# Commands of the human-evaluation tools and of the mini world (their modules import only click at the top).
+from actionbench.evaluators.human.cli import commands as _human_commands  # noqa: E402
+from actionbench.worlds.mini.cli import commands as _mini_commands  # noqa: E402
 
-    for module_name, attr in (("actionbench.evaluators.human_cli", "commands"), ("actionbench.mini_cli", "commands")):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        for command in getattr(module, attr):
-            main.add_command(command)
-
-
-_register_plugin_commands()
+for _command in _human_commands + _mini_commands:
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -42,7 +42,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from actionbench.errors import ActionBenchError, ConfigError
 
-from .base import Evaluator, JudgeRequest, Judgment
+from actionbench.evaluator import Evaluator, JudgeRequest, Judgment
 
 QUESTIONS = ("subject", "action")  # asked in this order for every image
 DEFAULT_DB = "labels.sqlite"
@@ -664,7 +664,7 @@ def import_labels(store: LabelStore, path: str | Path, fmt: str = "auto") -> int
 
 
 def _static(name: str) -> bytes:
-    return (resources.files("actionbench.evaluators") / "static" / name).read_bytes()
+    return (resources.files("actionbench.evaluators.human") / "static" / name).read_bytes()
 
 
 class AnnotationApp:

@@ -16,9 +16,9 @@ from typing import Callable, Iterable, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from .errors import ArtifactError, ConfigError, TrainingError
-from .io import progress
-from .method import MethodConfig
+from actionbench.errors import ArtifactError, ConfigError, TrainingError
+from actionbench.io import progress
+from actionbench.method import MethodConfig
 
 # --- tokens and text -------------------------------------------------------------------
 
@@ -469,7 +469,7 @@ class ClassImages:
 
     def exemplar_set(self, backbone, chunk_size: int = 8) -> ExemplarSet:
         """Latent posteriors of the images, captioned with the class prompt; VAE-encoded in chunks."""
-        from .io import load_image
+        from actionbench.io import load_image
 
         means, stds = [], []
         for start in range(0, len(self.paths), chunk_size):
@@ -492,9 +492,9 @@ def class_images(backbone, prompt: str, count: int, sampling) -> ClassImages:
     Each image is written atomically as soon as its batch is done, so an interrupted call
     resumes where it stopped.
     """
-    from .dataset import actionbench_home
-    from .hashing import stable_hash
-    from .io import atomic_write_json, save_image
+    from actionbench.manifest import actionbench_home
+    from actionbench.hashing import stable_hash
+    from actionbench.io import atomic_write_json, save_image
 
     if count < 1:
         raise ConfigError(f"num_class_images must be at least 1, got {count}; or set with_prior_preservation=false")

@@ -1,6 +1,6 @@
 """ActionBench-mini: an offline world where methods really learn and scores are exact.
 
-* World: 32x32 renders of ``actionbench.synthetic`` (23 subjects + 10 generic exemplar people,
+* World: 32x32 renders of ``actionbench.worlds.synthetic`` (23 subjects + 10 generic exemplar people,
   19 poses). Training captions name the subject and only the 11 *everyday* poses ("a cat
   standing"); images of the 8 benchmark actions are in the training set too, but their
   captions never name the action ("a photo of a cat"), so the model can draw them while
@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .backbone import TINY_TEXT_CONFIG
+from actionbench.backbone import TINY_TEXT_CONFIG
 
 MINI = "mini"
 MINI_RESOLUTION = 32
@@ -37,6 +37,7 @@ MINI_DATASET_VERSION = "mini-v1"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "mini"
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "model.json"
+CONTROLNET_DIR = "controlnet"
 
 MINI_UNET_CONFIG = dict(
     sample_size=MINI_RESOLUTION // PATCH,
@@ -155,7 +156,7 @@ def build_mini_modules(seed: int = 0):
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from .backbone import seeded
+    from actionbench.backbone import seeded
 
     with seeded(seed):
         unet = UNet2DConditionModel(**MINI_UNET_CONFIG)
@@ -176,7 +177,7 @@ def base_token_embedding(vocab: int, dim: int) -> torch.Tensor:
 def make_backbone(unet, text_encoder, meta: dict | None = None, name: str = MINI):
     from diffusers import DDIMScheduler
 
-    from .backbone import SD21_SCHEDULER_CONFIG, Backbone, build_tiny_tokenizer
+    from actionbench.backbone import SD21_SCHEDULER_CONFIG, Backbone, build_tiny_tokenizer
 
     meta = meta or {}
     extra = {"world": MINI_DATASET_VERSION}
@@ -227,29 +228,37 @@ def mini_folder(backbone_id: str) -> Path:
     return Path(backbone_id.split(":", 1)[1]) if ":" in backbone_id else DATA_DIR
 
 
+def mini_controlnet_source(backbone_id: str) -> str | None:
+    """``local:`` path of the pose ControlNet beside a mini backbone's weights, or None if it has none."""
+    folder = mini_folder(backbone_id) / CONTROLNET_DIR
+    return f"local:{folder}" if (folder / "config.json").is_file() else None
+
+
 def load_mini_backbone(name: str = MINI, folder: str | Path | None = None):
     """The shipped mini backbone (``name`` "mini"), or "mini:/path/to/folder" for weights made by ``actionbench mini train``."""
     from safetensors.torch import load_file
 
-    from .errors import ActionBenchError
+    from actionbench.errors import ActionBenchError
 
     folder = Path(folder) if folder is not None else mini_folder(name)
     path = folder / WEIGHTS_FILE
     if not path.is_file():
         raise ActionBenchError(f"mini backbone weights not found at {path}; run `actionbench mini train --out {folder}`")
     meta = json.loads((folder / META_FILE).read_text()) if (folder / META_FILE).is_file() else {}
-    from .hashing import sha256_file
+    from actionbench.hashing import sha256_file
 
     meta["weights_sha256"] = sha256_file(path)
     unet, text_encoder = build_mini_modules()
     load_weights(unet, text_encoder, load_file(str(path)))
-    return make_backbone(unet, text_encoder, meta, name=name)
+    backbone = make_backbone(unet, text_encoder, meta, name=name)
+    backbone.pose_controlnet = mini_controlnet_source(name) or "from_unet"
+    return backbone
 
 
 # --- the world: captions and renders ------------------------------------------------------
 
 def look_words(look_id: str) -> str:
-    from .synthetic import LOOKS, SUBJECTS
+    from actionbench.worlds.synthetic import LOOKS, SUBJECTS
 
     for sid, name, _ in SUBJECTS:
         if sid == look_id:
@@ -258,20 +267,20 @@ def look_words(look_id: str) -> str:
 
 
 def world_looks() -> list[str]:
-    from .synthetic import EXEMPLAR_LOOKS, SUBJECT_IDS
+    from actionbench.worlds.synthetic import EXEMPLAR_LOOKS, SUBJECT_IDS
 
     return list(SUBJECT_IDS) + list(EXEMPLAR_LOOKS)
 
 
 def world_poses() -> list[str]:
-    from .synthetic import POSES
+    from actionbench.worlds.synthetic import POSES
 
     return list(POSES)
 
 
 def caption(look_id: str, pose: str, background: str | None, rng: random.Random, cfg: TrainConfig) -> str:
     """A training caption: subject, everyday pose words (never an action's), maybe the background."""
-    from .synthetic import BACKGROUNDS
+    from actionbench.worlds.synthetic import BACKGROUNDS
 
     if rng.random() < cfg.uncond_fraction:
         return ""
@@ -287,8 +296,8 @@ def caption(look_id: str, pose: str, background: str | None, rng: random.Random,
 
 def render_world(cfg: TrainConfig, size: int = MINI_RESOLUTION, progress_desc: str | None = "rendering") -> dict:
     """Render the training set: every look in every pose, ``seeds_per_pair`` times."""
-    from .io import progress
-    from .synthetic import BACKGROUNDS
+    from actionbench.io import progress
+    from actionbench.worlds.synthetic import BACKGROUNDS
 
     looks, poses = world_looks(), world_poses()
     bg_names = list(BACKGROUNDS)
@@ -296,7 +305,7 @@ def render_world(cfg: TrainConfig, size: int = MINI_RESOLUTION, progress_desc: s
     items = [(l, p, k) for l in looks for p in poses for k in range(cfg.seeds_per_pair)]
     images = np.zeros((len(items), size, size, 3), dtype=np.uint8)
     meta = []
-    from .synthetic import render
+    from actionbench.worlds.synthetic import render
 
     for i, (look, pose, k) in enumerate(progress(items, desc=progress_desc, total=len(items))):
         seed = 1_000_000 + rng.randrange(1 << 30)
@@ -311,8 +320,8 @@ def render_labelled(per_pair: int, rng: random.Random, seed_base: int, progress_
 
     Returns the images (uint8, N x 32 x 32 x 3), their (look, pose, background) and their keypoints.
     """
-    from .io import progress
-    from .synthetic import BACKGROUNDS, render
+    from actionbench.io import progress
+    from actionbench.worlds.synthetic import BACKGROUNDS, render
 
     bgs = list(BACKGROUNDS)
     items = [(look, pose) for look in world_looks() for pose in world_poses() for _ in range(per_pair)]
@@ -340,9 +349,9 @@ def train_mini(cfg: TrainConfig = TrainConfig(), out: str | Path | None = None, 
     writes ``model.safetensors`` and ``model.json`` into ``out``."""
     from safetensors.torch import load_file
 
-    from .backbone import SD21_SCHEDULER_CONFIG, build_tiny_tokenizer
-    from .io import progress
-    from .training import diffusion_target
+    from actionbench.backbone import SD21_SCHEDULER_CONFIG, build_tiny_tokenizer
+    from actionbench.io import progress
+    from actionbench.training import diffusion_target
 
     out = Path(out) if out is not None else DATA_DIR
     if cfg.threads:
@@ -424,7 +433,7 @@ def _save_ema(unet, text_encoder, params, ema, used_rows, out: Path, cfg: TrainC
     """Write the EMA weights and the record into ``out`` (a checkpoint when not ``final``; training goes on)."""
     from safetensors.torch import save_file
 
-    from .backbone import SD21_SCHEDULER_CONFIG
+    from actionbench.backbone import SD21_SCHEDULER_CONFIG
 
     with torch.no_grad():
         live = [p.detach().clone() for p in params]
@@ -472,7 +481,7 @@ def _save_ema(unet, text_encoder, params, ema, used_rows, out: Path, cfg: TrainC
 def load_mini_dataset(root: str | Path | None = None):
     """The mini suite: the synthetic dataset's exemplars (8 actions x 10 generic people, v1-format
     caption templates) rendered at the mini resolution; the 23 subjects and the v1 protocol."""
-    from .synthetic import load_synthetic
+    from actionbench.worlds.synthetic import load_synthetic
 
     dataset = load_synthetic(root=root, size=MINI_RESOLUTION)
     return replace(dataset, name=MINI, extra={**dataset.extra, "world": MINI_DATASET_VERSION})

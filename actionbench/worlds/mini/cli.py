@@ -28,7 +28,7 @@ def mini_group():
 @click.option("--checkpoint-every", type=int, default=0, show_default=True, help="Save the EMA weights every N steps.")
 def train_cmd(steps, out, seed, threads, fit_judge, init_from, learning_rate, checkpoint_every):
     """Train the mini base model (seeded; a progress bar shows the loss); --init-from continues a run."""
-    from .mini import TrainConfig, train_mini
+    from actionbench.worlds.mini.model import TrainConfig, train_mini
 
     cfg = TrainConfig(seed=seed, threads=threads, init_from=init_from, checkpoint_every=checkpoint_every)
     if steps is not None:
@@ -37,7 +37,7 @@ def train_cmd(steps, out, seed, threads, fit_judge, init_from, learning_rate, ch
         cfg = dataclasses.replace(cfg, learning_rate=float(learning_rate))
     train_mini(cfg, out=out, log=click.echo)
     if fit_judge:
-        from .evaluators.mini_judge import fit_mini_judge
+        from actionbench.worlds.mini.judge import fit_mini_judge
 
         fit_mini_judge(out=out, backbone=f"mini:{out}" if out else "mini", log=click.echo)
 
@@ -53,7 +53,7 @@ def judge_cmd(backbone, out, epochs, threads):
     """Refit the exact mini judge (renders, half of them passed through the model) and report held-out accuracy."""
     import torch
 
-    from .evaluators.mini_judge import fit_mini_judge
+    from actionbench.worlds.mini.judge import fit_mini_judge
 
     if threads:
         torch.set_num_threads(threads)
@@ -68,8 +68,8 @@ def judge_cmd(backbone, out, epochs, threads):
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
 def controlnet_cmd(backbone, out, steps, threads):
     """Train the pose ControlNet of a mini model (the `controlnet` method's weights on mini)."""
-    from .mini import mini_folder
-    from .mini_controlnet import CONTROLNET_DIR, ControlNetTrainConfig, train_mini_controlnet
+    from actionbench.worlds.mini.controlnet import ControlNetTrainConfig, train_mini_controlnet
+    from actionbench.worlds.mini.model import CONTROLNET_DIR, mini_folder
 
     cfg = ControlNetTrainConfig(threads=threads)
     if steps is not None:
@@ -79,7 +79,7 @@ def controlnet_cmd(backbone, out, steps, threads):
 
 def _config_for(method_name: str, num_inference_steps: int | None, train_steps: int | None) -> dict:
     """The method's defaults, with the given overrides (so a table row equals `actionbench eval --suite mini`)."""
-    from .registries import get_method
+    from actionbench.registry import get_method
 
     cls = get_method(method_name)
     fields = {f.name for f in dataclasses.fields(cls.Config)}
@@ -98,13 +98,11 @@ def _config_for(method_name: str, num_inference_steps: int | None, train_steps: 
               show_default=True)
 def table_cmd(methods, num_inference_steps, train_steps, runs_dir, leaderboard_dir):
     """Run methods on the mini suite (backbone "mini", dataset "mini", judge "mini") and add them to the leaderboard."""
-    from .cli import _one_thread_for_small_models
-    from .leaderboard import add_result, render_leaderboard
-    from .registries import method_registry
-    from .runner import RunSpec, evaluate
+    from actionbench.leaderboard import add_result, render_leaderboard
+    from actionbench.registry import METHODS
+    from actionbench.runner import RunSpec, evaluate
 
-    _one_thread_for_small_models("mini")
-    names = [m.strip() for m in methods.split(",")] if methods else method_registry().names()
+    names = [m.strip() for m in methods.split(",")] if methods else METHODS.names()
     done, failed = [], []
     for name in names:
         try:

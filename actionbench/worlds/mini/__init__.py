@@ -1,0 +1,1 @@
+"""ActionBench-mini: the offline world (see ``model`` for what it is)."""
