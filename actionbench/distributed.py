@@ -20,7 +20,6 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
 
 from .errors import ActionBenchError
 
@@ -143,30 +142,25 @@ def _stage(ctx: Context, func, *args, **kwargs):
     return result
 
 
-def evaluate(spec, out: str | Path | None = None, judge_name: str = "clip", device: str = "cpu",
-             data_root: str | Path | None = None, dtype: str = "fp32",
-             judge_options: Mapping[str, Any] | None = None, backbone_options: Mapping[str, Any] | None = None,
-             ctx: Context | None = None) -> Path | None:
+def evaluate(spec, options, ctx: Context | None = None) -> Path | None:
     """``runner.evaluate`` across the processes of a torchrun / accelerate launch (see the module docstring).
 
-    Returns the results path on every rank once rank 0 has written it (None if units are missing)."""
+    ``options.shard`` is ignored: each process takes its rank's share. Returns the results path on
+    every rank once rank 0 has written it (None if units are missing)."""
     from . import runner
     from .results import now_iso
 
-    ctx = ctx or init(device)
-    device = device_for(ctx, device)
+    ctx = ctx or init(options.device)
+    options = options.replace(device=device_for(ctx, options.device), shard=ctx.shard, world_size=ctx.world_size)
     started_at, t0 = now_iso(), time.perf_counter()
     try:
-        open_kwargs = dict(device=device, data_root=data_root, dtype=dtype)
-        if backbone_options:
-            open_kwargs["backbone_options"] = dict(backbone_options)
         # rank 0 first: it writes spec.json and removes stale temporaries while nobody else is writing;
         # the others then only read it (each _stage ends in an all-reduce, which is the barrier)
-        run = _stage(ctx, lambda: runner.open_run(spec, out, **open_kwargs) if ctx.is_main else None)
-        run = _stage(ctx, lambda: run if ctx.is_main else runner.open_run(spec, out, **open_kwargs))
+        run = _stage(ctx, lambda: runner.open_run(spec, options) if ctx.is_main else None)
+        run = _stage(ctx, lambda: run if ctx.is_main else runner.open_run(spec, options))
+        evaluator = runner.make_evaluator(spec.judge, run.dataset, options.device, options.judge_options)
         _stage(ctx, runner.customize, run, ctx.shard)
         _stage(ctx, runner.generate, run, ctx.shard)
-        evaluator = runner.make_evaluator(judge_name, run.dataset, device, judge_options)
         _stage(ctx, runner.judge, run, evaluator, ctx.shard)
 
         def finish():
@@ -183,3 +177,8 @@ def evaluate(spec, out: str | Path | None = None, judge_name: str = "clip", devi
         return Path(run.out) / runner.RESULTS_FILE if path is None else path
     except _StageFailed as exc:
         raise _StageFailed(str(exc)) from None
+
+
+def run_stage(ctx: Context, func, *args, **kwargs):
+    """Run one stage on every rank, meeting at the end (the public name of ``_stage``)."""
+    return _stage(ctx, func, *args, **kwargs)

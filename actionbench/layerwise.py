@@ -142,13 +142,13 @@ def identifier_conditioning(backbone, prompts: Sequence[str], token: str,
 
 
 @torch.no_grad()
-def sample_layerwise(backbone, states: torch.Tensor, seeds: Sequence[int], config,
+def sample_layerwise(backbone, states: torch.Tensor, seeds: Sequence[int], sampler: SamplerConfig,
                      negative_states: torch.Tensor | None = None, unet=None) -> list:
     """Sample one image per seed with per-layer prompt embeddings (DDIM + classifier-free guidance).
 
     Args:
         states: (L, 1, 77, D) for every seed, or (L, len(seeds), 77, D).
-        negative_states: (L, 1, 77, D) or (1, 77, D); default the config's negative prompt, same for all layers.
+        negative_states: (L, 1, 77, D) or (1, 77, D); default the sampler's negative prompt, same for all layers.
 
     Same seed, same image, whatever the batch: each chunk is sampled with its own per-layer
     tensor, (L, 2n, 77, D) with the unconditional half first when guidance is on.
@@ -161,12 +161,12 @@ def sample_layerwise(backbone, states: torch.Tensor, seeds: Sequence[int], confi
             "the artifact was learned on another backbone"
         )
     if negative_states is None:
-        negative_states = encode_prompts(backbone, [config.negative_prompt])
+        negative_states = encode_prompts(backbone, [sampler.negative_prompt])
     if negative_states.dim() == 3:
         negative_states = negative_states[None].expand(n_layers, -1, -1, -1)
     # Mirrors StableDiffusionPipeline.do_classifier_free_guidance.
-    guided = config.guidance_scale > 1 and getattr(unet.config, "time_cond_proj_dim", None) is None
-    batch = max(1, int(config.generation_batch_size))
+    guided = sampler.guidance_scale > 1 and getattr(unet.config, "time_cond_proj_dim", None) is None
+    batch = max(1, int(sampler.batch_size))
     images = []
     with layerwise_processors(unet):
         for start in range(0, len(seeds), batch):
@@ -175,18 +175,17 @@ def sample_layerwise(backbone, states: torch.Tensor, seeds: Sequence[int], confi
             cond = states.expand(-1, n, -1, -1) if states.shape[1] == 1 else states[:, start : start + n]
             uncond = negative_states.expand(-1, n, -1, -1)
             per_layer = torch.cat([uncond, cond], dim=1) if guided else cond
-            chunk_config = dataclasses.replace(config, generation_batch_size=n)
-            images += sample_images(backbone, cond[0], chunk, chunk_config, negative_prompt_embeds=uncond[0][:1],
+            images += sample_images(backbone, cond[0], chunk, sampler.replace(batch_size=n), negative_prompt_embeds=uncond[0][:1],
                                     unet=unet, cross_attention_kwargs={LAYERWISE_KWARG: per_layer})
     return images
 
 
 def generate_with_identifiers(backbone, prompt: str, token: str, vectors: torch.Tensor, seeds: Sequence[int],
-                              config) -> list:
+                              sampler: SamplerConfig) -> list:
     """Images of ``prompt`` with learned identifier vectors: (L, D) per layer, or (1, D) shared."""
     vectors = vectors.to(backbone.device)
     if vectors.dim() != 2:
         raise ArtifactError(f"identifier vectors must be (L, D), got {tuple(vectors.shape)}")
     if vectors.shape[0] == 1:
-        return sample_images(backbone, encode_prompts(backbone, [prompt], {token: vectors[0]}), seeds, config)
-    return sample_layerwise(backbone, encode_layerwise(backbone, [prompt], token, vectors), seeds, config)
+        return sample_images(backbone, encode_prompts(backbone, [prompt], {token: vectors[0]}), seeds, sampler)
+    return sample_layerwise(backbone, encode_layerwise(backbone, [prompt], token, vectors), seeds, sampler)

@@ -6,16 +6,15 @@ what was learned lives in an ``Artifact`` folder (safetensors + JSON).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import typing
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import ClassVar, Mapping, Sequence
 
 import torch
 
+from .config import PRESETS, MethodConfig, SamplerConfig, build_config  # noqa: F401 - the method API in one place
 from .errors import ArtifactError, ConfigError
 from .hashing import stable_hash, to_jsonable
 from .io import make_temp_dir
@@ -23,157 +22,6 @@ from .io import make_temp_dir
 ARTIFACT_SCHEMA_VERSION = 1
 ARTIFACT_JSON = "artifact.json"
 TENSORS_FILE = "learned.safetensors"
-
-
-@dataclass(frozen=True)
-class MethodConfig:
-    """Settings every method shares: how images are sampled at generation time.
-
-    The paper does not state its sampler settings; these are Stable Diffusion 2.1's usual ones.
-    """
-
-    num_inference_steps: int = 50
-    """DDIM steps per image."""
-    guidance_scale: float = 7.5
-    """Classifier-free guidance scale."""
-    negative_prompt: str = ""
-    """Negative prompt for classifier-free guidance."""
-    generation_batch_size: int = 4
-    """Images sampled together; results do not depend on it (one generator per image)."""
-    seed: int = 0
-    """Seed for training randomness (data order, noise, timesteps)."""
-
-    SMOKE: ClassVar[dict] = {"num_inference_steps": 2}
-    """Overrides for ``--preset smoke``: few steps, all 368 images. Subclasses extend it."""
-
-    def replace(self, **changes: Any) -> "MethodConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return to_jsonable(self)
-
-    def hash(self) -> str:
-        return stable_hash(self.to_dict())
-
-    @classmethod
-    def field_docs(cls) -> dict[str, str]:
-        """Field name -> the docstring written under it (read from the source)."""
-        import ast
-        import inspect
-        import textwrap
-
-        docs: dict[str, str] = {}
-        for klass in reversed(cls.__mro__):
-            if not dataclasses.is_dataclass(klass):
-                continue
-            try:
-                tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-            except (OSError, TypeError):
-                continue
-            body = tree.body[0].body
-            for node, after in zip(body, body[1:]):
-                if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-                    if isinstance(after, ast.Expr) and isinstance(getattr(after, "value", None), ast.Constant):
-                        docs[node.target.id] = str(after.value.value).strip()
-        return docs
-
-
-def smoke_overrides(config_cls: type[MethodConfig]) -> dict:
-    merged: dict = {}
-    for klass in reversed(config_cls.__mro__):
-        merged.update(getattr(klass, "SMOKE", {}) if "SMOKE" in vars(klass) else {})
-    return merged
-
-
-PRESETS = ("smoke",)
-
-
-def build_config(
-    config_cls: type[MethodConfig], overrides: Mapping[str, Any] | None = None, preset: str | None = None
-) -> MethodConfig:
-    """Make a config from defaults, a preset, then ``key=value`` overrides (strings are parsed by field type).
-
-    Raises:
-        ConfigError: unknown preset or field, or a value that does not fit the field's type.
-    """
-    values: dict[str, Any] = {}
-    if preset:
-        if preset not in PRESETS:
-            raise ConfigError(f"unknown preset '{preset}'; presets: {', '.join(PRESETS)}")
-        values.update(smoke_overrides(config_cls))
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    hints = typing.get_type_hints(config_cls)
-    for key, raw in (overrides or {}).items():
-        if key not in fields:
-            import difflib
-
-            close = difflib.get_close_matches(key, fields, n=3)
-            raise ConfigError(
-                f"{config_cls.__qualname__} has no setting '{key}'"
-                + (f"; did you mean {', '.join(close)}?" if close else "")
-                + f" Settings: {', '.join(fields)}"
-            )
-        values[key] = parse_value(raw, hints[key], f"{config_cls.__qualname__}.{key}")
-    return config_cls(**values)
-
-
-def parse_value(raw: Any, annotation: Any, where: str) -> Any:
-    """Parse a ``--set`` string (or check a Python value) against a field's type annotation."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
-        if raw is None or (isinstance(raw, str) and raw.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return parse_value(raw, arg, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(f"{where}: {raw!r} fits none of {annotation}")
-    if origin is typing.Literal:
-        for choice in args:
-            if str(choice) == str(raw):
-                return choice
-        raise ConfigError(f"{where} must be one of {', '.join(map(str, args))}, got {raw!r}")
-    if origin in (tuple, list):
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw) if raw.strip().startswith("[") else [p for p in raw.split(",") if p]
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{where} expects a list like a,b,c or [1,2]; got {raw!r} ({exc})") from None
-        if not isinstance(raw, (list, tuple)):
-            raise ConfigError(f"{where} expects a list, got {raw!r}")
-        item_type = args[0] if args else str
-        return tuple(parse_value(v, item_type, where) for v in raw)
-    if annotation is bool:
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if isinstance(raw, str) and raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{where} expects true or false, got {raw!r}")
-    if annotation in (int, float):
-        if isinstance(raw, bool):
-            raise ConfigError(f"{where} expects {annotation.__name__}, got {raw!r}")
-        try:
-            value = annotation(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where} expects {annotation.__name__}, got {raw!r}") from None
-        if annotation is int and isinstance(raw, float) and raw != int(raw):
-            raise ConfigError(f"{where} expects int, got {raw!r}")
-        if annotation is int and isinstance(raw, str) and not raw.strip().lstrip("-").isdigit():
-            raise ConfigError(f"{where} expects int, got {raw!r}")
-        return value
-    if annotation is str:
-        if not isinstance(raw, str):
-            raise ConfigError(f"{where} expects a string, got {raw!r}")
-        return raw
-    return raw
 
 
 @dataclass

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -27,37 +26,10 @@ from .errors import ActionBenchError, ArtifactError, ConfigError, TrainingError
 from .hashing import stable_hash, to_jsonable
 from .io import atomic_write_json, progress, read_json, remove_stale_temporaries, save_image
 from .results import SCHEMA_VERSION, now_iso, provenance
+from .spec import RunOptions, RunSpec, parse_overrides, parse_shard, recorded_spec  # noqa: F401 - the runner's API
 
 SPEC_FILE = "spec.json"
 RESULTS_FILE = "results.json"
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """What a run is: method and config, backbone, dataset, preset. Frozen and hashable."""
-
-    method: str
-    method_config: dict = field(default_factory=dict)
-    backbone: str = "sd21"
-    dataset: str = "v1"
-    preset: str | None = None
-
-    def default_out(self) -> Path:
-        tag = self.backbone.replace("/", "_").replace(":", "_")
-        return Path("runs") / f"{self.method.replace(':', '_').replace('.', '_')}-{self.dataset}-{tag}-{stable_hash(to_jsonable(self), 8)}"
-
-
-def parse_shard(text: str | None) -> tuple[int, int]:
-    """``"i/n"`` -> (i, n), 0-based."""
-    if not text:
-        return 0, 1
-    try:
-        i, n = (int(p) for p in text.split("/"))
-    except ValueError:
-        raise ConfigError(f"--shard expects i/n with 0 <= i < n, e.g. 0/2; got {text!r}") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise ConfigError(f"--shard expects i/n with 0 <= i < n, e.g. 0/2; got {text!r}")
-    return i, n
 
 
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
@@ -82,16 +54,6 @@ def image_complete(path: Path) -> bool:
 def in_shard(unit_id: str, shard: tuple[int, int]) -> bool:
     i, n = shard
     return n == 1 or int(hashlib.sha256(unit_id.encode()).hexdigest()[:8], 16) % n == i
-
-
-def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects key=value, got {pair!r}")
-        out[key.strip()] = value.strip()
-    return out
 
 
 class Run:
@@ -130,20 +92,28 @@ class Run:
         return {read_json(p).get("action_id") for p in folder.glob("*.json")}
 
 
-def full_spec(spec: RunSpec, method, dataset: Dataset) -> dict:
-    """The spec as recorded: names plus the resolved config, backbone fingerprint and dataset hash."""
-    return {
-        "method": spec.method,
-        "method_class": f"{type(method).__module__}:{type(method).__qualname__}",
-        "method_version": method.VERSION,
-        "method_config": method.config.to_dict(),
-        "config_hash": method.config.hash(),
-        "backbone": method.backbone.fingerprint(),
-        "dataset": dataset.name,
-        "manifest_sha256": dataset.manifest_sha256,
-        "protocol": to_jsonable(dataset.protocol),
-        "preset": spec.preset,
-    }
+def recorded_run_spec(recorded: dict) -> RunSpec:
+    """A RunSpec from a ``spec.json`` (to judge or report on a run without loading its model)."""
+    from .config import build_config
+    from .registry import get_method
+
+    try:
+        config = build_config(get_method(recorded["method"]).Config, base=None,
+                              overrides=_flatten(recorded.get("method_config", {})))
+    except ActionBenchError:  # a method that is gone, or a config from another version: keep the names
+        config = None
+    return RunSpec(recorded["method"], config, recorded["backbone"]["id"], recorded["dataset"],
+                   suite=recorded.get("suite"), preset=recorded.get("preset"))
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, prefix + key + "."))
+        else:
+            flat[prefix + key] = value
+    return flat
 
 
 def check_same_spec(out: Path, recorded: dict) -> bool:
@@ -161,27 +131,24 @@ def check_same_spec(out: Path, recorded: dict) -> bool:
     return True
 
 
-def open_run(spec: RunSpec, out: str | Path | None = None, device: str = "cpu", data_root: str | Path | None = None,
-             dtype: str = "fp32", load_model: bool = True, backbone_options: Mapping[str, Any] | None = None) -> Run:
+def open_run(spec: RunSpec, options: RunOptions = RunOptions(), load_model: bool = True) -> Run:
     """Resolve a spec to live objects and bind it to a run folder (writing or checking ``spec.json``).
 
-    ``backbone_options``: ``attention``, ``vae_slicing``, ``gradient_checkpointing`` (``backbone.apply_options``)."""
+    The dataset, the method and the backbone are all resolved here, before any training step."""
     from .backbone import load_backbone, one_thread_for_small_models
-    from .method import build_config
     from .registry import get_method
 
-    dataset = load_dataset(spec.dataset, root=data_root)
+    dataset = load_dataset(spec.dataset, root=options.data_root)
     method_cls = get_method(spec.method)
-    config = build_config(method_cls.Config, spec.method_config, preset=spec.preset)
-    out = Path(out) if out else spec.default_out()
-    backbone = load_backbone(spec.backbone, device=device, dtype=dtype, **dict(backbone_options or {})) \
+    out = Path(options.out) if options.out else spec.default_out()
+    backbone = load_backbone(spec.backbone, device=options.device, dtype=options.dtype, **options.backbone_options()) \
         if load_model else None
     if backbone is not None:
         one_thread_for_small_models(backbone)
-    method = method_cls(backbone, config) if load_model else None
-    run = Run(out, spec, dataset, method, backbone, device)
+    method = method_cls(backbone, spec.config) if load_model else None
+    run = Run(out, spec, dataset, method, backbone, options.device)
     if load_model:
-        recorded = full_spec(spec, method, dataset)
+        recorded = recorded_spec(spec, method, dataset)
         if not check_same_spec(out, recorded):
             atomic_write_json(out / SPEC_FILE, recorded)
     remove_stale_temporaries(out)
@@ -198,9 +165,7 @@ def open_existing_run(out: str | Path, data_root: str | Path | None = None) -> R
             f"{out} was generated from dataset {recorded['dataset']} with manifest {recorded['manifest_sha256'][:12]}, "
             f"but the installed one is {dataset.manifest_sha256[:12]}; judge with the matching actionbench version"
         )
-    spec = RunSpec(recorded["method"], recorded["method_config"], recorded["backbone"]["id"], recorded["dataset"],
-                   recorded.get("preset"))
-    return Run(out, spec, dataset)
+    return Run(out, recorded_run_spec(recorded), dataset)
 
 
 # --- stages ----------------------------------------------------------------------------------
@@ -382,19 +347,16 @@ def make_evaluator(name: str, dataset: Dataset, device: str = "cpu", options: Ma
     return get_evaluator(name)(dataset, device=device, **dict(options or {}))
 
 
-def evaluate(spec: RunSpec, out: str | Path | None = None, judge_name: str = "clip", device: str = "cpu",
-             shard: tuple[int, int] = (0, 1), data_root: str | Path | None = None, dtype: str = "fp32",
-             judge_options: Mapping[str, Any] | None = None, world_size: int = 1,
-             backbone_options: Mapping[str, Any] | None = None) -> Path | None:
+def evaluate(spec: RunSpec, options: RunOptions = RunOptions()) -> Path | None:
     """Customize, generate, judge and write ``results.json``; returns its path (None for a partial shard).
 
     For several processes on one folder with barriers between stages see ``actionbench.distributed.evaluate``."""
     started_at, t0 = now_iso(), time.perf_counter()
-    run = open_run(spec, out, device=device, data_root=data_root, dtype=dtype, backbone_options=backbone_options)
-    customize(run, shard)
-    generate(run, shard, customize_missing=True)
-    evaluator = make_evaluator(judge_name, run.dataset, device, judge_options)
-    judge(run, evaluator, shard)
+    run = open_run(spec, options)
+    evaluator = make_evaluator(spec.judge, run.dataset, options.device, options.judge_options)
+    customize(run, options.shard)
+    generate(run, options.shard, customize_missing=True)
+    judge(run, evaluator, options.shard)
     missing = missing_work(run, judge_key(evaluator))
     failed = run.failed_actions()
     missing_judgments = [u for u in missing["judgments"] if u.split("/")[0] not in failed]
@@ -402,4 +364,4 @@ def evaluate(spec: RunSpec, out: str | Path | None = None, judge_name: str = "cl
         print(f"{len(missing_judgments)} units are not finished yet (other shards); "
               f"run `actionbench judge --out {run.out}` once all shards are done to write {RESULTS_FILE}")
         return None
-    return write_results(run, evaluator, started_at, time.perf_counter() - t0, world_size)
+    return write_results(run, evaluator, started_at, time.perf_counter() - t0, options.world_size)

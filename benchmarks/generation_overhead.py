@@ -26,12 +26,13 @@ def main() -> None:
 
     from actionbench.backbone import load_backbone
     from actionbench.dataset import Subject
+    from actionbench.config import SamplerConfig
     from actionbench.methods.sd import TextOnlySD
     from actionbench.training import encode_prompts
 
     backbone = load_backbone("tiny")
-    method = TextOnlySD(backbone, TextOnlySD.Config(num_inference_steps=args.steps,
-                                                    generation_batch_size=args.images))
+    method = TextOnlySD(backbone, TextOnlySD.Config(sampler=SamplerConfig(num_inference_steps=args.steps,
+                                                                          batch_size=args.images)))
     subject = Subject("man", "a man", "human")
     artifact = method.new_artifact(type("A", (), {"id": "cheer"})(), meta={"action_text": "cheering"})
     seeds = list(range(args.images))

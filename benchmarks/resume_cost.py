@@ -36,19 +36,19 @@ class Paint(Method):
 
 
 def main() -> None:
-    from actionbench.runner import RunSpec, evaluate, open_run
+    from actionbench.runner import RunOptions, RunSpec, evaluate, open_run
 
-    spec = RunSpec("__main__:Paint", {}, "tiny", "synthetic")
+    spec = RunSpec.build("__main__:Paint", {}, backbone="tiny", dataset="synthetic", judge="tiny")
     out = Path(tempfile.mkdtemp(prefix="resume-")) / "run"
-    open_run(spec, out.parent / "warm")  # imports, tiny backbone, synthetic set: outside the timing
+    open_run(spec, RunOptions(out=out.parent / "warm"))  # imports, tiny backbone, synthetic set: outside the timing
     t0 = time.perf_counter()
-    evaluate(spec, out, judge_name="tiny")
+    evaluate(spec, RunOptions(out=out))
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    evaluate(spec, out, judge_name="tiny")
+    evaluate(spec, RunOptions(out=out))
     again = time.perf_counter() - t0
     t0 = time.perf_counter()
-    open_run(spec, out)
+    open_run(spec, RunOptions(out=out))
     opening = time.perf_counter() - t0
     print(f"machine: {_common.machine()}")
     print("paint method + tiny judge, synthetic set (368 images), in one process")

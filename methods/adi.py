@@ -52,7 +52,7 @@ from actionbench.errors import ArtifactError, ConfigError, TrainingError
 from actionbench.hashing import sha256_file, stable_hash
 from actionbench.io import load_image, make_temp_dir
 from actionbench.layerwise import generate_with_identifiers, identifier_conditioning, layerwise_processors, num_layers
-from actionbench.method import Artifact, Method, MethodConfig
+from actionbench.method import Artifact, Method, MethodConfig, SamplerConfig
 from actionbench.training import (
     ExemplarSet,
     NoiseDraw,
@@ -151,6 +151,7 @@ class ADIConfig(MethodConfig):
     }
 
     def __post_init__(self):
+        super().__post_init__()
         if not 0.0 < self.beta < 1.0:
             raise ConfigError(f"ADIConfig.beta must be in (0, 1), got {self.beta}; e.g. --set beta=0.5")
         if self.mask_threshold == "absolute":
@@ -330,8 +331,8 @@ def tune_and_generate(backbone, image, settings: dict, seed: int) -> tuple[list,
 
     # 3. The same person doing other actions, one image per prompt, seeded from the cache key.
     prompts = settings["prompts"]
-    sampling = MethodConfig(num_inference_steps=settings["inference_steps"], guidance_scale=settings["guidance_scale"],
-                            negative_prompt=settings["negative_prompt"], generation_batch_size=min(4, len(prompts)))
+    sampling = SamplerConfig(num_inference_steps=settings["inference_steps"], guidance_scale=settings["guidance_scale"],
+                             negative_prompt=settings["negative_prompt"], batch_size=min(4, len(prompts)))
     with torch.no_grad():
         embeds = encode_prompts(backbone, prompts)
     images = sample_images(backbone, embeds, [seed + k for k in range(len(prompts))], sampling, unet=unet)
@@ -515,7 +516,7 @@ class ADI(Method):
                 f"{num_layers(self.backbone)} cross-attention layers; customize again on this backbone"
             )
         token = artifact.meta["token"]
-        return generate_with_identifiers(self.backbone, f"{subject.name} {token}", token, vectors, seeds, self.config)
+        return generate_with_identifiers(self.backbone, f"{subject.name} {token}", token, vectors, seeds, self.config.sampler)
 
 
 def _other_exemplar(indices: Sequence[int], row: int, generator: torch.Generator) -> int:

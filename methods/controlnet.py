@@ -144,7 +144,7 @@ class ControlNetPose(Method):
         )
         pipe.set_progress_bar_config(disable=True)
         return sample_images(
-            backbone, encode_prompts(backbone, [prompt]), seeds, cfg, pipe=pipe,
+            backbone, encode_prompts(backbone, [prompt]), seeds, cfg.sampler, pipe=pipe,
             per_seed_inputs={"image": poses},
             pipe_kwargs={"controlnet_conditioning_scale": cfg.controlnet_conditioning_scale},
         )

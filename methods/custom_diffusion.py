@@ -147,4 +147,4 @@ class CustomDiffusion(Method):
         token = artifact.meta["token"]
         vector = artifact.tensors["token_embedding"].to(self.backbone.device)
         embeds = encode_prompts(self.backbone, [f"{subject.name} {token}"], {token: vector})
-        return sample_images(self.backbone, embeds, seeds, self.config, unet=self.patched_unet(artifact))
+        return sample_images(self.backbone, embeds, seeds, self.config.sampler, unet=self.patched_unet(artifact))

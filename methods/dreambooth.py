@@ -136,4 +136,4 @@ class DreamBooth(Method):
         unet, text_encoder = self.patched_models(artifact)
         prompt = f"{subject.name} {artifact.meta['identifier']}"
         embeds = encode_prompts(self.backbone, [prompt], text_encoder=text_encoder)
-        return sample_images(self.backbone, embeds, seeds, self.config, unet=unet, text_encoder=text_encoder)
+        return sample_images(self.backbone, embeds, seeds, self.config.sampler, unet=unet, text_encoder=text_encoder)

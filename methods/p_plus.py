@@ -108,4 +108,4 @@ class PPlus(Method):
                 f"{num_layers(self.backbone)} cross-attention layers; customize again on this backbone"
             )
         token = artifact.meta["token"]
-        return generate_with_identifiers(self.backbone, f"{subject.name} {token}", token, vectors, seeds, self.config)
+        return generate_with_identifiers(self.backbone, f"{subject.name} {token}", token, vectors, seeds, self.config.sampler)

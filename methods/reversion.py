@@ -237,4 +237,4 @@ class ReVersion(Method):
         token = artifact.meta["token"]
         vector = artifact.tensors["token_embedding"].to(self.backbone.device)
         prompt = f"{subject.name} {token}"
-        return sample_images(self.backbone, encode_prompts(self.backbone, [prompt], {token: vector}), seeds, self.config)
+        return sample_images(self.backbone, encode_prompts(self.backbone, [prompt], {token: vector}), seeds, self.config.sampler)

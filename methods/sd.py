@@ -29,4 +29,4 @@ class TextOnlySD(Method):
     def generate(self, artifact: Artifact, subject, seeds: Sequence[int]) -> list:
         self.check_artifact(artifact)
         prompt = f"{subject.name} {artifact.meta['action_text']}"
-        return sample_images(self.backbone, encode_prompts(self.backbone, [prompt]), seeds, self.config)
+        return sample_images(self.backbone, encode_prompts(self.backbone, [prompt]), seeds, self.config.sampler)

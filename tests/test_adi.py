@@ -15,13 +15,12 @@ from actionbench.method import Artifact, build_config
 from actionbench.registry import get_method
 from actionbench.training import (
     ExemplarSet,
-    changed_parameters,
     draw_noise,
     fixed_generator,
     make_optimizer,
-    snapshot,
     word_embedding,
 )
+from helpers import changed_parameters, snapshot
 
 TOKEN = "<adi-test>"
 

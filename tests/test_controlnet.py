@@ -77,7 +77,7 @@ def test_body_weights_load_as_plain_state_dicts_only(body_weights, tmp_path):
 
 def test_generation_is_deterministic_and_the_pose_follows_the_seed(tiny_backbone, toy_action, subject, tmp_path):
     # one image per pipeline call, so that images compared across calls see the same batch shapes
-    method = method_with(tiny_backbone, generation_batch_size=1)
+    method = method_with(tiny_backbone, **{"sampler.batch_size": 1})
     maps = [skeleton(a) for a in (-60, 0, 60)]
     artifact = pose_artifact(method, toy_action, maps, tmp_path / "three")
     assert [controlnet.pose_index(s, [0, 1, 2]) for s in (7, 8, 9, 10)] == [1, 2, 0, 1]

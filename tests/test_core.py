@@ -23,7 +23,7 @@ def test_stable_hash_is_order_independent_and_salt_free():
 def test_build_config_presets_and_typed_overrides():
     cls = get_method("textual_inversion").Config
     cfg = build_config(cls, {"learning_rate": "0.01", "flip": "true", "train_steps": "7"}, preset="smoke")
-    assert (cfg.learning_rate, cfg.flip, cfg.train_steps, cfg.num_inference_steps) == (0.01, True, 7, 2)
+    assert (cfg.learning_rate, cfg.flip, cfg.train_steps, cfg.sampler.num_inference_steps) == (0.01, True, 7, 2)
     assert dataclasses.is_dataclass(cfg) and cls.__dataclass_params__.frozen
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.train_steps = 3  # type: ignore[misc]
@@ -67,7 +67,10 @@ def test_registry_accepts_module_class_paths():
 def test_field_docs_come_from_the_source():
     docs = get_method("textual_inversion").Config.field_docs()
     assert "learning rate" in docs["learning_rate"].lower()
-    assert "DDIM" in docs["num_inference_steps"]
+    assert "sampl" in docs["sampler"]
+    from actionbench.config import SamplerConfig, field_docs
+
+    assert "DDIM" in field_docs(SamplerConfig)["num_inference_steps"]
 
 
 def _artifact(tmp_path: Path) -> Artifact:

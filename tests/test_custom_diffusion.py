@@ -12,14 +12,8 @@ import actionbench.methods.custom_diffusion as custom_diffusion
 from actionbench.errors import ArtifactError
 from actionbench.method import Artifact, build_config
 from actionbench.registry import get_method
-from actionbench.training import (
-    ExemplarSet,
-    changed_parameters,
-    fixed_generator,
-    snapshot,
-    trainable_copy,
-    word_embedding,
-)
+from actionbench.training import ExemplarSet, fixed_generator, trainable_copy, word_embedding
+from helpers import changed_parameters, snapshot
 
 BACKBONE_PARTS = ("unet", "text_encoder", "vae")
 

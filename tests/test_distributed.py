@@ -26,7 +26,7 @@ REAL_SUBJECTS = ("man", "woman", "chef")  # drawn by the backbone; the rest pain
 
 @dataclass(frozen=True)
 class HalfRealConfig(MethodConfig):
-    SMOKE = {"num_inference_steps": 1, "generation_batch_size": 2}
+    SMOKE = {"sampler.num_inference_steps": 1, "sampler.batch_size": 2}
 
 
 class HalfRealMethod(Method):
@@ -45,7 +45,7 @@ class HalfRealMethod(Method):
         from actionbench.training import encode_prompts, sample_images
 
         prompt = f"{subject.name} {artifact.meta['phrase']}"
-        return sample_images(self.backbone, encode_prompts(self.backbone, [prompt]), seeds, self.config)
+        return sample_images(self.backbone, encode_prompts(self.backbone, [prompt]), seeds, self.config.sampler)
 
 
 METHOD = f"{Path(__file__).stem}:HalfRealMethod"
@@ -57,7 +57,7 @@ def _images(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 def test_torchrun_two_processes_equal_one_process(tmp_path):
-    from actionbench.runner import RunSpec, evaluate
+    from actionbench.runner import RunOptions, RunSpec, evaluate
 
     import torch
 
@@ -66,7 +66,8 @@ def test_torchrun_two_processes_equal_one_process(tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        single = evaluate(RunSpec(METHOD, {}, "tiny", "synthetic", "smoke"), tmp_path / "single", judge_name="tiny")
+        single = evaluate(RunSpec.build(METHOD, {}, backbone="tiny", dataset="synthetic", judge="tiny", preset="smoke"),
+                          RunOptions(out=tmp_path / "single"))
     finally:
         torch.set_num_threads(threads)
 

@@ -12,14 +12,8 @@ import actionbench.methods.dreambooth as dreambooth
 from actionbench.errors import ArtifactError
 from actionbench.method import Artifact, build_config
 from actionbench.registry import get_method
-from actionbench.training import (
-    ExemplarSet,
-    changed_parameters,
-    class_images,
-    fixed_generator,
-    snapshot,
-    trainable_copy,
-)
+from actionbench.training import ExemplarSet, class_images, fixed_generator, trainable_copy
+from helpers import changed_parameters, snapshot
 
 BACKBONE_PARTS = ("unet", "text_encoder", "vae")
 
@@ -161,10 +155,10 @@ def test_class_images_are_drawn_once_and_reused(tiny_backbone, toy_action, tmp_p
     # same data, noise and class images: the two runs learn the same weights
     assert all(torch.equal(first.tensors[k], second.tensors[k]) for k in first.tensors)
     cfg = make(tiny_backbone).config
-    more = class_images(tiny_backbone, cfg.class_prompt, 3, cfg)
+    more = class_images(tiny_backbone, cfg.class_prompt, 3, cfg.sampler)
     assert more.generated == 1 and more.folder.name == first.meta["class_images"]["key"]
     assert (more.folder / "spec.json").is_file()
     # the key covers prompt and sampler settings
-    other = class_images(tiny_backbone, "a photo of a dog", 1, cfg)
-    steps = class_images(tiny_backbone, cfg.class_prompt, 1, cfg.replace(num_inference_steps=3))
+    other = class_images(tiny_backbone, "a photo of a dog", 1, cfg.sampler)
+    steps = class_images(tiny_backbone, cfg.class_prompt, 1, cfg.sampler.replace(num_inference_steps=3))
     assert len({more.folder, other.folder, steps.folder}) == 3 and other.generated == steps.generated == 1

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from actionbench.errors import ActionBenchError, DatasetError, SchemaError, TrainingError
-from actionbench.runner import RunSpec, evaluate, generate, customize, open_run
+from actionbench.runner import RunOptions, RunSpec, customize, evaluate, generate, open_run
 
 from dataclasses import dataclass
 
@@ -50,13 +50,13 @@ DUMMY = f"{__name__}:PaintMethod"
 
 
 def spec(**config):
-    return RunSpec(method=DUMMY, method_config=config, backbone="tiny", dataset="synthetic")
+    return RunSpec.build(DUMMY, config, backbone="tiny", dataset="synthetic", judge="tiny")
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile") / "run"
-    path = evaluate(spec(), out, judge_name="tiny")
+    path = evaluate(spec(), RunOptions(out=out))
     return out, json.loads(path.read_text())
 
 
@@ -68,7 +68,7 @@ def test_truncated_generated_image_is_detected_and_made_again(finished, tmp_path
     victim = out / "images" / "cheer" / "man" / "0.png"
     good = victim.read_bytes()
     victim.write_bytes(good[: len(good) // 2])
-    run = open_run(spec(), out)
+    run = open_run(spec(), RunOptions(out=out))
     assert generate(run) == 1  # only the damaged image is drawn again
     assert victim.read_bytes() == good
     assert len(list((out / "images").rglob("*.png"))) == 368
@@ -130,12 +130,12 @@ def test_full_disk_in_the_middle_of_a_run_stops_cleanly_and_the_rerun_finishes(t
 
     monkeypatch.setattr(os, "replace", fills_up)
     with pytest.raises(ActionBenchError, match="no space left.*free some disk space and rerun"):
-        evaluate(spec(), out, judge_name="tiny")
+        evaluate(spec(), RunOptions(out=out))
     kept = sorted((out / "images").rglob("*.png"))
     assert kept and not list(out.rglob(".tmp-*"))
     monkeypatch.setattr(os, "replace", real_replace)
     before = {p: p.read_bytes() for p in kept}
-    record = json.loads(evaluate(spec(), out, judge_name="tiny").read_text())
+    record = json.loads(evaluate(spec(), RunOptions(out=out)).read_text())
     assert record["complete"] and record["metrics"]["n"] == 368
     assert all(p.read_bytes() == data for p, data in before.items())  # what was done is kept as it was
 
@@ -156,7 +156,7 @@ def test_nan_loss_stops_that_unit_with_the_step_and_the_fix():
 def test_a_nan_unit_in_a_run_keeps_the_rest(tmp_path):
     # the runner's side: see also tests/test_runner.py::test_a_diverging_unit_is_recorded_and_the_rest_finish
     out = tmp_path / "run"
-    run = open_run(spec(fail_on="cheer"), out)
+    run = open_run(spec(fail_on="cheer"), RunOptions(out=out))
     assert "cheer" not in customize(run) and len(customize(run)) == 7
     assert json.loads(run.failure_path("customize/cheer").read_text())["action_id"] == "cheer"
 
@@ -164,8 +164,8 @@ def test_a_nan_unit_in_a_run_keeps_the_rest(tmp_path):
 def test_config_override_of_the_wrong_type_names_the_field():
     from actionbench.method import MethodConfig, build_config
 
-    with pytest.raises(ActionBenchError, match="MethodConfig.guidance_scale expects float, got 'loud'"):
-        build_config(MethodConfig, {"guidance_scale": "loud"})
+    with pytest.raises(ActionBenchError, match="SamplerConfig.guidance_scale expects float, got 'loud'"):
+        build_config(MethodConfig, {"sampler.guidance_scale": "loud"})
 
 
 def test_unknown_attention_option_names_the_choices(tiny_backbone):

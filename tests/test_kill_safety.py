@@ -59,10 +59,10 @@ def _state(out: Path) -> dict:
 
 @pytest.mark.slow
 def test_sigkill_in_every_stage_then_rerun_gives_the_uninterrupted_result(tmp_path):
-    from actionbench.runner import RunSpec, evaluate
+    from actionbench.runner import RunOptions, RunSpec, evaluate
 
-    reference = json.loads(evaluate(RunSpec(METHOD, {}, "tiny", "synthetic"), tmp_path / "reference",
-                                    judge_name="tiny").read_text())
+    reference = json.loads(evaluate(RunSpec.build(METHOD, {}, backbone="tiny", dataset="synthetic", judge="tiny"),
+                                    RunOptions(out=tmp_path / "reference")).read_text())
 
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),

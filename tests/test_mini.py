@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from actionbench.worlds.mini import model as mini
+from actionbench.config import SamplerConfig
 from actionbench.evaluator import JudgeRequest
 from actionbench.worlds.mini.judge import MiniJudge, load_judge_net, subject_label
 from actionbench.worlds.synthetic import render
@@ -95,11 +96,10 @@ MIN_SUBJECT_RATE = 0.5
 
 
 def test_shipped_model_draws_the_asked_subject(backbone, judge):
-    from actionbench.method import MethodConfig
     from actionbench.training import encode_prompts, sample_images
 
     assert backbone.resolution == 32 and backbone.vae_scale_factor == 2
-    cfg = MethodConfig(num_inference_steps=12, guidance_scale=4.0, generation_batch_size=4)
+    cfg = SamplerConfig(num_inference_steps=12, guidance_scale=4.0, batch_size=4)
     images = sample_images(backbone, encode_prompts(backbone, ["a cat standing"]), list(range(4)), cfg)
     preds = judge.predict(images)
     subject_rate = np.mean([s == "cat" for _, s in preds])
@@ -107,10 +107,9 @@ def test_shipped_model_draws_the_asked_subject(backbone, judge):
 
 
 def test_shipped_model_generates(backbone):
-    from actionbench.method import MethodConfig
     from actionbench.training import encode_prompts, sample_images
 
-    cfg = MethodConfig(num_inference_steps=10, guidance_scale=4.0)
+    cfg = SamplerConfig(num_inference_steps=10, guidance_scale=4.0)
     (image,) = sample_images(backbone, encode_prompts(backbone, ["a cat standing"]), [0], cfg)
     assert image.size == (32, 32) and np.asarray(image).std() > 5
 
@@ -126,7 +125,7 @@ def test_a_short_customization_beats_text_only(backbone, dataset, judge, tmp_pat
     from actionbench.methods.sd import TextOnlySD
 
     subjects = [dataset.subject(s) for s in ("man", "cat", "woman", "dog")]
-    common = dict(num_inference_steps=12, guidance_scale=4.0, generation_batch_size=8)
+    common = dict(sampler=SamplerConfig(num_inference_steps=12, guidance_scale=4.0, batch_size=8))
     methods = {"p_plus": PPlus(backbone, PPlusConfig(train_steps=LEARN_STEPS, **common)),
                "sd": TextOnlySD(backbone, TextOnlySD.Config(**common))}
     hits = {name: 0 for name in methods}
@@ -180,7 +179,7 @@ def test_shipped_controlnet_draws_the_exemplar_pose(backbone, dataset, judge, tm
 
     action = dataset.action("cheer")
     subjects = [dataset.subject(s) for s in ("man", "cat", "woman", "dog")]
-    common = dict(num_inference_steps=12, guidance_scale=4.0, generation_batch_size=8)
+    common = dict(sampler=SamplerConfig(num_inference_steps=12, guidance_scale=4.0, batch_size=8))
     rates = {}
     for name, method in (("controlnet", ControlNetPose(backbone, ControlNetPose.Config(**common))),
                          ("sd", TextOnlySD(backbone, TextOnlySD.Config(**common)))):

@@ -15,18 +15,17 @@ from actionbench.layerwise import (
     num_layers,
     sample_layerwise,
 )
-from actionbench.method import Artifact, MethodConfig, build_config
+from actionbench.method import Artifact, SamplerConfig, build_config
 from actionbench.registry import get_method
 from actionbench.training import (
     ExemplarSet,
-    changed_parameters,
     draw_noise,
     encode_prompts,
     fixed_generator,
     sample_images,
-    snapshot,
     word_embedding,
 )
+from helpers import changed_parameters, snapshot
 
 TOKEN = "<pp-test>"
 
@@ -103,12 +102,12 @@ def test_each_cross_attention_layer_receives_its_own_token(tiny_backbone):
 def test_layerwise_sampling_matches_the_pipeline_with_identical_layers(tiny_backbone):
     """With the same embedding at every layer, per-layer sampling (with CFG) must equal plain sampling."""
     b = tiny_backbone
-    cfg = MethodConfig(num_inference_steps=2, guidance_scale=7.5, generation_batch_size=2)
+    cfg = SamplerConfig(num_inference_steps=2, guidance_scale=7.5, batch_size=2)
     v = word_embedding(b, "dancing")
     plain = sample_images(b, encode_prompts(b, [f"a man {TOKEN}"], {TOKEN: v}), [1, 2], cfg)
     states = encode_layerwise(b, [f"a man {TOKEN}"], TOKEN, v[None].repeat(num_layers(b), 1))
     layered = sample_layerwise(b, states, [1, 2], cfg)
-    one_by_one = sample_layerwise(b, states, [1, 2], cfg.replace(generation_batch_size=1))
+    one_by_one = sample_layerwise(b, states, [1, 2], cfg.replace(batch_size=1))
     for x, y, z in zip(plain, layered, one_by_one):
         # equal up to float rounding (batched kernels differ in the last bits)
         assert np.abs(np.asarray(x, dtype=int) - np.asarray(y, dtype=int)).max() <= 1

@@ -10,7 +10,8 @@ import torch
 from actionbench.errors import ConfigError
 from actionbench.method import Artifact, build_config
 from actionbench.registry import get_method
-from actionbench.training import ExemplarSet, changed_parameters, draw_noise, fixed_generator, snapshot, word_embedding
+from actionbench.training import ExemplarSet, draw_noise, fixed_generator, word_embedding
+from helpers import changed_parameters, snapshot
 
 import actionbench.methods.reversion as reversion
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from actionbench.errors import ActionBenchError, TrainingError
 from actionbench.method import Artifact, Method, MethodConfig
-from actionbench.runner import RunSpec, customize, evaluate, generate, in_shard, open_run, parse_shard
+from actionbench.runner import RunOptions, RunSpec, customize, evaluate, generate, in_shard, open_run, parse_shard
 
 CALLS = {"customize": 0, "generate": 0}
 
@@ -47,7 +47,7 @@ DUMMY = f"{__name__}:DummyMethod"
 
 
 def spec(**config):
-    return RunSpec(method=DUMMY, method_config=config, backbone="tiny", dataset="synthetic")
+    return RunSpec.build(DUMMY, config, backbone="tiny", dataset="synthetic", judge="tiny")
 
 
 def test_shards_partition_units():
@@ -61,28 +61,28 @@ def test_shards_partition_units():
 
 def test_full_run_then_resume_redoes_nothing(tmp_path):
     out = tmp_path / "run"
-    path = evaluate(spec(), out, judge_name="tiny")
+    path = evaluate(spec(), RunOptions(out=out))
     record = json.loads(path.read_text())
     assert record["metrics"]["n"] == 368 and record["complete"]
     assert len(list((out / "images").rglob("*.png"))) == 368
     assert record["spec"]["dataset"] == "synthetic" and len(record["spec_hash"]) == 12
     before = dict(CALLS)
-    path2 = evaluate(spec(), out, judge_name="tiny")
+    path2 = evaluate(spec(), RunOptions(out=out))
     assert CALLS == before  # nothing customized or generated again
     assert json.loads(path2.read_text())["metrics"] == record["metrics"]
 
 
 def test_a_different_spec_in_the_same_folder_is_refused(tmp_path):
     out = tmp_path / "run"
-    open_run(spec(), out)
+    open_run(spec(), RunOptions(out=out))
     with pytest.raises(ActionBenchError, match="different spec"):
-        open_run(spec(guidance_scale="3.0"), out)
+        open_run(spec(**{"sampler.guidance_scale": "3.0"}), RunOptions(out=out))
 
 
 def test_sharded_runs_equal_a_single_run(tmp_path):
-    single = evaluate(spec(), tmp_path / "single", judge_name="tiny")
-    assert evaluate(spec(), tmp_path / "sharded", judge_name="tiny", shard=(0, 2)) is None
-    sharded = evaluate(spec(), tmp_path / "sharded", judge_name="tiny", shard=(1, 2))
+    single = evaluate(spec(), RunOptions(out=tmp_path / "single"))
+    assert evaluate(spec(), RunOptions(out=tmp_path / "sharded", shard=(0, 2))) is None
+    sharded = evaluate(spec(), RunOptions(out=tmp_path / "sharded", shard=(1, 2)))
     a, b = json.loads(single.read_text()), json.loads(sharded.read_text())
     assert a["metrics"] == b["metrics"] and [r["unit_id"] for r in a["records"]] == [r["unit_id"] for r in b["records"]]
     for image in (tmp_path / "single" / "images").rglob("*.png"):
@@ -92,7 +92,7 @@ def test_sharded_runs_equal_a_single_run(tmp_path):
 
 def test_a_diverging_unit_is_recorded_and_the_rest_finish(tmp_path):
     out = tmp_path / "run"
-    path = evaluate(spec(fail_on="squat"), out, judge_name="tiny")
+    path = evaluate(spec(fail_on="squat"), RunOptions(out=out))
     record = json.loads(path.read_text())
     assert record["failures"] == ["customize/squat"] and not record["complete"]
     assert record["metrics"]["n"] == 368 - 46
@@ -100,13 +100,13 @@ def test_a_diverging_unit_is_recorded_and_the_rest_finish(tmp_path):
 
 
 def test_generate_without_artifacts_names_the_fix(tmp_path):
-    run = open_run(spec(), tmp_path / "run")
+    run = open_run(spec(), RunOptions(out=tmp_path / "run"))
     with pytest.raises(ActionBenchError, match="actionbench customize"):
         generate(run)
 
 
 def test_damaged_artifact_in_a_run_is_reported(tmp_path):
-    run = open_run(spec(), tmp_path / "run")
+    run = open_run(spec(), RunOptions(out=tmp_path / "run"))
     customize(run)
     (run.artifact_dir("cheer") / "learned.safetensors").write_bytes(b"\x80\x04not safetensors")
     with pytest.raises(ActionBenchError, match="customize again"):
@@ -143,15 +143,15 @@ def test_automatic_results_state_agreement_with_human_labels(tmp_path, monkeypat
     from actionbench.evaluators.human import LABELS_DB_ENV, LabelStore
 
     out = tmp_path / "run"
-    evaluate(spec(), out, judge_name="tiny")
+    evaluate(spec(), RunOptions(out=out))
     store = LabelStore(tmp_path / "labels.sqlite")
-    items = store.register_run(open_run(spec(), out))[:6]
+    items = store.register_run(open_run(spec(), RunOptions(out=out)))[:6]
     for item in items:
         store.answer(item.item_id, "alice", "action", True)
         store.answer(item.item_id, "alice", "subject", False)
     monkeypatch.setenv(LABELS_DB_ENV, str(store.path))
     (out / "results.json").unlink()
-    record = json.loads(evaluate(spec(), out, judge_name="tiny").read_text())
+    record = json.loads(evaluate(spec(), RunOptions(out=out)).read_text())
     agreement = record["human_agreement"]
     assert agreement["n"] == 6 and agreement["annotators"] == 1
     labelled = [r for r in record["records"] if "human" in r]

@@ -1,7 +1,7 @@
 """Memory and speed options change nothing beyond tolerance on the tiny backbone.
 
 --dtype bf16, --attention classic (vs SDPA), --vae-slicing, --gradient-checkpointing, and the
-generation batch size (MethodConfig.generation_batch_size).
+generation batch size (SamplerConfig.batch_size).
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from actionbench.backbone import apply_options, load_backbone
-from actionbench.method import MethodConfig
+from actionbench.config import SamplerConfig
 from actionbench.training import denoising_loss, draw_noise, encode_prompts, sample_images
 
-CFG = MethodConfig(num_inference_steps=2, generation_batch_size=2)
+CFG = SamplerConfig(num_inference_steps=2, batch_size=2)
 SEEDS = [3, 4]
 PROMPT = ["a man cheering"]
 
@@ -52,7 +52,7 @@ def test_vae_slicing_gives_the_same_images(reference):
 
 
 def test_generation_batch_size_does_not_change_images(reference, tiny_backbone):
-    assert np.abs(_draw(tiny_backbone, CFG.replace(generation_batch_size=1)) - reference).max() <= 1
+    assert np.abs(_draw(tiny_backbone, CFG.replace(batch_size=1)) - reference).max() <= 1
 
 
 def test_bf16_stays_close_to_fp32(reference):

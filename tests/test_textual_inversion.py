@@ -8,14 +8,13 @@ from actionbench.method import Artifact, build_config
 from actionbench.registry import get_method
 from actionbench.training import (
     ExemplarSet,
-    changed_parameters,
     denoising_loss,
     draw_noise,
     encode_prompts,
     fixed_generator,
-    snapshot,
     word_embedding,
 )
+from helpers import changed_parameters, snapshot
 
 
 def test_loss_falls_on_a_fixed_batch(tiny_backbone, toy_action):

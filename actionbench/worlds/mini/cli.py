@@ -83,7 +83,7 @@ def _config_for(method_name: str, num_inference_steps: int | None, train_steps: 
 
     cls = get_method(method_name)
     fields = {f.name for f in dataclasses.fields(cls.Config)}
-    config = {"num_inference_steps": num_inference_steps} if num_inference_steps is not None else {}
+    config = {"sampler.num_inference_steps": num_inference_steps} if num_inference_steps is not None else {}
     if train_steps is not None and "train_steps" in fields:
         config["train_steps"] = train_steps
     return config
@@ -100,16 +100,15 @@ def table_cmd(methods, num_inference_steps, train_steps, runs_dir, leaderboard_d
     """Run methods on the mini suite (backbone "mini", dataset "mini", judge "mini") and add them to the leaderboard."""
     from actionbench.leaderboard import add_result, render_leaderboard
     from actionbench.registry import METHODS
-    from actionbench.runner import RunSpec, evaluate
+    from actionbench.runner import RunOptions, RunSpec, evaluate
 
     names = [m.strip() for m in methods.split(",")] if methods else METHODS.names()
     done, failed = [], []
     for name in names:
         try:
-            spec = RunSpec(method=name, method_config=_config_for(name, num_inference_steps, train_steps),
-                           backbone="mini", dataset="mini")
+            spec = RunSpec.build(name, _config_for(name, num_inference_steps, train_steps), suite="mini")
             out = Path(runs_dir) / name
-            path = evaluate(spec, out=out, judge_name="mini")
+            path = evaluate(spec, RunOptions(out=out))
             if path is not None:
                 add_result(path, leaderboard_dir, name=f"mini-{name}")
                 done.append(name)

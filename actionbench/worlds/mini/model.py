@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 import math
 import random
 import time
@@ -34,7 +35,7 @@ MINI_RESOLUTION = 32
 PATCH = 2
 LATENT_CHANNELS = 3 * PATCH * PATCH
 MINI_DATASET_VERSION = "mini-v1"
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "mini"
+DATA_DIR = Path(str(resources.files("actionbench.data") / "mini"))  # the shipped weights (package data)
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "model.json"
 CONTROLNET_DIR = "controlnet"

@@ -1,0 +1,131 @@
+"""customize, generate, judge, eval: each builds one RunSpec and one RunOptions and calls the runner."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from actionbench.errors import friendly_errors
+from actionbench.spec import RunOptions, RunSpec
+
+from .options import default_device, judge_option, judge_options_from, launcher_shard, run_options
+
+
+@click.command()
+@friendly_errors
+@run_options
+def customize(spec: RunSpec, options: RunOptions):
+    """Learn every action of the dataset with a method (artifacts under OUT/artifacts)."""
+    from actionbench.runner import customize as do_customize, open_run
+
+    run = open_run(spec, options)
+    do_customize(run, options.shard)
+    click.echo(f"artifacts in {run.out / 'artifacts'}")
+
+
+@click.command()
+@friendly_errors
+@run_options
+def generate(spec: RunSpec, options: RunOptions):
+    """Generate the protocol's images (2 per action and subject) from learned artifacts."""
+    from actionbench.runner import generate as do_generate, open_run
+
+    run = open_run(spec, options)
+    made = do_generate(run, options.shard)
+    click.echo(f"{made} new images in {run.out / 'images'}")
+
+
+@click.command(name="eval")
+@friendly_errors
+@run_options
+def eval_command(spec: RunSpec, options: RunOptions):
+    """Customize, generate and judge in one go; resumes a killed run in the same --out.
+
+    Under torchrun / accelerate launch (WORLD_SIZE > 1, no --shard) the processes split the units and
+    meet at barriers; rank 0 writes results.json."""
+    from actionbench.runner import evaluate
+
+    if options.world_size > 1:
+        from actionbench import distributed
+
+        ctx = distributed.init(options.device)
+        try:
+            path = distributed.evaluate(spec, options, ctx=ctx)
+        finally:
+            distributed.shutdown(ctx)
+        if path is not None and ctx.is_main:
+            print_summary(path)
+        return
+    path = evaluate(spec, options)
+    if path is not None:
+        print_summary(path)
+
+
+@click.command()
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run folder to judge.")
+@click.option("--images", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Bring your own images: a folder laid out as ACTION/SUBJECT/K.png, or a CSV.")
+@click.option("--dataset", "-d", default=None, help="Dataset the images are for (with --images).")
+@click.option("--judge", "-j", "judge_name", default="clip", show_default=True)
+@click.option("--shard", default=None, metavar="I/N")
+@click.option("--device", default=None)
+@click.option("--root", type=click.Path(path_type=Path), default=None)
+@judge_option
+@friendly_errors
+def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
+    """Judge a run's images (or your own) and write results.json."""
+    from actionbench.results import now_iso
+    from actionbench.runner import judge as do_judge, judge_key, make_evaluator, missing_work, open_existing_run, write_results
+
+    device = device or default_device()
+    options = judge_options_from(judge_options)
+    if images is not None:
+        from actionbench.byo import judge_images
+
+        path = judge_images(images, dataset=dataset or "v1", judge_name=judge_name, out=out, device=device,
+                            data_root=root, judge_options=options)
+        click.echo(f"results: {path}")
+        return
+    if out is None:
+        raise click.UsageError("give --out RUN_FOLDER (or --images DIR)")
+    started, t0 = now_iso(), time.perf_counter()
+    shard_t, world = launcher_shard(shard)
+    run = open_existing_run(out, data_root=root)
+    ctx = None
+    if world > 1:  # torchrun / accelerate launch: split by pair, meet, rank 0 writes results.json
+        from actionbench import distributed
+
+        ctx = distributed.init(device)
+        device = distributed.device_for(ctx, device)
+    evaluator = make_evaluator(judge_name, run.dataset, device, options)
+    if ctx is not None:
+        try:
+            distributed.run_stage(ctx, do_judge, run, evaluator, shard_t)
+        finally:
+            distributed.shutdown(ctx)
+        if not ctx.is_main:
+            return
+    else:
+        do_judge(run, evaluator, shard_t)
+    missing = missing_work(run, judge_key(evaluator))
+    if missing["judgments"]:
+        click.echo(f"{len(missing['judgments'])} images are not judged yet (missing images or other shards)")
+        return
+    click.echo(f"results: {write_results(run, evaluator, started, time.perf_counter() - t0, world)}")
+
+
+def print_summary(path: Path) -> None:
+    from actionbench.io import read_json
+
+    record = read_json(path)
+    m = record["metrics"]
+    click.echo(
+        f"{record['spec']['method']} on {record['spec']['dataset']} ({record['spec']['backbone']['id']}, judge "
+        f"{record['judge']['name']}): action {100 * m['action']['mean']:.2f}%  subject {100 * m['subject']['mean']:.2f}%  "
+        f"total {100 * m['total']['mean']:.2f}%  (n={m['n']})"
+    )
+    click.echo(f"results: {path}")
+
+
+commands = [customize, generate, eval_command, judge]

@@ -1,0 +1,69 @@
+"""Sampling images: DDIM with classifier-free guidance, one generator per image, from a ``SamplerConfig``."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+
+from actionbench.config import SamplerConfig
+
+from .text import encode_prompts
+
+
+@torch.no_grad()
+def sample_images(
+    backbone,
+    prompt_embeds: torch.Tensor,
+    seeds: Sequence[int],
+    sampler: SamplerConfig,
+    negative_prompt_embeds: torch.Tensor | None = None,
+    unet=None,
+    cross_attention_kwargs: dict | None = None,
+    text_encoder=None,
+    pipe=None,
+    per_seed_inputs: Mapping[str, Sequence] | None = None,
+    pipe_kwargs: Mapping | None = None,
+) -> list:
+    """Sample one image per seed with DDIM and classifier-free guidance, as ``sampler`` says.
+
+    ``prompt_embeds`` is (1, 77, D) for all seeds or (len(seeds), 77, D). Each image gets its
+    own generator, so an image depends only on its seed, not on the batch it was drawn in.
+
+    Args:
+        pipe: a ready pipeline over the backbone's components (e.g. a ControlNet pipeline) to call
+            instead of ``backbone.pipeline(unet, text_encoder)``.
+        per_seed_inputs: pipeline argument -> one value per seed (e.g. ``{"image": pose_maps}``),
+            passed in the same chunks as the seeds.
+        pipe_kwargs: further pipeline arguments, the same for every image.
+    """
+    pipe = pipe if pipe is not None else backbone.pipeline(unet=unet, text_encoder=text_encoder)
+    if negative_prompt_embeds is None:
+        negative_prompt_embeds = encode_prompts(backbone, [sampler.negative_prompt], text_encoder=text_encoder)
+    images = []
+    batch = max(1, int(sampler.batch_size))
+    for start in range(0, len(seeds), batch):
+        chunk = list(seeds[start : start + batch])
+        pe = prompt_embeds if prompt_embeds.shape[0] > 1 else prompt_embeds.expand(len(chunk), -1, -1)
+        if prompt_embeds.shape[0] > 1:
+            pe = prompt_embeds[start : start + len(chunk)]
+        ne = negative_prompt_embeds.expand(len(chunk), -1, -1)
+        generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in chunk]
+        latents = torch.stack([
+            torch.randn((backbone.unet.config.in_channels, backbone.latent_size, backbone.latent_size), generator=g)
+            for g in generators
+        ]).to(backbone.device, dtype=backbone.unet.dtype)
+        out = pipe(
+            prompt_embeds=pe.to(backbone.unet.dtype),
+            negative_prompt_embeds=ne.to(backbone.unet.dtype),
+            num_inference_steps=sampler.num_inference_steps,
+            guidance_scale=sampler.guidance_scale,
+            height=backbone.resolution,
+            width=backbone.resolution,
+            latents=latents,
+            cross_attention_kwargs=cross_attention_kwargs,
+            output_type="pil",
+            **{k: list(v[start : start + len(chunk)]) for k, v in (per_seed_inputs or {}).items()},
+            **dict(pipe_kwargs or {}),
+        )
+        images.extend(out.images)
+    return images
