@@ -10,7 +10,7 @@ import click
 
 from actionbench.errors import friendly_errors
 
-from . import DEFAULT_DB, LABELS_DB_ENV, TIE_RULES
+from .store import DEFAULT_DB, LABELS_DB_ENV, TIE_RULES
 
 
 db_option = click.option("--db", type=click.Path(path_type=Path), envvar=LABELS_DB_ENV, default=DEFAULT_DB,
@@ -33,7 +33,8 @@ def annotate(runs, db, port, host, root):
 
     With no RUN_DIR, the runs recorded in --db by an earlier session are served again.
     """
-    from . import AnnotationApp, LabelStore, make_server
+    from .server import AnnotationApp, make_server
+    from .store import LabelStore
 
     store = LabelStore(db)
     app = AnnotationApp.from_runs(store, list(runs), data_root=root)
@@ -66,7 +67,7 @@ def judge_human(out, db, ties, root):
     from actionbench.results import now_iso
     from actionbench.runner import judge as do_judge, judge_key, missing_work, open_existing_run, write_results
 
-    from . import HumanJudge, clear_judgments
+    from .judge import HumanJudge, clear_judgments
 
     started, t0 = now_iso(), time.perf_counter()
     run = open_existing_run(out, data_root=root)
@@ -113,7 +114,8 @@ def agreement(runs, db, ties, out, root):
 @friendly_errors
 def export_labels(db, fmt, out):
     """Write every stored answer to OUT as CSV or Label Studio JSON tasks."""
-    from . import LabelStore, export_labels as do_export
+    from .interchange import export_labels as do_export
+    from .store import LabelStore
 
     path = do_export(LabelStore(db, create=False), out, fmt)
     click.echo(f"written: {path}")
@@ -129,7 +131,8 @@ def export_labels(db, fmt, out):
 @friendly_errors
 def import_labels(db, fmt, file):
     """Add answers from a CSV or Label Studio JSON FILE to the labels database (same answer: replaced)."""
-    from . import LabelStore, import_labels as do_import
+    from .interchange import import_labels as do_import
+    from .store import LabelStore
 
     count = do_import(LabelStore(db), file, fmt)
     click.echo(f"imported {count} answers into {db}")
