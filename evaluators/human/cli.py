@@ -25,7 +25,9 @@ root_option = click.option("--root", type=click.Path(path_type=Path), default=No
 @click.argument("runs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @db_option
 @click.option("--port", default=8765, show_default=True, help="Port (0: any free port).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (keep it local).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on. Anything but a loopback address exposes the images and the labels to "
+                   "everyone who can reach the port.")
 @root_option
 @friendly_errors
 def annotate(runs, db, port, host, root):
@@ -33,18 +35,27 @@ def annotate(runs, db, port, host, root):
 
     With no RUN_DIR, the runs recorded in --db by an earlier session are served again.
     """
-    from .server import AnnotationApp, make_server
+    from .server import AnnotationApp, is_local_host, make_server, server_url
     from .store import LabelStore
 
     store = LabelStore(db)
     app = AnnotationApp.from_runs(store, list(runs), data_root=root)
     server = make_server(app, host, port)
-    address = server.server_address
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        click.secho(f"warning: listening on {host}: anyone who can reach this machine can see the images and add "
-                    "labels (there is no login)", fg="yellow", err=True)
+    url = server_url(server, host)
+    if not is_local_host(host):
+        click.secho(
+            f"warning: listening on {host} port {server.server_address[1]}, not only on this machine. Anyone who can "
+            "reach this port can open the page, see every image, and add or undo labels under any name: there is "
+            "no login, and traffic (images, labels, the page's session token) is not encrypted. The session token "
+            "only stops other web sites from sending changes through an annotator's browser. Use this on a "
+            "network you trust, and stop the server (Ctrl-C) when you are done.", fg="yellow", err=True)
+        if host.strip("[] ") in ("0.0.0.0", "::", ""):
+            click.secho("On all interfaces the server answers to this machine's IP addresses (and to localhost), "
+                        "not to other names: others open http://<this machine's IP>:"
+                        f"{server.server_address[1]}/ (or start with --host <name they will type>).",
+                        fg="yellow", err=True)
     click.echo(f"{len(app.items)} images from {len(runs) or len(store.run_dirs())} run(s); answers go to {db}")
-    click.echo(f"open http://{address[0]}:{address[1]}/ in a browser (Ctrl-C stops; every answer is already saved)")
+    click.echo(f"open {url} in a browser (Ctrl-C stops; every answer is already saved)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
