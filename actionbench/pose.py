@@ -1,4 +1,7 @@
-"""Pluggable pose extraction: exemplar -> OpenPose skeleton map (RGB, coloured limbs on black).
+"""Pose maps: the OpenPose drawing convention, and pluggable extraction (exemplar -> skeleton map).
+
+The convention: the 18 OpenPose body keypoints (COCO order, ``KEYPOINT_NAMES``), drawn by
+``render_pose_map`` as controlnet_aux's ``draw_bodypose`` does (RGB, coloured limbs on black).
 
 Two extractors, chosen by name with ``load_pose_extractor``:
 
@@ -7,8 +10,8 @@ Two extractors, chosen by name with ``load_pose_extractor``:
   ``lllyasviel/Annotators`` by default, or a local folder / file (``.pth`` or ``.safetensors``).
   They are read as a plain state dict (``torch.load(weights_only=True)`` or safetensors, never
   an arbitrary pickle).
-- ``synthetic``: the exact skeleton the synthetic dataset drew the figure from, rendered by
-  ``actionbench.worlds.synthetic.render_pose_map``; no detector, no download.
+- ``synthetic``: the exact skeleton the synthetic dataset drew the figure from (recorded in its
+  manifest), rendered by ``render_pose_map``; no detector, no download.
 
 ``auto`` (what the ControlNet baseline uses by default) picks ``synthetic`` when every exemplar
 of the action carries exact keypoints and ``openpose`` otherwise.
@@ -19,11 +22,15 @@ Every extractor first centre-crops the exemplar to a square, as the training met
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from pathlib import Path
 from typing import Protocol, Sequence
 
+import numpy as np
+
 from .errors import ActionBenchError, ConfigError
+from .raster import Canvas, disc, ellipse, lerp, sub, unit
 
 OPENPOSE_ANNOTATORS = "lllyasviel/Annotators"
 """Hub repo of ControlNet's annotator weights (``body_pose_model.pth``: the CMU OpenPose body model)."""
@@ -31,6 +38,68 @@ BODY_WEIGHTS = "body_pose_model.pth"
 EXTRACTORS = ("openpose", "synthetic")
 CHOICES = ("auto",) + EXTRACTORS
 INSTALL_HINT = 'pip install "controlnet-aux==0.0.10"'
+
+# --- the OpenPose drawing convention -------------------------------------------------------
+
+KEYPOINT_NAMES = (
+    "nose", "neck",
+    "r_shoulder", "r_elbow", "r_wrist",
+    "l_shoulder", "l_elbow", "l_wrist",
+    "r_hip", "r_knee", "r_ankle",
+    "l_hip", "l_knee", "l_ankle",
+    "r_eye", "l_eye", "r_ear", "l_ear",
+)  # fmt: skip
+"""The 18 OpenPose body keypoints in COCO order; "r_" is the person's right."""
+KEYPOINT_INDEX = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
+
+# controlnet_aux open_pose/util.py draw_bodypose: 1-based keypoint pairs and the colour list.
+OPENPOSE_LIMBS = (
+    (2, 3), (2, 6), (3, 4), (4, 5), (6, 7), (7, 8), (2, 9), (9, 10), (10, 11),
+    (2, 12), (12, 13), (13, 14), (2, 1), (1, 15), (15, 17), (1, 16), (16, 18),
+)  # fmt: skip
+OPENPOSE_COLORS = (
+    (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0),
+    (0, 255, 0), (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255),
+    (0, 0, 255), (85, 0, 255), (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85),
+)  # fmt: skip
+
+
+def render_pose_map(keypoints, size: int, stickwidth: float | None = None):
+    """The skeleton drawn as controlnet_aux's ``draw_bodypose`` does: OpenPose limb colours at 60 %
+    on black, then each visible joint as a full-colour disc.
+
+    Args:
+        keypoints: 18 (x, y) pixel coordinates in ``KEYPOINT_NAMES`` order (None or NaN for
+            hidden ones), as in ``actionbench.worlds.synthetic.RenderedImage.keypoints``.
+        size: side of the square map in pixels.
+        stickwidth: half-thickness of the limbs and joint radius; default 4 px at 512 px,
+            scaled with ``size`` (at least 1 px).
+
+    Returns:
+        An RGB ``PIL.Image``.
+    """
+    size = int(size)
+    sw = max(1.0, 4.0 * size / 512.0) if stickwidth is None else float(stickwidth)
+    pts = []
+    for q in keypoints:
+        if q is None or any(v != v for v in q):  # None or NaN
+            pts.append(None)
+        else:
+            pts.append((float(q[0]), float(q[1])))
+    canvas = Canvas(np.zeros((size, size, 3), dtype=np.float64))
+    for (i, j), col in zip(OPENPOSE_LIMBS, OPENPOSE_COLORS):
+        a, b = pts[i - 1], pts[j - 1]
+        if a is None or b is None:
+            continue
+        d = sub(b, a)
+        length = math.sqrt(d[0] * d[0] + d[1] * d[1])
+        axis = unit(d) if length > 0 else (0.0, -1.0)
+        limb_col = tuple(int(float(c) * 0.6) for c in col)
+        canvas.fill(ellipse(lerp(a, b, 0.5), sw, max(length / 2, 0.5), axis), limb_col, hard=True)
+    for q, col in zip(pts, OPENPOSE_COLORS):
+        if q is not None:
+            canvas.fill(disc(q, sw), col, hard=True)
+    return canvas.to_image()
 
 
 class PoseExtractor(Protocol):
@@ -159,8 +228,6 @@ class OpenPoseExtractor:
 
     def from_image(self, image):
         """The body-pose map of a PIL image (centre square), ``resolution`` pixels a side."""
-        import numpy as np
-
         square = np.asarray(center_square(image), dtype=np.uint8)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -218,7 +285,7 @@ class SyntheticPoseExtractor:
     """The exact OpenPose map of a synthetic exemplar, drawn from its recorded keypoints.
 
     The keypoints are moved into the centre square and scaled to ``resolution``, then drawn by
-    ``actionbench.worlds.synthetic.render_pose_map`` (controlnet_aux's limb colours and widths).
+    ``render_pose_map`` (controlnet_aux's limb colours and widths).
     """
 
     name = "synthetic"
@@ -235,8 +302,6 @@ class SyntheticPoseExtractor:
                 f"exemplar {exemplar.path} has no recorded keypoints (only the synthetic dataset has them); "
                 "use --set pose_extractor=openpose for photos"
             )
-        from actionbench.worlds.synthetic import render_pose_map
-
         with Image.open(exemplar.path) as image:
             w, h = image.size
         side = min(w, h)
@@ -299,6 +364,4 @@ def save_random_body_model(path: str | Path, seed: int = 0) -> Path:
 
 def is_blank(image) -> bool:
     """True when a pose map holds no skeleton (the detector found nobody)."""
-    import numpy as np
-
     return not np.asarray(image).any()

@@ -22,7 +22,7 @@ from typing import Any, Hashable, Iterable, Mapping, Sequence
 
 from actionbench.errors import ActionBenchError
 
-from .human import DEFAULT_DB, LABELS_DB_ENV, QUESTIONS, LabelStore, check_ties, majority
+from .human.store import DEFAULT_DB, LABELS_DB_ENV, QUESTIONS, LabelStore, check_ties, majority
 
 JUDGE_QUESTIONS = ("action", "subject", "total")
 

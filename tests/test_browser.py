@@ -15,8 +15,10 @@ import pytest
 from test_human import make_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Every *.test name resolves to 127.0.0.1 in this browser: an attacker's site (evil.test) and a
+# DNS-rebinding name, both on this machine, with no network.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+        "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP *.test 127.0.0.1"]
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium on PATH (install it with `apt-get install -y chromium`); "
@@ -116,3 +118,77 @@ def test_annotate_in_a_real_browser(server, page):
     # the answers follow erin's own random order
     order = app.order("erin")
     assert [e[0] for e in expected[::2]] == order[: len(expected[::2])]
+
+
+# --- another site in the same browser ---------------------------------------------------------------
+
+ATTACK_PAGE = """<!doctype html><html><body>
+<iframe name="sink"></iframe>
+<form id="form" method="POST" action="TARGET/api/undo" enctype="text/plain" target="sink">
+  <input name='{"annotator": "erin", "padding": "' value='"}'>
+</form>
+<script>
+(async () => {
+  const body = JSON.stringify({annotator: "erin"});
+  navigator.sendBeacon("TARGET/api/undo", body);
+  document.getElementById("form").submit();
+  try { await fetch("TARGET/api/undo", {method: "POST", mode: "no-cors", body}); } catch (e) {}
+  try {  // a guessed token needs a CORS preflight, which the server does not grant
+    await fetch("TARGET/api/undo", {method: "POST", body, headers: {"X-ActionBench-Token": "guess"}});
+  } catch (e) {}
+  window.done = true;
+})();
+</script></body></html>"""
+
+
+@pytest.fixture
+def attacker(server):
+    """A page on http://evil.test:PORT/ (another site, also on this machine) that posts to the annotation server."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    target = server[0].rstrip("/")
+
+    class Evil(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            page = ATTACK_PAGE.replace("TARGET", target).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    evil = ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    yield f"http://evil.test:{evil.server_address[1]}/"
+    evil.shutdown()
+    evil.server_close()
+
+
+def test_another_site_in_the_browser_cannot_undo_answers(server, attacker, page):
+    """A page the annotator happens to open elsewhere posts to /api/undo: every request is refused."""
+    import time
+
+    url, app, store = server
+    item = app.order("erin")[0]
+    store.answer(item, "erin", "subject", True)
+    refused = []
+    page.on("response", lambda r: refused.append(r.status) if r.url.startswith(url + "api/") else None)
+    page.goto(attacker)
+    page.wait_for_function("() => window.done === true")
+    deadline = time.monotonic() + 10
+    while len(refused) < 3 and time.monotonic() < deadline:  # the beacon and the form land on their own time
+        page.wait_for_timeout(100)
+    assert len(refused) >= 3 and set(refused) == {403}, refused
+    assert store.answers_of("erin") == {(item, "subject"): True}
+
+
+def test_a_rebound_name_cannot_read_the_page_or_its_token(server, page):
+    """DNS rebinding: a name the attacker controls, resolving to 127.0.0.1, gets 403 and no token."""
+    url, app, _ = server
+    port = url.rstrip("/").rsplit(":", 1)[1]
+    response = page.goto(f"http://rebind.test:{port}/")
+    assert response.status == 403
+    assert app.token not in page.content() and "answers only to" in page.content()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -529,3 +530,254 @@ def test_commands_end_to_end(tmp_path):
     assert result.exit_code == 0 and "label_config.xml" in result.output
     result = cli.invoke(main, ["import-labels", "--db", str(tmp_path / "copy.sqlite"), str(exported)])
     assert result.exit_code == 0 and "imported 16 answers" in result.output
+
+
+# --- the annotation server against hostile requests (raw HTTP over sockets) -----------------------------
+#
+# Each test speaks HTTP by hand, as an attacker's script or a broken client would, to a real
+# server on a free port. SERVER_TIMEOUT_S is the server's socket timeout in these tests.
+
+SERVER_TIMEOUT_S = 1.0
+
+
+@pytest.fixture
+def live(tmp_path):
+    """(app, store, port) of a running annotation server on 127.0.0.1 with a short socket timeout."""
+    from actionbench.evaluators.human import make_server
+
+    app, store, _, _ = make_app(tmp_path)
+    server = make_server(app, "127.0.0.1", 0, timeout=SERVER_TIMEOUT_S)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, store, server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def exchange(port: int, data: bytes, finish: bool = True, wait: float = 20.0) -> tuple[int, dict, bytes]:
+    """Send raw bytes, read the reply until the server closes; (status, headers, body). Status 0: no reply."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(data)
+        if finish:
+            sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    if not reply:
+        return 0, {}, b""
+    head, _, body = reply.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def request(port: int, method: str, path: str, body: bytes | dict | list | None = None, *, host: str | None = None,
+            token: str | None = None, headers: dict | None = None, length: str | None = None,
+            finish: bool = True) -> tuple[int, dict, Any]:
+    """One hand-made HTTP/1.1 request (Host defaults to 127.0.0.1:port; None in headers leaves one out)."""
+    if body is not None and not isinstance(body, bytes):
+        body = json.dumps(body).encode()
+    body = body or b""
+    fields = {"Host": host if host is not None else f"127.0.0.1:{port}", "Content-Type": "application/json"}
+    if token is not None:
+        fields["X-ActionBench-Token"] = token
+    if method == "POST":
+        fields["Content-Length"] = str(len(body)) if length is None else length
+    fields.update(headers or {})
+    head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items() if v is not None)
+    status, reply_headers, reply = exchange(port, head.encode("latin-1") + b"\r\n" + body, finish=finish)
+    if reply_headers.get("content-type") == "application/json":
+        reply = json.loads(reply)
+    return status, reply_headers, reply
+
+
+def _first_item(app):
+    return app.order("alice")[0]
+
+
+def test_a_page_on_another_site_cannot_undo_an_answer(live):
+    """Today's hole: any page could POST /api/undo and delete an annotator's answer. Even with the token."""
+    app, store, port = live
+    item = _first_item(app)
+    store.answer(item, "alice", "subject", True)
+    undo = {"annotator": "alice"}
+    for origin in ("http://evil.example", f"http://evil.example:{port}", "null", f"http://127.0.0.1:{port + 1}",
+                   f"https://127.0.0.1:{port}", f"http://localhost.evil.example:{port}"):
+        status, _, body = request(port, "POST", "/api/undo", undo, token=app.token, headers={"Origin": origin})
+        assert status == 403 and "other sites" in body["error"], origin
+    assert store.answers_of("alice") == {(item, "subject"): True}
+    # the page's own origin, with the token, still works
+    status, _, body = request(port, "POST", "/api/undo", undo, token=app.token,
+                              headers={"Origin": f"http://127.0.0.1:{port}"})
+    assert status == 200 and body["undone"]["item_id"] == item and store.answers_of("alice") == {}
+
+
+def test_dns_rebinding_host_is_not_served(live):
+    """A name the attacker controls, resolved to 127.0.0.1, must not read the page (it holds the token)."""
+    app, store, port = live
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1:{port + 1}", "127.0.0.1",
+                 f"localhost.evil.example:{port}", f"127.0.0.2:{port}"):
+        status, _, body = request(port, "GET", "/", host=host)
+        assert status == 403 and "answers only to" in body["error"], host
+        assert app.token not in json.dumps(body)
+    for host in (f"evil.example:{port}", f"127.0.0.1:{port + 1}"):  # nor any other route
+        assert request(port, "GET", "/api/annotators", host=host)[0] == 403
+        assert request(port, "POST", "/api/start", {"annotator": "x"}, host=host, token=app.token)[0] == 403
+    assert store.annotators() == []
+    for host in ("a b", f"127.0.0.1:{port}/x", f"user@127.0.0.1:{port}", "127.0.0.1:port", "[::1"):
+        assert request(port, "GET", "/", host=host)[0] == 400, host
+    assert exchange(port, b"GET / HTTP/1.0\r\n\r\n")[0] == 400  # no Host at all
+    two = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\n\r\n".encode()
+    assert exchange(port, two)[0] == 400
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}"):
+        status, headers, page = request(port, "GET", "/", host=host)
+        assert status == 200 and app.token.encode() in page, host
+
+
+def test_wildcard_bind_serves_its_own_address_but_not_other_names(tmp_path):
+    from actionbench.evaluators.human import make_server
+
+    app, _, _, _ = make_app(tmp_path)
+    server = make_server(app, "0.0.0.0", 0, timeout=SERVER_TIMEOUT_S)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        assert request(port, "GET", "/", host=f"127.0.0.1:{port}")[0] == 200  # the address connected to
+        assert request(port, "GET", "/", host=f"evil.example:{port}")[0] == 403
+        assert request(port, "GET", "/", host=f"0.0.0.0:{port}")[0] == 403
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_post_without_the_session_token_changes_nothing(live):
+    app, store, port = live
+    item = _first_item(app)
+    answer = {"annotator": "alice", "item_id": item, "question": "subject", "answer": True}
+    status, _, body = request(port, "POST", "/api/answer", answer)
+    assert status == 403 and "X-ActionBench-Token" in body["error"]
+    status, _, body = request(port, "POST", "/api/answer", answer, token=app.token[:-1] + "x")
+    assert status == 403 and "reload the page" in body["error"]
+    assert request(port, "POST", "/api/answer", answer, token="")[0] == 403
+    assert request(port, "POST", "/api/start", {"annotator": "mallory"}, token="\u00e9t\u00e9")[0] == 403
+    assert store.all_answers() == [] and store.annotators() == []
+    status, _, body = request(port, "POST", "/api/answer", answer, token=app.token)
+    assert status == 200 and store.answers_of("alice") == {(item, "subject"): True}
+
+
+def test_each_session_mints_its_own_token_and_the_page_cannot_be_framed(tmp_path, live):
+    from actionbench.evaluators.human import AnnotationApp
+
+    app, store, port = live
+    status, headers, page = request(port, "GET", "/")
+    assert status == 200 and f'content="{app.token}"'.encode() in page and len(app.token) >= 40
+    assert headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert AnnotationApp(store, app.items, app.datasets).token != app.token  # a restarted server: a new token
+
+
+@pytest.mark.parametrize("length,status", [
+    ("abc", 400), ("-5", 400), ("1e3", 400), ("0x10", 400), ("+7", 400), ("", 400), ("7 7", 400),
+    ("99999999999999999999999999", 400), (str((1 << 16) + 1), 413), ("1000000000", 413),
+])
+def test_malformed_content_length_gets_a_json_error_not_a_dropped_connection(live, length, status):
+    app, store, port = live
+    got, headers, body = request(port, "POST", "/api/start", {"annotator": "alice"}, token=app.token, length=length)
+    assert got == status and "error" in body and headers["connection"] == "close"
+    assert store.annotators() == []
+
+
+def test_conflicting_content_lengths_and_chunked_bodies_are_refused(live):
+    app, store, port = live
+    status, _, body = request(port, "POST", "/api/start", {"annotator": "alice"}, token=app.token,
+                              headers={"content-length": "3"})
+    assert status == 400 and "conflicting" in body["error"]
+    chunked = b'{"annotator": "alice"}'
+    status, _, body = request(port, "POST", "/api/start", b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunked), chunked),
+                              token=app.token, headers={"Transfer-Encoding": "chunked", "Content-Length": None})
+    assert status == 411 and "Content-Length" in body["error"]
+    assert store.annotators() == []
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"alice"', b"null", b"3", b"not json", b"\xff\xfe{}", b"{",
+                                  b"[" * 60_000])  # nested deeper than json's recursion limit
+def test_a_body_that_is_not_a_json_object_gets_400(live, body):
+    app, store, port = live
+    status, _, reply = request(port, "POST", "/api/start", body, token=app.token)
+    assert status == 400 and "JSON" in reply["error"]
+    assert store.annotators() == []
+
+
+@pytest.mark.parametrize("field,value", [
+    ("item_id", []), ("item_id", {}), ("item_id", 7), ("item_id", None), ("answer", "yes"), ("answer", 1),
+    ("answer", None), ("question", 5), ("question", ["subject"]), ("annotator", 5), ("annotator", ["alice"]),
+    ("annotator", {"name": "alice"}),
+])
+def test_wrongly_typed_fields_get_400_and_store_nothing(live, field, value):
+    """A list as item_id used to raise TypeError in the server thread and drop the connection."""
+    app, store, port = live
+    answer = {"annotator": "alice", "item_id": _first_item(app), "question": "subject", "answer": True}
+    answer[field] = value
+    status, _, body = request(port, "POST", "/api/answer", answer, token=app.token)
+    assert status == 400 and (field in body["error"] or "annotator name" in body["error"]), body
+    assert store.all_answers() == []
+    for route in ("/api/start", "/api/undo"):
+        status, _, body = request(port, "POST", route, {"annotator": ["alice"]}, token=app.token)
+        assert status == 400 and "annotator" in body["error"]
+
+
+def test_a_slow_client_cannot_hold_a_worker(live):
+    """A body that never arrives, or a request that never ends, is cut off after the socket timeout."""
+    import socket
+    import time
+
+    app, store, port = live
+    head = (f"POST /api/start HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-ActionBench-Token: {app.token}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n").encode()
+    started = time.monotonic()
+    status, _, body = exchange(port, head + b'{"annotator": "al', finish=False)  # then silence, socket open
+    assert status == 408 and "did not arrive" in json.loads(body)["error"]
+    assert time.monotonic() - started < SERVER_TIMEOUT_S + 10
+    # the client hangs up half way: 400, not a hung thread
+    status, _, body = exchange(port, head + b'{"annotator": "al', finish=True)
+    assert status == 400 and "ended after" in json.loads(body)["error"]
+
+    # an unfinished request line and headers (slowloris): the server closes the connection ...
+    slow = socket.create_connection(("127.0.0.1", port), timeout=20)
+    slow.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: ".encode())
+    # ... while other annotators are served meanwhile
+    assert request(port, "GET", "/api/annotators")[0] == 200
+    started = time.monotonic()
+    assert slow.recv(1024) == b"" and time.monotonic() - started < SERVER_TIMEOUT_S + 10
+    slow.close()
+    assert store.annotators() == []
+
+
+def test_annotate_binds_to_localhost_and_warns_what_another_host_exposes(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from actionbench.cli import main
+    from actionbench.evaluators.human import server as server_module
+
+    run = _synthetic_run(tmp_path)
+    bound = []
+    real_make_server = server_module.make_server
+
+    def make_server(app, host="127.0.0.1", port=8765, **kw):
+        srv = real_make_server(app, host, 0, **kw)
+        bound.append(srv.server_address[0])
+        srv.serve_forever = lambda: (_ for _ in ()).throw(KeyboardInterrupt)  # stop at once, as Ctrl-C would
+        return srv
+
+    monkeypatch.setattr(server_module, "make_server", make_server)
+    db = str(tmp_path / "labels.sqlite")
+    result = CliRunner().invoke(main, ["annotate", str(run.out), "--db", db])
+    assert result.exit_code == 0, result.output
+    assert bound == ["127.0.0.1"] and "warning" not in result.output and "open http://127.0.0.1:" in result.output
+    result = CliRunner().invoke(main, ["annotate", str(run.out), "--db", db, "--host", "0.0.0.0"])
+    assert result.exit_code == 0, result.output
+    assert bound[-1] == "0.0.0.0"
+    text = " ".join(result.output.split())
+    assert "warning: listening on 0.0.0.0" in text and "Anyone who can reach this port" in text
+    assert "add or undo labels" in text and "token only stops other web sites" in text

@@ -76,7 +76,7 @@ def test_render_is_deterministic_and_seed_dependent():
     a = S.render("cat", "salute", size=64, seed=3)
     b = S.render("cat", "salute", size=64, seed=3)
     assert a.image.tobytes() == b.image.tobytes() and a.keypoints == b.keypoints
-    assert S._png_bytes(a.image) == S._png_bytes(b.image)
+    assert S.png_bytes(a.image) == S.png_bytes(b.image)
     c = S.render("cat", "salute", size=64, seed=4)
     assert a.image.tobytes() != c.image.tobytes()
     assert (a.subject_id, a.pose, a.size, a.seed) == ("cat", "salute", 64, 3)
@@ -246,6 +246,18 @@ def test_manifest_describes_files_with_hashes(synth):
         assert sha256_file(synth.root / f["path"]) == f["sha256"]
     assert S.synthetic_manifest_sha256(manifest) == synth.manifest_sha256
     assert [s["id"] for s in manifest["subjects"]] == [s[0] for s in V1_SUBJECTS]
+
+
+def test_an_edit_anywhere_in_the_renderer_invalidates_the_cache_but_not_the_dataset_hash(synth):
+    from actionbench.worlds.synthetic.dataset import renderer_source_files
+
+    names = {p.relative_to(Path(S.__file__).parents[3]).as_posix() for p in renderer_source_files()}
+    package = {f"actionbench/worlds/synthetic/{p.name}" for p in Path(S.__file__).parent.glob("*.py")}
+    assert names == package | {"actionbench/raster.py", "actionbench/pose.py"}
+    manifest = json.loads((synth.root / "manifest.json").read_text())
+    assert manifest["generator"]["source_sha256"] == S.renderer_source_sha256()
+    edited = {**manifest, "generator": {**manifest["generator"], "source_sha256": "0" * 64}}
+    assert S.synthetic_manifest_sha256(edited) == synth.manifest_sha256
 
 
 def test_load_synthetic_is_idempotent_and_atomic(synth):

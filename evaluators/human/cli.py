@@ -10,7 +10,7 @@ import click
 
 from actionbench.errors import friendly_errors
 
-from . import DEFAULT_DB, LABELS_DB_ENV, TIE_RULES
+from .store import DEFAULT_DB, LABELS_DB_ENV, TIE_RULES
 
 
 db_option = click.option("--db", type=click.Path(path_type=Path), envvar=LABELS_DB_ENV, default=DEFAULT_DB,
@@ -25,7 +25,9 @@ root_option = click.option("--root", type=click.Path(path_type=Path), default=No
 @click.argument("runs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @db_option
 @click.option("--port", default=8765, show_default=True, help="Port (0: any free port).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (keep it local).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on. Anything but a loopback address exposes the images and the labels to "
+                   "everyone who can reach the port.")
 @root_option
 @friendly_errors
 def annotate(runs, db, port, host, root):
@@ -33,17 +35,27 @@ def annotate(runs, db, port, host, root):
 
     With no RUN_DIR, the runs recorded in --db by an earlier session are served again.
     """
-    from . import AnnotationApp, LabelStore, make_server
+    from .server import AnnotationApp, is_local_host, make_server, server_url
+    from .store import LabelStore
 
     store = LabelStore(db)
     app = AnnotationApp.from_runs(store, list(runs), data_root=root)
     server = make_server(app, host, port)
-    address = server.server_address
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        click.secho(f"warning: listening on {host}: anyone who can reach this machine can see the images and add "
-                    "labels (there is no login)", fg="yellow", err=True)
+    url = server_url(server, host)
+    if not is_local_host(host):
+        click.secho(
+            f"warning: listening on {host} port {server.server_address[1]}, not only on this machine. Anyone who can "
+            "reach this port can open the page, see every image, and add or undo labels under any name: there is "
+            "no login, and traffic (images, labels, the page's session token) is not encrypted. The session token "
+            "only stops other web sites from sending changes through an annotator's browser. Use this on a "
+            "network you trust, and stop the server (Ctrl-C) when you are done.", fg="yellow", err=True)
+        if host.strip("[] ") in ("0.0.0.0", "::", ""):
+            click.secho("On all interfaces the server answers to this machine's IP addresses (and to localhost), "
+                        "not to other names: others open http://<this machine's IP>:"
+                        f"{server.server_address[1]}/ (or start with --host <name they will type>).",
+                        fg="yellow", err=True)
     click.echo(f"{len(app.items)} images from {len(runs) or len(store.run_dirs())} run(s); answers go to {db}")
-    click.echo(f"open http://{address[0]}:{address[1]}/ in a browser (Ctrl-C stops; every answer is already saved)")
+    click.echo(f"open {url} in a browser (Ctrl-C stops; every answer is already saved)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -66,7 +78,7 @@ def judge_human(out, db, ties, root):
     from actionbench.results import now_iso
     from actionbench.runner import judge as do_judge, judge_key, missing_work, open_existing_run, write_results
 
-    from . import HumanJudge, clear_judgments
+    from .judge import HumanJudge, clear_judgments
 
     started, t0 = now_iso(), time.perf_counter()
     run = open_existing_run(out, data_root=root)
@@ -113,7 +125,8 @@ def agreement(runs, db, ties, out, root):
 @friendly_errors
 def export_labels(db, fmt, out):
     """Write every stored answer to OUT as CSV or Label Studio JSON tasks."""
-    from . import LabelStore, export_labels as do_export
+    from .interchange import export_labels as do_export
+    from .store import LabelStore
 
     path = do_export(LabelStore(db, create=False), out, fmt)
     click.echo(f"written: {path}")
@@ -129,7 +142,8 @@ def export_labels(db, fmt, out):
 @friendly_errors
 def import_labels(db, fmt, file):
     """Add answers from a CSV or Label Studio JSON FILE to the labels database (same answer: replaced)."""
-    from . import LabelStore, import_labels as do_import
+    from .interchange import import_labels as do_import
+    from .store import LabelStore
 
     count = do_import(LabelStore(db), file, fmt)
     click.echo(f"imported {count} answers into {db}")
