@@ -153,7 +153,8 @@ def load_backbone(
     """Load a backbone by name.
 
     Args:
-        name: a registered name (``"tiny"``, ``"mini"``, ``"mini:/folder"``; see ``actionbench.registry``), ``"sd21"`` (Stable Diffusion 2.1, the paper's backbone), a hub id
+        name: a registered name (``"tiny"``, ``"mini"``, ``"mini:/folder"``; see ``actionbench.registry``),
+            ``"sd21"`` (Stable Diffusion 2.1, the paper's backbone), a hub id
             (``org/repo`` or ``hf:org/repo``), or a local folder (``local:/dir`` or a path) laid out as
             ``save_pretrained`` writes a Stable Diffusion pipeline.
         device, dtype: where and how the weights live. Trainable copies are made in fp32 by methods.

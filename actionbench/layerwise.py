@@ -26,12 +26,12 @@ ablation) take the ordinary path: one prompt embedding, no per-layer states.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from typing import Iterator, Sequence
 
 import torch
 
 from .backbone import cross_attention_layer_names
+from .config import SamplerConfig
 from .errors import ArtifactError, ConfigError
 from .training import encode_prompts, sample_images
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from .dataset import Dataset, GenerationUnit, load_dataset
-from .errors import ActionBenchError, ArtifactError, ConfigError, TrainingError
+from .errors import ActionBenchError, ArtifactError, TrainingError
 from .hashing import stable_hash, to_jsonable
 from .io import atomic_write_json, progress, read_json, remove_stale_temporaries, save_image
 from .results import SCHEMA_VERSION, now_iso, provenance
@@ -267,7 +267,8 @@ def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int 
     key = judge_key(evaluator)
     todo = [
         u for u in run.units()
-        if in_shard(f"{u.action_id}/{u.subject_id}", shard) and run.image_path(u).exists() and not run.judgment_path(key, u).exists()
+        if in_shard(f"{u.action_id}/{u.subject_id}", shard) and run.image_path(u).exists()
+        and not run.judgment_path(key, u).exists()
     ]
     count = 0
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]

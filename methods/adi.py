@@ -335,9 +335,8 @@ def tune_and_generate(backbone, image, settings: dict, seed: int) -> tuple[list,
                              negative_prompt=settings["negative_prompt"], batch_size=min(4, len(prompts)))
     with torch.no_grad():
         embeds = encode_prompts(backbone, prompts)
-    images = sample_images(backbone, embeds, [seed + k for k in range(len(prompts))], sampling, unet=unet)
-    del unet, optimizer
-    return images, history
+    del optimizer  # its moments are as large as the tuned weights: free them before sampling
+    return sample_images(backbone, embeds, [seed + k for k in range(len(prompts))], sampling, unet=unet), history
 
 
 def action_different_samples(backbone, exemplar, cfg: ADIConfig) -> tuple[list, dict]:

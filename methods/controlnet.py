@@ -48,7 +48,8 @@ class ControlNetPoseConfig(MethodConfig):
     prompt_template: str = "{subject}"
     """Prompt; {subject} is the subject's name, {action} the action's phrase. The default gives the action by pose only."""
     pose_extractor: Literal["auto", "openpose", "synthetic"] = "auto"
-    """How skeletons are obtained: OpenPose on the photos, the synthetic set's exact skeletons, or auto (exact if all have them)."""
+    """How skeletons are obtained: OpenPose on the photos, the synthetic set's exact skeletons, or auto (exact if all
+    have them)."""
     pose_detector: str = OPENPOSE_ANNOTATORS
     """OpenPose body weights (openpose extractor): hub repo holding body_pose_model.pth, a folder, or a .pth/.safetensors file."""
     pose_resolution: int = 512

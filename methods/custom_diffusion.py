@@ -65,7 +65,8 @@ class CustomDiffusionConfig(PriorPreservationConfig):
     learning_rate: float = 1e-5
     """AdamW learning rate per image of a step (see scale_lr)."""
     scale_lr: bool = True
-    """Multiply learning_rate by the images per step, batch_size x 2 with prior preservation (diffusers' --scale_lr): 4e-5 at the defaults, 8e-5 at the paper's batch 8."""
+    """Multiply learning_rate by the images per step, batch_size x 2 with prior preservation (diffusers' --scale_lr):
+    4e-5 at the defaults, 8e-5 at the paper's batch 8."""
     batch_size: int = 2
     """Exemplars per step (drawn with replacement); with prior preservation as many class images join them."""
     weight_decay: float = 1e-2

@@ -73,7 +73,8 @@ def test_torchrun_two_processes_equal_one_process(tmp_path):
 
     markers = tmp_path / "markers"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-           "ACTIONBENCH_RANK_MARKERS": str(markers), "ACTIONBENCH_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+           "ACTIONBENCH_RANK_MARKERS": str(markers), "ACTIONBENCH_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "actionbench", "eval", "--method", METHOD, "--backbone", "tiny", "--dataset", "synthetic",

@@ -11,7 +11,6 @@ import errno
 import json
 import math
 import os
-from pathlib import Path
 
 import pytest
 import torch

@@ -11,9 +11,33 @@ Method files import these from ``actionbench.training`` and keep only what makes
 """
 from __future__ import annotations
 
-from .text import placeholder_for, add_placeholder_tokens, token_embedding_module, word_embedding, tokenize, substituted_embeddings, encode_prompts  # noqa: F401
+from .text import (  # noqa: F401
+    placeholder_for,
+    add_placeholder_tokens,
+    token_embedding_module,
+    word_embedding,
+    tokenize,
+    substituted_embeddings,
+    encode_prompts,
+)
 from .data import image_to_tensor, encode_latent_distribution, ExemplarSet, draw_rows  # noqa: F401
-from .loop import NoiseDraw, draw_noise, diffusion_target, denoising_loss, make_optimizer, run_training, fixed_generator  # noqa: F401
+from .loop import (  # noqa: F401
+    NoiseDraw,
+    draw_noise,
+    diffusion_target,
+    denoising_loss,
+    make_optimizer,
+    run_training,
+    fixed_generator,
+)
 from .sampling import sample_images  # noqa: F401
 from .finetune import trainable_copy, trainable_parameters, changed_tensors, patched_copy, ArtifactModels  # noqa: F401
-from .prior import PriorPreservationConfig, CLASS_IMAGES_DIR, CLASS_IMAGES_VERSION, ClassImages, class_images, class_prior, finetune_loss  # noqa: F401
+from .prior import (  # noqa: F401
+    PriorPreservationConfig,
+    CLASS_IMAGES_DIR,
+    CLASS_IMAGES_VERSION,
+    ClassImages,
+    class_images,
+    class_prior,
+    finetune_loss,
+)

@@ -55,7 +55,8 @@ def exemplar_spec(action_id: str, index: int) -> dict:
     look = EXEMPLAR_LOOKS[_EXEMPLAR_LOOK_IDS[(k + 3 * a) % len(_EXEMPLAR_LOOK_IDS)]]
     bg = BACKGROUNDS[_EXEMPLAR_BACKGROUNDS[(k + 5 * a) % len(_EXEMPLAR_BACKGROUNDS)]]
     words = look.words
-    template = CAPTION_TEMPLATES[(k + a) % len(CAPTION_TEMPLATES)].format(look=words, Look=words[0].upper() + words[1:], bg=bg.words)
+    template = CAPTION_TEMPLATES[(k + a) % len(CAPTION_TEMPLATES)].format(
+        look=words, Look=words[0].upper() + words[1:], bg=bg.words)
     seed = int(hashlib.sha256(f"{DATASET_VERSION}|{action_id}|{k + 1}".encode()).hexdigest()[:8], 16)
     return {
         "action": action_id,
