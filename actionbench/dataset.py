@@ -123,8 +123,10 @@ class Dataset:
         return iter(self.actions)
 
     def to_hf(self):
-        """The exemplars as a ``datasets.Dataset`` with an ``Image`` column."""
-        import datasets
+        """The exemplars as a ``datasets.Dataset`` with an ``Image`` column (``pip install "actionbench[hf]"``)."""
+        from .errors import optional_import
+
+        datasets = optional_import("datasets", "hf", "Dataset.to_hf()")
 
         rows = {"image": [], "action": [], "phrase": [], "index": [], "template": [], "caption": []}
         for action in self.actions:

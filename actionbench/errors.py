@@ -52,3 +52,16 @@ def friendly_errors(func):
             sys.exit(2)
 
     return wrapper
+
+
+def optional_import(module: str, extra: str, feature: str):
+    """Import a single-feature dependency, or say which ``pip install "actionbench[extra]"`` brings it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ActionBenchError(
+            f"{feature} needs the package that provides '{module}' ({exc}); "
+            f'install it with: pip install "actionbench[{extra}]"'
+        ) from None

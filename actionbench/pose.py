@@ -37,7 +37,7 @@ OPENPOSE_ANNOTATORS = "lllyasviel/Annotators"
 BODY_WEIGHTS = "body_pose_model.pth"
 EXTRACTORS = ("openpose", "synthetic")
 CHOICES = ("auto",) + EXTRACTORS
-INSTALL_HINT = 'pip install "controlnet-aux==0.0.10"'
+INSTALL_HINT = 'pip install "actionbench[pose]"'
 
 # --- the OpenPose drawing convention -------------------------------------------------------
 

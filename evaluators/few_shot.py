@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 from actionbench.dataset import Dataset
-from actionbench.errors import ActionBenchError, ConfigError
+from actionbench.errors import ActionBenchError, ConfigError, optional_import
 
 from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from .clip_zero_shot import NONE_LABEL, CLIPZeroShotJudge, TinyCLIPJudge
@@ -75,6 +75,7 @@ class FewShotJudge(Evaluator):
                  pretrained: str | None = None, C: float | str = 1.0, none_per_pose: int | str = 2,
                  none_dir: str | Path | None = None, batch_size: int | str = 16, **options: Any):
         super().__init__(dataset, device=device, **options)
+        optional_import("sklearn", "fewshot", "the few_shot judge")
         if options:
             raise ConfigError(f"unknown option(s) for judge 'few_shot': {', '.join(sorted(options))}; valid options: "
                               "model, pretrained, C, none_per_pose, none_dir, batch_size")
