@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Mapping, Sequence
 
 import torch
@@ -15,10 +16,15 @@ def placeholder_for(action_id: str, method: str = "") -> str:
 
 
 def add_placeholder_tokens(tokenizer, tokens: Sequence[str]) -> list[int]:
-    """Register placeholder strings as single tokens (idempotent) and return their ids."""
-    tokenizer.add_tokens([t for t in tokens if t not in tokenizer.get_vocab()])
-    ids = tokenizer.convert_tokens_to_ids(list(tokens))
-    return list(ids)
+    """Register placeholder strings as single tokens (idempotent) and return their ids.
+
+    Called on every training step: the added vocabulary is checked first (a few entries); the
+    full 49k-entry vocabulary, a dict built on each ``get_vocab()`` call, only for new tokens."""
+    missing = [t for t in tokens if t not in tokenizer.get_added_vocab()]
+    if missing:
+        vocab = tokenizer.get_vocab()
+        tokenizer.add_tokens([t for t in missing if t not in vocab])
+    return list(tokenizer.convert_tokens_to_ids(list(tokens)))
 
 
 def token_embedding_module(text_encoder) -> torch.nn.Embedding:
@@ -34,10 +40,26 @@ def word_embedding(backbone, word: str) -> torch.Tensor:
     return table[torch.tensor(ids, device=table.device)].mean(0).detach().float().clone()
 
 
+_TOKEN_CACHE_SIZE = 4096
+_token_caches: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def tokenize(tokenizer, prompts: Sequence[str], device) -> torch.Tensor:
-    return tokenizer(
-        list(prompts), padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
-    ).input_ids.to(device)
+    """Token ids (B, 77), padded as Stable Diffusion pads. Training steps draw from a few captions,
+    so each prompt's ids are cached per tokenizer (keyed also on its size: an added token
+    changes how prompts tokenize). The cached tensors are never written in place."""
+    cache = _token_caches.setdefault(tokenizer, {})
+    size = len(tokenizer)
+    rows = []
+    for prompt in prompts:
+        key = (size, prompt)
+        if key not in cache:
+            if len(cache) >= _TOKEN_CACHE_SIZE:
+                cache.clear()
+            cache[key] = tokenizer(prompt, padding="max_length", max_length=tokenizer.model_max_length,
+                                   truncation=True, return_tensors="pt").input_ids[0]
+        rows.append(cache[key])
+    return torch.stack(rows).to(device)
 
 
 @contextlib.contextmanager
@@ -79,12 +101,11 @@ def encode_prompts(backbone, prompts: Sequence[str], token_vectors: Mapping[str,
     """
     encoder = text_encoder or backbone.text_encoder
     device = next(encoder.parameters()).device
-    ids = tokenize(backbone.tokenizer, prompts, device)
     vectors = {}
-    if token_vectors:
+    if token_vectors:  # placeholders first: they change how the prompts tokenize
         tids = add_placeholder_tokens(backbone.tokenizer, list(token_vectors))
-        ids = tokenize(backbone.tokenizer, prompts, device)
         vectors = {tid: token_vectors[tok].to(device) for tid, tok in zip(tids, token_vectors)}
+    ids = tokenize(backbone.tokenizer, prompts, device)
     table_size = token_embedding_module(encoder).num_embeddings
     lookup_ids = torch.where(ids >= table_size, torch.zeros_like(ids), ids)
     with substituted_embeddings(encoder, ids, vectors):
