@@ -32,7 +32,8 @@ from . import __version__
 from .manifest import SYNTHETIC, default_data_root, read_manifest
 from .errors import DatasetError, IntegrityError, SchemaError
 from .hashing import sha256_file
-from .io import atomic_path, progress as progress_bar, remove_stale_temporaries
+from .io import atomic_path, remove_stale_temporaries
+from .report import progress as progress_bar
 
 __all__ = ["DownloadReport", "VerifyReport", "ManifestFile", "download", "verify", "manifest_files"]
 

@@ -1,4 +1,4 @@
-"""Atomic writes, image I/O and progress bars: the one way the toolkit writes anything.
+"""Atomic writes and image I/O: the one way the toolkit writes anything.
 
 Every writer goes through a temporary file in the destination folder, flushes and
 fsyncs it, and renames it into place, so a killed process leaves either the old
@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, Iterator, TypeVar
 
 from .errors import ActionBenchError
 from .hashing import to_jsonable
@@ -119,15 +119,6 @@ def remove_stale_temporaries(folder: str | Path) -> int:
         _cleanup(tmp)
         count += 1
     return count
-
-
-def progress(iterable: Iterable[T], desc: str, total: int | None = None, disable: bool | None = None) -> Iterable[T]:
-    """A tqdm bar on stderr; disabled when ACTIONBENCH_NO_PROGRESS=1."""
-    from tqdm.auto import tqdm
-
-    if disable is None:
-        disable = os.environ.get("ACTIONBENCH_NO_PROGRESS") == "1"
-    return tqdm(iterable, desc=desc, total=total, disable=disable, dynamic_ncols=True, leave=False)
 
 
 def make_temp_dir(parent: str | Path, name: str) -> Path:

@@ -136,6 +136,8 @@ class Method(ABC):
     """One line for ``actionbench methods``."""
     trains: ClassVar[str] = "nothing"
     """What the method learns, for the README's method table."""
+    generation_cost_factor: ClassVar[float] = 1.0
+    """UNet-equivalents per sampling step and image (a ControlNet adds about half a UNet)."""
 
     def __init__(self, backbone, config: MethodConfig | None = None):
         self.backbone = backbone
@@ -150,6 +152,14 @@ class Method(ABC):
     @abstractmethod
     def generate(self, artifact: Artifact, subject, seeds: Sequence[int]) -> list:
         """Images (PIL) of ``subject`` doing the learned action, one per seed; same seed gives the same image."""
+
+    def training_rows(self, action) -> float:
+        """An estimate of the UNet rows (forward-pass equivalents) ``customize(action)`` costs, for
+        ETAs and ``--dry-run``: train steps x batch x 3 (forward and backward). Methods with other
+        costs (extra rows per step, class images, per-exemplar tuning) add them."""
+        steps = getattr(self.config, "train_steps", 0)
+        rows = getattr(self.config, "batch_size", 1) * (2 if getattr(self.config, "with_prior_preservation", False) else 1)
+        return 3.0 * steps * rows
 
     def new_artifact(self, action, tensors=None, meta=None) -> Artifact:
         return Artifact(

@@ -24,11 +24,13 @@ from typing import Any, Mapping
 from .dataset import Dataset, GenerationUnit, load_dataset
 from .errors import ActionBenchError, ArtifactError, TrainingError
 from .hashing import stable_hash, to_jsonable
-from .io import atomic_write_json, progress, read_json, remove_stale_temporaries, save_image
+from .io import atomic_write_json, read_json, remove_stale_temporaries, save_image
+from .report import duration, log_to, progress, say
 from .results import SCHEMA_VERSION, now_iso, provenance
 from .spec import RunOptions, RunSpec, parse_overrides, parse_shard, recorded_spec  # noqa: F401 - the runner's API
 
 SPEC_FILE = "spec.json"
+LOG_FILE = "log.txt"
 RESULTS_FILE = "results.json"
 
 
@@ -68,6 +70,7 @@ class Run:
         self.backbone = backbone
         self.device = device
         self.stage_times: dict[str, float] = {}
+        self.plan = None  # a plan.RunPlan when the caller wants stage lines and an overall ETA
 
     # --- paths ---------------------------------------------------------------------------
     def artifact_dir(self, action_id: str) -> Path:
@@ -176,11 +179,13 @@ def customize(run: Run, shard: tuple[int, int] = (0, 1)) -> dict[str, Path]:
     started = time.perf_counter()
     done: dict[str, Path] = {}
     todo = [a for a in run.dataset.actions if in_shard(f"customize/{a.id}", shard)]
-    for action in progress(todo, desc=f"customize {run.spec.method}"):
+    stage = _start_stage(run, "customize")
+    for action in progress(todo, desc=f"customize {run.spec.method}", unit="actions", extra=_run_eta(run, stage)):
         target = customize_action(run, action)
         if target is not None:
             done[action.id] = target
     run.stage_times["customize"] = run.stage_times.get("customize", 0.0) + time.perf_counter() - started
+    _finish_stage(run, stage)
     return done
 
 
@@ -199,7 +204,7 @@ def customize_action(run: Run, action) -> Path | None:
         run.method.customize(action, target)
     except TrainingError as exc:
         atomic_write_json(failure, {"unit_id": f"customize/{action.id}", "action_id": action.id, "error": str(exc)})
-        print(f"warning: {exc}; the other actions go on (delete {failure} to retry)")
+        say(f"warning: {exc}; the other actions go on (delete {failure} to retry)")
         return None
     except ArtifactError:
         if target.exists():  # another shard saved the same artifact first
@@ -228,7 +233,9 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
     ]
     artifacts: dict[str, Any] = {}
     made = 0
-    for (action_id, subject_id), units in progress(todo, desc=f"generate {run.spec.method}"):
+    stage = _start_stage(run, "generate")
+    for (action_id, subject_id), units in progress(todo, desc=f"generate {run.spec.method}", unit="images",
+                                                   weight=lambda item: len(item[1]), extra=_run_eta(run, stage)):
         if action_id not in artifacts:
             if not run.artifact_dir(action_id).exists() and customize_missing:
                 customize_action(run, run.dataset.action(action_id))
@@ -246,10 +253,11 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
         for unit, image in zip(units, images):
             if not image_complete(run.image_path(unit)):
                 if run.image_path(unit).exists():
-                    print(f"warning: {run.image_path(unit)} was incomplete (truncated?); made it again")
+                    say(f"warning: {run.image_path(unit)} was incomplete (truncated?); made it again")
                 save_image(image, run.image_path(unit))
                 made += 1
     run.stage_times["generate"] = run.stage_times.get("generate", 0.0) + time.perf_counter() - started
+    _finish_stage(run, stage)
     return made
 
 
@@ -272,7 +280,8 @@ def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int 
     ]
     count = 0
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-    for batch in progress(batches, desc=f"judge {key}"):
+    stage = _start_stage(run, "judge")
+    for batch in progress(batches, desc=f"judge {key}", unit="images", weight=len, extra=_run_eta(run, stage)):
         requests = [JudgeRequest(u.id, u.action_id, u.subject_id, run.image_path(u)) for u in batch]
         for unit, verdict in zip(batch, evaluator.judge(requests)):
             atomic_write_json(run.judgment_path(key, unit), {
@@ -281,7 +290,61 @@ def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int 
             })
             count += 1
     run.stage_times["judge"] = run.stage_times.get("judge", 0.0) + time.perf_counter() - started
+    _finish_stage(run, stage)
     return count
+
+
+# --- plan, stage lines and the overall ETA ----------------------------------------------------
+
+
+def plan_run(run: Run, evaluator=None, shard: tuple[int, int] = (0, 1), probe: bool = True):
+    """What is left to do in this run folder, stage by stage, with a rough time from a short probe."""
+    from .plan import JUDGE_ROWS_PER_IMAGE, RunPlan, StagePlan, generation_rows_per_image, probe_row_seconds
+
+    actions = [a for a in run.dataset.actions
+               if in_shard(f"customize/{a.id}", shard) and not run.artifact_dir(a.id).exists()
+               and not run.failure_path(f"customize/{a.id}").exists()]
+    units = [u for u in run.units() if in_shard(f"{u.action_id}/{u.subject_id}", shard)]
+    images = [u for u in units if not image_complete(run.image_path(u))]
+    plan = RunPlan()
+    per_action = {a.id: run.method.training_rows(a) for a in actions}
+    steps = getattr(run.method.config, "train_steps", None)
+    plan.stages.append(StagePlan("customize", len(actions), "actions", sum(per_action.values()),
+                                 f"{steps} training steps each" if steps else "no training"))
+    sampler = run.method.config.sampler
+    plan.stages.append(StagePlan("generate", len(images), "images", len(images) * generation_rows_per_image(run.method),
+                                 f"{sampler.num_inference_steps} sampling steps each"))
+    if evaluator is not None:
+        key = judge_key(evaluator)
+        judged = [u for u in units if not run.judgment_path(key, u).exists()]
+        plan.stages.append(StagePlan("judge", len(judged), "images", len(judged) * JUDGE_ROWS_PER_IMAGE, key))
+    if probe and any(s.rows for s in plan.stages):
+        plan.row_seconds = probe_row_seconds(run.backbone)
+    plan.estimate()
+    return plan
+
+
+def _start_stage(run: Run, name: str):
+    plan = run.plan
+    if plan is None:
+        return None
+    index, stage = next(((i, s) for i, s in enumerate(plan.stages, 1) if s.name == name), (None, None))
+    if stage is not None:
+        say(f"[{index}/{len(plan.stages)}] {name} {run.spec.method}: {stage.units} {stage.unit}"
+            + (f" ({stage.detail})" if stage.detail else "") + f", about {duration(stage.seconds)}; "
+            f"all stages left: about {duration(plan.remaining_seconds())}")
+    return stage
+
+
+def _run_eta(run: Run, stage):
+    if run.plan is None or stage is None:
+        return None
+    return lambda fraction: f"run ETA {duration(run.plan.remaining_seconds(stage, fraction))}"
+
+
+def _finish_stage(run: Run, stage) -> None:
+    if run.plan is not None and stage is not None:
+        run.plan.finish(stage)
 
 
 def missing_work(run: Run, key: str | None = None) -> dict[str, list[str]]:
@@ -354,15 +417,20 @@ def evaluate(spec: RunSpec, options: RunOptions = RunOptions()) -> Path | None:
     For several processes on one folder with barriers between stages see ``actionbench.distributed.evaluate``."""
     started_at, t0 = now_iso(), time.perf_counter()
     run = open_run(spec, options)
-    evaluator = make_evaluator(spec.judge, run.dataset, options.device, options.judge_options)
-    customize(run, options.shard)
-    generate(run, options.shard, customize_missing=True)
-    judge(run, evaluator, options.shard)
-    missing = missing_work(run, judge_key(evaluator))
-    failed = run.failed_actions()
-    missing_judgments = [u for u in missing["judgments"] if u.split("/")[0] not in failed]
-    if missing_judgments:
-        print(f"{len(missing_judgments)} units are not finished yet (other shards); "
-              f"run `actionbench judge --out {run.out}` once all shards are done to write {RESULTS_FILE}")
-        return None
-    return write_results(run, evaluator, started_at, time.perf_counter() - t0, options.world_size)
+    with log_to(run.out / LOG_FILE):
+        evaluator = make_evaluator(spec.judge, run.dataset, options.device, options.judge_options)
+        run.plan = plan_run(run, evaluator, options.shard)
+        say(f"eval {spec.method} on {spec.dataset} ({spec.backbone}, judge {spec.judge}) in {run.out}")
+        customize(run, options.shard)
+        generate(run, options.shard, customize_missing=True)
+        judge(run, evaluator, options.shard)
+        missing = missing_work(run, judge_key(evaluator))
+        failed = run.failed_actions()
+        missing_judgments = [u for u in missing["judgments"] if u.split("/")[0] not in failed]
+        if missing_judgments:
+            say(f"{len(missing_judgments)} units are not finished yet (other shards); "
+                f"run `actionbench judge --out {run.out}` once all shards are done to write {RESULTS_FILE}")
+            return None
+        path = write_results(run, evaluator, started_at, time.perf_counter() - t0, options.world_size)
+        say(f"done in {duration(time.perf_counter() - t0)}")
+        return path

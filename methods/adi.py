@@ -339,6 +339,11 @@ def tune_and_generate(backbone, image, settings: dict, seed: int) -> tuple[list,
     return sample_images(backbone, embeds, [seed + k for k in range(len(prompts))], sampling, unet=unet), history
 
 
+def action_different_key(fingerprint: dict, exemplar_sha256: str, settings: dict) -> str:
+    """The cache key of one exemplar's action-different images: backbone, exemplar bytes, settings."""
+    return stable_hash({"backbone": fingerprint, "exemplar_sha256": exemplar_sha256, "settings": settings})
+
+
 def action_different_samples(backbone, exemplar, cfg: ADIConfig) -> tuple[list, dict]:
     """The action-different images of one exemplar, from the cache or made (and cached) now.
 
@@ -347,7 +352,7 @@ def action_different_samples(backbone, exemplar, cfg: ADIConfig) -> tuple[list, 
     """
     settings = action_different_settings(cfg)
     exemplar_sha = sha256_file(exemplar.path)
-    key = stable_hash({"backbone": backbone.fingerprint(), "exemplar_sha256": exemplar_sha, "settings": settings})
+    key = action_different_key(backbone.fingerprint(), exemplar_sha, settings)
     root = action_different_cache_root(cfg)
     folder = root / key
     record_path = folder / "provenance.json"
@@ -505,6 +510,23 @@ class ADI(Method):
                 },
             },
         ).save(out_dir)
+
+    def training_rows(self, action) -> float:
+        """P+'s rows times the groups (anchor, c̄, ā), plus tuning and sampling for every exemplar whose
+        action-different images are not cached yet."""
+        cfg = self.config
+        groups = 1 + cfg.use_context_mask + cfg.use_action_mask
+        rows = 3.0 * cfg.train_steps * cfg.batch_size * groups
+        if cfg.use_action_mask:
+            settings = action_different_settings(cfg)
+            root = action_different_cache_root(cfg)
+            fingerprint = self.backbone.fingerprint()
+            for exemplar in action.exemplars:
+                key = action_different_key(fingerprint, sha256_file(exemplar.path), settings)
+                if not (root / key / "provenance.json").is_file():
+                    rows += 3.0 * cfg.action_different_tune_steps + \
+                        len(settings["prompts"]) * cfg.action_different_inference_steps * 2
+        return rows
 
     def generate(self, artifact: Artifact, subject, seeds: Sequence[int]) -> list:
         self.check_artifact(artifact)

@@ -92,6 +92,7 @@ class ControlNetPose(Method):
     name = "controlnet"
     Config = ControlNetPoseConfig
     summary = "ControlNet conditioned on the exemplars' OpenPose skeletons (training-free)"
+    generation_cost_factor = 1.5  # the ControlNet is about half a UNet, run at every step
     trains = "nothing (pose maps of the exemplars; prompt '{subject}')"
 
     # --- customize: extract the exemplars' skeletons ---------------------------------------

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from actionbench.errors import ConfigError, TrainingError
-from actionbench.io import progress
+from actionbench.report import progress
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ def run_training(
     Returns the loss history.
     """
     history: list[float] = []
-    bar = progress(range(steps), desc=desc, total=steps)
-    for step in bar:
+    for step in progress(range(steps), desc=desc, total=steps, unit="steps",
+                         extra=lambda _: f"loss {history[-1]:.4f}" if history else ""):
         optimizer.zero_grad(set_to_none=True)
         loss = step_fn(step)
         if not torch.isfinite(loss):
@@ -87,8 +87,6 @@ def run_training(
             torch.nn.utils.clip_grad_norm_(params_for_clip, max_grad_norm)
         optimizer.step()
         history.append(float(loss.detach()))
-        if hasattr(bar, "set_postfix") and (step % 10 == 0 or step == steps - 1):
-            bar.set_postfix(loss=f"{history[-1]:.4f}")
     return history
 
 

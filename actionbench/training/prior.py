@@ -11,7 +11,7 @@ import torch
 
 from actionbench.config import MethodConfig, SamplerConfig
 from actionbench.errors import ConfigError
-from actionbench.io import progress
+from actionbench.report import progress
 
 from .data import ExemplarSet, draw_rows, encode_latent_distribution, image_to_tensor
 from .loop import denoising_loss, draw_noise
