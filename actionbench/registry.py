@@ -47,7 +47,7 @@ BUILTIN_DATASETS = {
     # name -> loader(root=None) returning an ``actionbench.dataset.Dataset``; the downloaded
     # versions (v1) are read from their manifests by ``actionbench.dataset`` itself.
     "synthetic": "actionbench.worlds.synthetic:load_synthetic",
-    "mini": "actionbench.worlds.mini.model:load_mini_dataset",
+    "mini": "actionbench.worlds.mini.dataset:load_mini_dataset",
 }
 BUILTIN_SUITES = {
     "v1": "actionbench.spec:V1_SUITE",

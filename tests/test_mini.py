@@ -5,10 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from actionbench.worlds.mini import model as mini
 from actionbench.config import SamplerConfig
 from actionbench.evaluator import JudgeRequest
+from actionbench.worlds.mini.captions import POSE_WORDS, caption, world_looks, world_poses
 from actionbench.worlds.mini.judge import MiniJudge, load_judge_net, subject_label
+from actionbench.worlds.mini.model import MINI_RESOLUTION
+from actionbench.worlds.mini.train import TrainConfig
+from actionbench.worlds.mini.vae import PATCH, pixel_vae
 from actionbench.worlds.synthetic import render
 
 
@@ -32,19 +35,19 @@ def judge(dataset):
 
 
 def test_pixel_vae_is_exact_and_fits_the_pipeline_contract():
-    vae = mini.pixel_vae()
+    vae = pixel_vae()
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     dist = vae.encode(x).latent_dist
     assert dist.mean.shape == (2, 12, 16, 16) and float(dist.std.max()) < 1e-5
     assert torch.equal(vae.decode(dist.mean).sample, x)
-    assert 2 ** (len(vae.config.block_out_channels) - 1) == mini.PATCH
+    assert 2 ** (len(vae.config.block_out_channels) - 1) == PATCH
 
 
 def test_mini_dataset_shape(dataset):
     assert dataset.name == "mini" and len(dataset.actions) == 8 and len(dataset.subjects) == 23
     action = dataset.actions[0]
     assert len(action.exemplars) == 10
-    assert action.exemplars[0].image().size == (mini.MINI_RESOLUTION, mini.MINI_RESOLUTION)
+    assert action.exemplars[0].image().size == (MINI_RESOLUTION, MINI_RESOLUTION)
     assert all("{}" in e.template for e in action.exemplars)
 
 
@@ -53,14 +56,14 @@ def test_captions_never_name_an_action():
 
     from actionbench.worlds.synthetic import ACTION_IDS, ACTION_PHRASES
 
-    rng, cfg = random.Random(0), mini.TrainConfig()
+    rng, cfg = random.Random(0), TrainConfig()
     words = {w for a in ACTION_IDS for w in ACTION_PHRASES[a].split() if len(w) > 4} - {"index"}
-    for look in mini.world_looks()[:5]:
+    for look in world_looks()[:5]:
         for pose in ACTION_IDS:
             for _ in range(20):
-                text = mini.caption(look, pose, "park", rng, cfg)
+                text = caption(look, pose, "park", rng, cfg)
                 assert not any(w in text.split() for w in words), text
-    assert set(mini.POSE_WORDS).isdisjoint(ACTION_IDS)
+    assert set(POSE_WORDS).isdisjoint(ACTION_IDS)
 
 
 def test_judge_meets_its_accuracy_target_on_fresh_renders(judge):
@@ -68,7 +71,7 @@ def test_judge_meets_its_accuracy_target_on_fresh_renders(judge):
     _, meta = load_judge_net()
     assert meta["heldout_pose_accuracy"] >= 0.95 and meta["heldout_subject_accuracy"] >= 0.95
     rng = np.random.default_rng(123)
-    looks, poses = mini.world_looks(), mini.world_poses()
+    looks, poses = world_looks(), world_poses()
     images, truth = [], []
     for i in range(228):
         look, pose = looks[i % len(looks)], poses[(i * 7) % len(poses)]
@@ -161,11 +164,11 @@ def test_controlnet_is_trained_on_the_control_images_generation_feeds_it(dataset
     """The mini ControlNet's training maps equal what the controlnet method passes the pipeline for an exemplar."""
     from diffusers.image_processor import VaeImageProcessor
 
-    from actionbench.worlds.mini.controlnet import pose_condition
     from actionbench.pose import SyntheticPoseExtractor, exact_keypoints
+    from actionbench.worlds.mini.controlnet import pose_condition
 
     exemplar = dataset.action("salute").exemplars[0]
-    processor = VaeImageProcessor(vae_scale_factor=mini.PATCH, do_convert_rgb=True, do_normalize=False)
+    processor = VaeImageProcessor(vae_scale_factor=PATCH, do_convert_rgb=True, do_normalize=False)
     seen = processor.preprocess(SyntheticPoseExtractor(512)(exemplar), height=32, width=32)[0]
     trained = pose_condition(exact_keypoints(exemplar), 32)
     assert trained.shape == (3, 32, 32) and float(trained.max()) > 0.1  # thin limbs, faint after the resize

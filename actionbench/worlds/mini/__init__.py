@@ -1,1 +1,16 @@
-"""ActionBench-mini: the offline world (see ``model`` for what it is)."""
+"""ActionBench-mini: an offline world where methods really learn and scores are exact.
+
+* World (``captions``): 32x32 renders of ``actionbench.worlds.synthetic`` (23 subjects + 10 generic
+  exemplar people, 19 poses). Training captions name the subject and only the 11 *everyday* poses
+  ("a cat standing"); images of the 8 benchmark actions are in the training set too, but their
+  captions never name the action, so the model can draw them while text alone cannot ask for them.
+  A customization method has to find them from exemplars.
+* Base model ("mini" backbone, ``model``): Stable Diffusion's structure so every method applies
+  unchanged, with a fixed, exact pixel-shuffle "VAE" (``vae``); trained by ``train``.
+* Dataset ("mini", ``dataset``), judge ("mini", ``judge``: an exact CNN classifier of pose and
+  subject), pose ControlNet (``controlnet``) and the ``actionbench mini`` commands (``cli``).
+* Weights ship as package data (``data/mini``, read through ``folders``); the commands refuse to
+  overwrite them unless asked (``--replace-shipped``).
+
+Nothing heavy is imported here: the CLI loads ``actionbench.worlds.mini.cli`` at start-up.
+"""

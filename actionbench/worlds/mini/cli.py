@@ -1,4 +1,9 @@
-"""``actionbench mini train`` and ``actionbench mini table``: the offline ActionBench-mini world."""
+"""``actionbench mini train|controlnet|judge|table``: the offline ActionBench-mini world.
+
+Imports only click at the top (the main CLI loads this module at start-up). The commands that
+write weights check first, before anything heavy loads, that they would not overwrite the weights
+shipped with the package (``--out`` elsewhere, or ``--replace-shipped`` on purpose).
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +12,14 @@ import traceback
 from pathlib import Path
 
 import click
+
+from actionbench.errors import friendly_errors
+
+_REPLACE_SHIPPED_HELP = "Allow writing into the weights shipped with the package (they are replaced)."
+
+
+def replace_shipped_option(func):
+    return click.option("--replace-shipped", is_flag=True, default=False, help=_REPLACE_SHIPPED_HELP)(func)
 
 
 @click.group("mini")
@@ -17,7 +30,7 @@ def mini_group():
 @mini_group.command("train")
 @click.option("--steps", type=int, default=None, help="Optimisation steps (default: the shipped model's).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Folder for model.safetensors + model.json (default: the shipped actionbench/data/mini).")
+              help="Folder for model.safetensors + model.json (default: the shipped ones, with --replace-shipped).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
 @click.option("--judge/--no-judge", "fit_judge", default=False,
@@ -26,38 +39,51 @@ def mini_group():
               help="Continue training from a folder with model.safetensors (e.g. the shipped one).")
 @click.option("--lr", "learning_rate", type=float, default=None, help="Peak learning rate.")
 @click.option("--checkpoint-every", type=int, default=0, show_default=True, help="Save the EMA weights every N steps.")
-def train_cmd(steps, out, seed, threads, fit_judge, init_from, learning_rate, checkpoint_every):
+@replace_shipped_option
+@friendly_errors
+def train_cmd(steps, out, seed, threads, fit_judge, init_from, learning_rate, checkpoint_every, replace_shipped):
     """Train the mini base model (seeded; a progress bar shows the loss); --init-from continues a run."""
-    from actionbench.worlds.mini.model import TrainConfig, train_mini
+    from actionbench.worlds.mini.folders import refuse_shipped, shipped_dir
+
+    refuse_shipped(out or shipped_dir(), "actionbench mini train", replace_shipped)
+
+    from actionbench.worlds.mini.train import TrainConfig, train_mini
 
     cfg = TrainConfig(seed=seed, threads=threads, init_from=init_from, checkpoint_every=checkpoint_every)
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=int(steps))
     if learning_rate is not None:
         cfg = dataclasses.replace(cfg, learning_rate=float(learning_rate))
-    train_mini(cfg, out=out, log=click.echo)
+    train_mini(cfg, out=out, log=click.echo, replace_shipped=replace_shipped)
     if fit_judge:
         from actionbench.worlds.mini.judge import fit_mini_judge
 
-        fit_mini_judge(out=out, backbone=f"mini:{out}" if out else "mini", log=click.echo)
+        fit_mini_judge(out=out, backbone=f"mini:{out}" if out else "mini", log=click.echo,
+                       replace_shipped=replace_shipped)
 
 
 @mini_group.command("judge")
 @click.option("--backbone", default="mini", show_default=True,
               help="Model whose artefacts the judge learns to read through (mini or mini:/folder).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Folder for judge.safetensors + judge.json (default: the shipped actionbench/data/mini).")
+              help="Folder for judge.safetensors + judge.json (default: the shipped ones, with --replace-shipped).")
 @click.option("--epochs", type=int, default=12, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
-def judge_cmd(backbone, out, epochs, threads):
+@replace_shipped_option
+@friendly_errors
+def judge_cmd(backbone, out, epochs, threads, replace_shipped):
     """Refit the exact mini judge (renders, half of them passed through the model) and report held-out accuracy."""
+    from actionbench.worlds.mini.folders import refuse_shipped, shipped_dir
+
+    refuse_shipped(out or shipped_dir(), "actionbench mini judge", replace_shipped)
+
     import torch
 
     from actionbench.worlds.mini.judge import fit_mini_judge
 
     if threads:
         torch.set_num_threads(threads)
-    fit_mini_judge(out=out, backbone=backbone, epochs=epochs, log=click.echo)
+    fit_mini_judge(out=out, backbone=backbone, epochs=epochs, log=click.echo, replace_shipped=replace_shipped)
 
 
 @mini_group.command("controlnet")
@@ -66,15 +92,21 @@ def judge_cmd(backbone, out, epochs, threads):
               help="Folder to write (default: controlnet/ beside the backbone's weights, where the method finds it).")
 @click.option("--steps", type=int, default=None, help="Optimisation steps (default: the shipped ControlNet's).")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
-def controlnet_cmd(backbone, out, steps, threads):
+@replace_shipped_option
+@friendly_errors
+def controlnet_cmd(backbone, out, steps, threads, replace_shipped):
     """Train the pose ControlNet of a mini model (the `controlnet` method's weights on mini)."""
+    from actionbench.worlds.mini.folders import CONTROLNET_DIR, mini_folder, refuse_shipped
+
+    out = refuse_shipped(out or mini_folder(backbone) / CONTROLNET_DIR, "actionbench mini controlnet", replace_shipped,
+                         replaces_folder=True)
+
     from actionbench.worlds.mini.controlnet import ControlNetTrainConfig, train_mini_controlnet
-    from actionbench.worlds.mini.model import CONTROLNET_DIR, mini_folder
 
     cfg = ControlNetTrainConfig(threads=threads)
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=int(steps))
-    train_mini_controlnet(backbone, cfg, out=out or mini_folder(backbone) / CONTROLNET_DIR, log=click.echo)
+    train_mini_controlnet(backbone, cfg, out=out, log=click.echo, replace_shipped=replace_shipped)
 
 
 def _config_for(method_name: str, num_inference_steps: int | None, train_steps: int | None) -> dict:

@@ -7,7 +7,7 @@ denoise renders given their exact OpenPose maps and training captions. The maps 
 same path as at generation: drawn at ``POSE_RESOLUTION`` by ``render_pose_map`` (the pose
 extractor's drawing) and resized by the pipeline's control-image processor.
 
-Weights ship in ``actionbench/data/mini/controlnet`` (diffusers layout, safetensors, float16).
+Weights ship in the package data, ``data/mini/controlnet`` (diffusers layout, safetensors, float16).
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def pose_condition(keypoints, size: int) -> torch.Tensor:
     """The (3, size, size) control image of a render's keypoints, as the pipeline would see it."""
     from diffusers.image_processor import VaeImageProcessor
 
-    from actionbench.worlds.mini.model import PATCH
+    from actionbench.worlds.mini.vae import PATCH
     from actionbench.worlds.synthetic import render_pose_map
 
     scale = POSE_RESOLUTION / size
@@ -49,20 +49,26 @@ def pose_condition(keypoints, size: int) -> torch.Tensor:
 
 
 def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = ControlNetTrainConfig(),
-                          out: str | Path | None = None, log=print) -> dict:
-    """Train a pose ControlNet on renders for the frozen mini model; save it to ``out`` (default: shipped)."""
+                          out: str | Path | None = None, log=print, replace_shipped: bool = False) -> dict:
+    """Train a pose ControlNet on renders for the frozen mini model; save it to ``out`` (the folder is
+    replaced whole). ``out`` None is the shipped ControlNet, written only with ``replace_shipped``
+    (``ShippedDataError`` before any work otherwise)."""
     from diffusers import ControlNetModel
 
     from actionbench.backbone import load_backbone
-    from actionbench.io import progress
+    from actionbench.report import progress
     from actionbench.methods.controlnet import conditioning_channels
-    from actionbench.worlds.mini.model import (CONTROLNET_DIR, DATA_DIR, MINI_RESOLUTION, PATCH, TrainConfig, caption,
-                                               render_labelled, warmup_cosine_lr)
     from actionbench.training import diffusion_target
+    from actionbench.worlds.mini.captions import caption, render_labelled
+    from actionbench.worlds.mini.folders import CONTROLNET_DIR, refuse_shipped, shipped_dir
+    from actionbench.worlds.mini.model import MINI_RESOLUTION
+    from actionbench.worlds.mini.train import TrainConfig, warmup_cosine_lr
+    from actionbench.worlds.mini.vae import PATCH
 
+    out = refuse_shipped(out if out is not None else shipped_dir() / CONTROLNET_DIR, "actionbench mini controlnet",
+                         replace_shipped, replaces_folder=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    out = Path(out) if out is not None else DATA_DIR / CONTROLNET_DIR
     t0 = time.time()
     model = load_backbone(backbone)
     unet, text_encoder, tokenizer, scheduler = model.unet, model.text_encoder, model.tokenizer, model.scheduler
@@ -85,8 +91,8 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
     caption_cfg = TrainConfig()
     losses = []
     t1 = time.time()
-    bar = progress(range(cfg.steps), desc="mini controlnet", total=cfg.steps)
-    for step in bar:
+    for step in progress(range(cfg.steps), desc="mini controlnet", total=cfg.steps, unit="steps",
+                         extra=lambda _: f"loss {np.mean(losses[-50:]):.4f}" if losses else ""):
         for group in optimizer.param_groups:
             group["lr"] = warmup_cosine_lr(step, cfg.steps, cfg.learning_rate, cfg.warmup_steps)
         rows = torch.randint(0, len(meta), (cfg.batch_size,), generator=generator)
@@ -107,8 +113,6 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
         torch.nn.utils.clip_grad_norm_(controlnet.parameters(), 1.0)
         optimizer.step()
         losses.append(float(loss.detach()))
-        if step % 50 == 0 and hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
     train_s = time.time() - t1
 
     import os

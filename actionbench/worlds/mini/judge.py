@@ -12,7 +12,7 @@ so the judge learns to read through the artefacts without ever seeing an unlabel
 Held-out accuracy is measured on fresh renders with other seeds, clean and passed through the
 model, and recorded in ``judge.json`` and in ``describe()`` of every result.
 
-Weights ship in ``actionbench/data/mini/judge.safetensors``; ``fit_mini_judge`` refits them.
+Weights ship in the package data, ``data/mini/judge.safetensors``; ``fit_mini_judge`` refits them.
 """
 from __future__ import annotations
 
@@ -29,23 +29,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
+from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, refuse_shipped, shipped_dir
 
 SIZE = 32
 NONE = "none"
-JUDGE_WEIGHTS = "judge.safetensors"
-JUDGE_META = "judge.json"
 THROUGH_MODEL_STRENGTH = (0.3, 0.7)  # fraction of the noise schedule for the SDEdit training renders
 HELDOUT_STRENGTH = (0.4, 0.6)
 
 
-def _data_dir() -> Path:
-    from actionbench.worlds.mini.model import DATA_DIR
-
-    return DATA_DIR
-
-
 def pose_classes() -> list[str]:
-    from actionbench.worlds.mini.model import world_poses
+    from actionbench.worlds.mini.captions import world_poses
 
     return list(world_poses())
 
@@ -100,7 +93,7 @@ def to_tensor(images) -> torch.Tensor:
 
 def render_labelled(per_pair: int, seed_base: int):
     """Every look in every pose ``per_pair`` times (half on named backgrounds): images, (look, pose, background)."""
-    from actionbench.worlds.mini.model import render_labelled as render_world_labelled
+    from actionbench.worlds.mini.captions import render_labelled as render_world_labelled
 
     images, meta, _ = render_world_labelled(per_pair, random.Random(f"mini-judge|{seed_base}"), seed_base)
     return images, meta
@@ -113,8 +106,9 @@ def through_model(backbone, images: np.ndarray, meta, strength: tuple[float, flo
     with the render's training caption. Labels stay the render's; the pixels get the model's artefacts."""
     from diffusers import DDIMScheduler
 
-    from actionbench.worlds.mini.model import TrainConfig, caption
     from actionbench.training import encode_prompts
+    from actionbench.worlds.mini.captions import caption
+    from actionbench.worlds.mini.train import TrainConfig
 
     scheduler = DDIMScheduler.from_config(backbone.scheduler.config)
     generator = torch.Generator().manual_seed(seed)
@@ -159,7 +153,7 @@ def _labels(meta, poses: list[str], subjects: list[str]) -> tuple[torch.Tensor, 
 
 def _train(net: JudgeNet, x: torch.Tensor, pose_y: torch.Tensor, subject_y: torch.Tensor, epochs: int,
            seed: int, learning_rate: float = 2e-3, batch_size: int = 64) -> list[float]:
-    from actionbench.io import progress
+    from actionbench.report import progress
 
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=1e-4)
@@ -202,14 +196,15 @@ def _accuracy(net, x, pose_y, subject_y) -> tuple[float, float]:
 
 def fit_mini_judge(out: str | Path | None = None, backbone: str = "mini", per_pair: int = 8,
                    through_model_fraction: float = 0.5, heldout_per_pair: int = 2, epochs: int = 12,
-                   seed: int = 0, log=print) -> dict:
+                   seed: int = 0, log=print, replace_shipped: bool = False) -> dict:
     """Fit the judge on fresh renders (a share of them passed through ``backbone``); measure held-out
-    accuracy on renders with other seeds, clean and through the model; save weights and record."""
+    accuracy on renders with other seeds, clean and through the model; save weights and record into
+    ``out`` (None: the shipped folder, only with ``replace_shipped``; ``ShippedDataError`` otherwise)."""
     from safetensors.torch import save_file
 
     from actionbench.backbone import load_backbone
 
-    out = Path(out) if out is not None else _data_dir()
+    out = refuse_shipped(out if out is not None else shipped_dir(), "actionbench mini judge", replace_shipped)
     torch.manual_seed(seed)
     t0 = time.time()
     poses, subjects = pose_classes(), subject_classes()
@@ -259,9 +254,10 @@ def fit_mini_judge(out: str | Path | None = None, backbone: str = "mini", per_pa
 
 
 def load_judge_net(folder: str | Path | None = None) -> tuple[JudgeNet, dict]:
+    """The judge network and its record from ``folder`` (default: the shipped one)."""
     from safetensors.torch import load_file
 
-    folder = Path(folder) if folder is not None else _data_dir()
+    folder = Path(folder) if folder is not None else shipped_dir()
     meta = json.loads((folder / JUDGE_META).read_text())
     net = JudgeNet(len(meta["pose_classes"]), len(meta["subject_classes"]))
     net.load_state_dict(load_file(str(folder / JUDGE_WEIGHTS)))
