@@ -134,7 +134,8 @@ def train_mini(cfg: TrainConfig = TrainConfig(), out: str | Path | None = None, 
     train_s = time.time() - t1
     record = _save_ema(unet, text_encoder, params, ema, used_rows, out, cfg, losses, n, render_s, train_s,
                        start_step, prev, final=True)
-    log(f"mini: {cfg.steps} steps (total {start_step + cfg.steps}) in {train_s:.0f}s, final loss {record['final_loss_mean_last_200']:.4f}; wrote {out}")
+    log(f"mini: {cfg.steps} steps (total {start_step + cfg.steps}) in {train_s:.0f}s, "
+        f"final loss {record['final_loss_mean_last_200']:.4f}; wrote {out}")
     return record
 
 
