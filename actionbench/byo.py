@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from .dataset import Dataset, GenerationUnit, load_dataset
 from .errors import ActionBenchError, DatasetError
 from .hashing import sha256_file, stable_hash, to_jsonable
-from .io import atomic_write_bytes, atomic_write_json, load_image, remove_stale_temporaries, save_image
+from .io import atomic_write_bytes, atomic_write_json, load_image, save_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 METHOD = "external"
@@ -102,6 +102,9 @@ def read_csv(csv_path: Path, dataset: Dataset) -> list[GivenImage]:
                 continue
             _valid(dataset, where, row["action"], row["subject"])
             image = Path(row["image"])
+            if not image.is_absolute() and ".." in image.parts:
+                raise DatasetError(f"{where}: image path {row['image']!r} climbs out of the CSV's folder with '..'; "
+                                   "give a path inside that folder, or an absolute path")
             path = image if image.is_absolute() else csv_path.parent / image
             if not path.is_file():
                 raise DatasetError(f"{where}: image {row['image']} not found (looked at {path}; paths are relative "
@@ -167,21 +170,27 @@ def import_images(source: str | Path, dataset: str = "v1", out: str | Path | Non
     Reusing ``out`` with the same images only fills in what is missing; different images (or a
     different dataset) in an existing folder is an error, never a silent mix.
     """
-    from .runner import SPEC_FILE, check_same_spec, open_existing_run
+    from .runfolder import SPEC_FILE, check_run_folder, check_same_spec, remove_run_temporaries
+    from .runner import open_existing_run
 
     source = Path(source)
     data = load_dataset(dataset, root=data_root)
     given = read_images(source, data)
     spec = byo_spec(source, data, given)
     out = Path(out) if out is not None else Path("runs") / f"byo-{spec['images_sha256'][:10]}"
+    check_run_folder(out)
     spec_known = check_same_spec(out, spec)
-    remove_stale_temporaries(out)
+    remove_run_temporaries(out)
     run_dir = out
     for g in given:
         target = run_dir / "images" / g.unit.action_id / g.unit.subject_id / f"{g.unit.k}.png"
         if target.is_file():
             continue
-        image = load_image(g.path)  # fails here, naming the file, if it is not a readable image
+        try:
+            image = load_image(g.path)
+        except ActionBenchError as exc:  # your file: say which row or path, never advise deleting it
+            raise ActionBenchError(f"{g.where}: {g.path} cannot be judged: {str(exc).split(';')[0]}; "
+                                   "fix that row or file (nothing was changed)") from None
         if g.path.suffix.lower() == ".png":
             atomic_write_bytes(target, g.path.read_bytes())
         else:

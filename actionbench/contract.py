@@ -35,7 +35,40 @@ class ContractReport:
         return out
 
 
+def image_problems(images, expected: int, resolution: int | None = None) -> list[str]:
+    """What is wrong with a ``generate`` result: the count, the type, the mode, the size of each image.
+
+    The runner checks every batch with this before saving; ``check-method`` reports it per check."""
+    from PIL import Image
+
+    if not isinstance(images, (list, tuple)):
+        return [f"generate must return a list of PIL images, got {type(images).__name__}"]
+    problems = []
+    if len(images) != expected:
+        problems.append(f"returned {len(images)} images for {expected} seeds (one per seed, in order)")
+    for i, image in enumerate(images):
+        if not isinstance(image, Image.Image):
+            problems.append(f"image {i} is a {type(image).__name__}, not a PIL image")
+            continue
+        if image.mode != "RGB":
+            problems.append(f"image {i} has mode {image.mode}, not RGB (image.convert('RGB'))")
+        if resolution is not None and image.size != (resolution, resolution):
+            problems.append(f"image {i} is {image.size[0]}x{image.size[1]}, not the backbone's "
+                            f"{resolution}x{resolution}")
+    return problems
+
+
 def check_method(name: str, workdir: str | Path | None = None, action_id: str = "cheer") -> ContractReport:
+    """Run a method through the contract; its outputs go to ``workdir`` (kept) or a temporary folder
+    (removed afterwards)."""
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        return _check_method(name, Path(workdir), action_id)
+    with tempfile.TemporaryDirectory(prefix="actionbench-check-") as folder:
+        return _check_method(name, Path(folder), action_id)
+
+
+def _check_method(name: str, folder: Path, action_id: str) -> ContractReport:
     import numpy as np
 
     from .backbone import load_backbone
@@ -66,8 +99,6 @@ def check_method(name: str, workdir: str | Path | None = None, action_id: str = 
         return report
     report.add("smoke preset", True)
 
-    folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="actionbench-check-"))
-    folder.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset("synthetic")
     action, subject = dataset.action(action_id), dataset.subjects[0]
     backbone = load_backbone("tiny")
@@ -98,11 +129,13 @@ def check_method(name: str, workdir: str | Path | None = None, action_id: str = 
     except Exception:  # noqa: BLE001
         report.add("generate", False, traceback.format_exc(limit=3).strip().splitlines()[-1])
         return report
-    from PIL import Image
-
-    report.add("generate returns one PIL image per seed",
-               len(images) == len(seeds) and all(isinstance(im, Image.Image) for im in images),
-               f"got {len(images)} objects for {len(seeds)} seeds")
+    problems = image_problems(images, len(seeds), backbone.resolution)
+    if not report.add("generate returns one RGB PIL image per seed, at the backbone's resolution", not problems,
+                      "; ".join(problems)):
+        return report
+    if image_problems(again, len(seeds), backbone.resolution):
+        report.add("generate after reloading the artifact", False, "; ".join(image_problems(again, len(seeds))))
+        return report
     same = all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(images, again))
     report.add("same seed gives the same image (also after reload)", same,
                "" if same else "seed every random draw from the given seeds (actionbench.training.sample_images does)")

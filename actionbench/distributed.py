@@ -159,6 +159,7 @@ def evaluate(spec, options, ctx: Context | None = None) -> Path | None:
         run = _stage(ctx, lambda: runner.open_run(spec, options) if ctx.is_main else None)
         run = _stage(ctx, lambda: run if ctx.is_main else runner.open_run(spec, options))
         evaluator = runner.make_evaluator(spec.judge, run.dataset, options.device, options.judge_options)
+        _stage(ctx, evaluator.check)
         _stage(ctx, runner.customize, run, ctx.shard)
         _stage(ctx, runner.generate, run, ctx.shard)
         _stage(ctx, runner.judge, run, evaluator, ctx.shard)

@@ -52,6 +52,11 @@ class Evaluator(ABC):
         self.device = device
         self.options = options
 
+    def check(self) -> None:
+        """Raise now if this judge cannot run later (unknown model, weights missing and not
+        downloadable): the runner calls it before the first training step, so a missing file is
+        an error at start, not after hours of generation. Cheap; loads no model unless it must."""
+
     @abstractmethod
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgment]:
         """Judge a batch of images; returns one ``Judgment`` per request, in order."""

@@ -91,31 +91,57 @@ def save_image(image, path: str | Path) -> Path:
     return path
 
 
+MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+"""Largest image (pixels) the toolkit opens: 8192 x 8192. A bigger PNG is refused before it is
+decoded (a decompression bomb expands a few kilobytes into gigabytes)."""
+
+
 def load_image(path: str | Path):
-    """Open an image fully (so truncation shows now, not later) and convert it to RGB."""
+    """Open an image fully (so truncation shows now, not later) and convert it to RGB.
+
+    Raises:
+        ActionBenchError: missing, corrupt or truncated, or larger than ``MAX_IMAGE_PIXELS``
+            (checked from the header, before decoding).
+    """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     try:
-        with Image.open(path) as handle:
-            handle.load()
-            return handle.convert("RGB")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as handle:
+                width, height = handle.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise ActionBenchError(
+                        f"image {path} is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} this toolkit "
+                        "opens (a decompression bomb, or far larger than any benchmark image); resize it first"
+                    )
+                handle.load()
+                return handle.convert("RGB")
     except FileNotFoundError:
         raise ActionBenchError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except IsADirectoryError:
+        raise ActionBenchError(f"{path} is a folder, not an image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ActionBenchError(f"image {path} is refused as a decompression bomb ({exc}); resize it first") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ActionBenchError(
             f"image {path} is corrupt or truncated ({exc}); delete it and rerun (it will be made again), "
             "or re-download the dataset with `actionbench download`"
         ) from None
 
 
-def remove_stale_temporaries(folder: str | Path) -> int:
-    """Delete temporaries left by a killed process under ``folder``; returns how many."""
+def remove_stale_temporaries(folder: str | Path, recursive: bool = True) -> int:
+    """Delete temporaries left by a killed process in ``folder`` (and below, if ``recursive``);
+    returns how many. Only names this module makes (``.tmp-...``) are touched; callers name the
+    folders their own writes go to, never a user's folder."""
     count = 0
     folder = Path(folder)
-    if not folder.exists():
+    if not folder.is_dir():
         return 0
-    for tmp in list(folder.rglob(f"{TMP_MARKER}*")):
+    for tmp in list(folder.rglob(f"{TMP_MARKER}*") if recursive else folder.glob(f"{TMP_MARKER}*")):
         _cleanup(tmp)
         count += 1
     return count

@@ -46,10 +46,15 @@ class Artifact:
         from safetensors.torch import save_file
 
         path = Path(path)
-        if path.exists():
+        if (path / ARTIFACT_JSON).exists() or (path.exists() and not path.is_dir()):
             raise ArtifactError(f"artifact folder {path} already exists; delete it to customize again")
         tmp = make_temp_dir(path.parent, path.name)
         try:
+            if path.is_dir():  # the method's own working folder: what it put there becomes part of the artifact
+                import shutil
+
+                for item in path.iterdir():
+                    shutil.move(str(item), str(tmp / item.name))
             tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.tensors.items()}
             save_file(tensors, str(tmp / TENSORS_FILE), metadata={"method": self.method, "action": self.action_id,
                                                                   "config_hash": stable_hash(self.config),
@@ -69,6 +74,8 @@ class Artifact:
                 "tensors": {k: list(v.shape) for k, v in tensors.items()},
             }
             (tmp / ARTIFACT_JSON).write_text(json.dumps(to_jsonable(record), indent=2) + "\n")
+            if path.is_dir():
+                path.rmdir()
             tmp.rename(path)
         except BaseException:
             import shutil
@@ -160,6 +167,21 @@ class Method(ABC):
         steps = getattr(self.config, "train_steps", 0)
         rows = getattr(self.config, "batch_size", 1) * (2 if getattr(self.config, "with_prior_preservation", False) else 1)
         return 3.0 * steps * rows
+
+    trained_modules: ClassVar[str] = "token embeddings only"
+    """Which backbone weights a trainable copy is made of, for memory estimates: ``unet`` (all of it),
+    ``unet attention`` (self- and cross-attention projections), ``unet cross-attention k/v``, or none."""
+
+    def training_memory_bytes(self) -> int:
+        """Trained weights + gradients + two AdamW moments, fp32 (an estimate for ``--dry-run``)."""
+        unet = self.backbone.unet
+        select = {"unet": lambda n: True,
+                  "unet attention": lambda n: ".attn1." in n or ".attn2." in n,
+                  "unet cross-attention k/v": lambda n: ".attn2.to_k" in n or ".attn2.to_v" in n}.get(self.trained_modules)
+        if select is None:
+            return 0
+        count = sum(p.numel() for n, p in unet.named_parameters() if select(n))
+        return 4 * 4 * count
 
     def new_artifact(self, action, tensors=None, meta=None) -> Artifact:
         return Artifact(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .report import duration
+from .report import duration, say
+from .runfolder import Run, image_complete, in_shard, judge_key
 
 
 JUDGE_ROWS_PER_IMAGE = 0.5
@@ -70,7 +71,7 @@ class RunPlan:
         return out
 
 
-def probe_row_seconds(backbone, rows: int = 2, repeats: int = 3) -> float:
+def probe_row_seconds(backbone, rows: int = 8, repeats: int = 3) -> float:
     """Seconds per UNet row on this machine: the median of a few no-grad forwards after a warm-up."""
     import statistics
 
@@ -98,3 +99,122 @@ def generation_rows_per_image(method) -> float:
     """UNet rows to draw one image: DDIM steps, twice with classifier-free guidance."""
     sampler = method.config.sampler
     return sampler.num_inference_steps * (2 if sampler.guidance_scale > 1 else 1) * method.generation_cost_factor
+
+
+# --- a run's plan, its stage lines and the overall ETA -------------------------------------------
+
+
+def plan_run(run: Run, evaluator=None, shard: tuple[int, int] = (0, 1), probe: bool = True):
+    """What is left to do in this run folder, stage by stage, with a rough time from a short probe."""
+    actions = [a for a in run.dataset.actions
+               if in_shard(f"customize/{a.id}", shard) and not run.artifact_dir(a.id).exists()
+               and not run.failure_path(f"customize/{a.id}").exists()]
+    units = [u for u in run.units() if in_shard(f"{u.action_id}/{u.subject_id}", shard)]
+    images = [u for u in units if not image_complete(run.image_path(u))]
+    plan = RunPlan()
+    per_action = {a.id: run.method.training_rows(a) for a in actions}
+    steps = getattr(run.method.config, "train_steps", None)
+    plan.stages.append(StagePlan("customize", len(actions), "actions", sum(per_action.values()),
+                                 f"{steps} training steps each" if steps else "no training"))
+    sampler = run.method.config.sampler
+    plan.stages.append(StagePlan("generate", len(images), "images", len(images) * generation_rows_per_image(run.method),
+                                 f"{sampler.num_inference_steps} sampling steps each"))
+    if evaluator is not None:
+        key = judge_key(evaluator)
+        judged = [u for u in units if not run.judgment_path(key, u).exists()]
+        plan.stages.append(StagePlan("judge", len(judged), "images", len(judged) * JUDGE_ROWS_PER_IMAGE, key))
+    if probe and any(s.rows for s in plan.stages):
+        plan.row_seconds = probe_row_seconds(run.backbone)
+    plan.estimate()
+    return plan
+
+
+def start_stage(run: Run, name: str):
+    if run.timing is not None:
+        run.timing.stage_started(name)
+    plan = run.plan
+    if plan is None:
+        return None
+    index, stage = next(((i, s) for i, s in enumerate(plan.stages, 1) if s.name == name), (None, None))
+    if stage is not None:
+        say(f"[{index}/{len(plan.stages)}] {name} {run.spec.method}: {stage.units} {stage.unit}"
+            + (f" ({stage.detail})" if stage.detail else "") + f", about {duration(stage.seconds)}; "
+            f"all stages left: about {duration(plan.remaining_seconds())}")
+    return stage
+
+
+def run_eta(run: Run, stage):
+    if run.plan is None or stage is None:
+        return None
+    return lambda fraction: f"run ETA {duration(run.plan.remaining_seconds(stage, fraction))}"
+
+
+def tick(run: Run) -> None:
+    if run.timing is not None:
+        run.timing.tick()
+
+
+def finish_stage(run: Run, stage) -> None:
+    if run.plan is not None and stage is not None:
+        run.plan.finish(stage)
+
+
+
+
+# --- --dry-run: every check a run needs, the plan, nothing written ----------------------------------
+
+
+def dry_run(spec, options) -> list[str]:
+    """Resolve and check everything a run needs, estimate its stages, and write nothing.
+
+    Checks, in order: the run folder (new, empty, or the same spec), the dataset and its images, the
+    method and its config, the backbone (loaded), the judge and its weights. Returns the lines to print.
+
+    Raises:
+        ActionBenchError: the first check that fails, with its fix.
+    """
+    from pathlib import Path
+
+    from .backbone import load_backbone
+    from .dataset import load_dataset
+    from .registry import get_evaluator, get_method
+    from .runfolder import SPEC_FILE, check_run_folder, check_same_spec
+    from .spec import recorded_spec
+
+    out = Path(options.out) if options.out else spec.default_out()
+    lines = [f"dry run of {spec.method} on {spec.dataset} ({spec.backbone}, judge {spec.judge}): nothing is written",
+             "checks passed:"]
+    check_run_folder(out)
+    dataset = load_dataset(spec.dataset, root=options.data_root)
+    units = dataset.units()
+    lines.append(f"  - dataset {dataset.name}: {len(dataset.actions)} actions, {len(dataset.subjects)} subjects, "
+                 f"{len(units)} images to make; exemplar images present")
+    method_cls = get_method(spec.method)
+    lines.append(f"  - method {spec.method} ({method_cls.__module__}:{method_cls.__qualname__}); config valid, "
+                 f"hash {spec.config.hash()}")
+    started = time.perf_counter()
+    backbone = load_backbone(spec.backbone, device=options.device, dtype=options.dtype, **options.backbone_options())
+    unet_parameters = sum(p.numel() for p in backbone.unet.parameters())
+    lines.append(f"  - backbone {spec.backbone} on {options.device} ({options.dtype}): {unet_parameters / 1e6:.1f}M UNet "
+                 f"parameters, loaded in {duration(time.perf_counter() - started)}")
+    method = method_cls(backbone, spec.config)
+    evaluator = get_evaluator(spec.judge)(dataset, device=options.device, **dict(options.judge_options))
+    evaluator.check()
+    lines.append(f"  - judge {judge_key(evaluator)}: ready (its weights are on this machine)")
+    run = Run(out, spec, dataset, method, backbone, options.device)
+    if (out / SPEC_FILE).is_file():
+        check_same_spec(out, recorded_spec(spec, method, dataset))
+        done = sum(image_complete(run.image_path(u)) for u in units)
+        lines.append(f"  - --out {out}: resumes a run with the same spec ({done}/{len(units)} images made)")
+    else:
+        lines.append(f"  - --out {out}: a new run folder")
+    plan = plan_run(run, evaluator, options.shard)
+    lines.append(f"plan (shard {options.shard[0]}/{options.shard[1]}; probe: {1000 * (plan.row_seconds or 0):.1f} ms "
+                 "per UNet row on this machine):")
+    lines += plan.lines()
+    weights = sum(p.numel() * p.element_size() for m in (backbone.unet, backbone.text_encoder, backbone.vae)
+                  for p in m.parameters())
+    training = method.training_memory_bytes()
+    lines.append(f"memory: backbone weights {weights / 2**30:.2f} GiB; training adds about {training / 2**30:.2f} GiB "
+                 "(trained weights, their gradients and AdamW moments, fp32) plus activations")
+    return lines

@@ -16,7 +16,6 @@ share a run folder and the result does not depend on how the work was split.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,75 +23,27 @@ from typing import Any, Mapping
 from .dataset import Dataset, GenerationUnit, load_dataset
 from .errors import ActionBenchError, ArtifactError, TrainingError
 from .hashing import stable_hash, to_jsonable
-from .io import atomic_write_json, read_json, remove_stale_temporaries, save_image
+from .io import atomic_write_json, read_json, save_image
 from .report import duration, log_to, progress, say
 from .results import SCHEMA_VERSION, now_iso, provenance
+from .contract import image_problems
+from .plan import finish_stage, plan_run, run_eta, start_stage, tick
+from .runfolder import (  # noqa: F401 - the runner's API
+    LOG_FILE,
+    RESULTS_FILE,
+    SPEC_FILE,
+    ProcessTiming,
+    Run,
+    check_run_folder,
+    check_same_spec,
+    image_complete,
+    in_shard,
+    judge_key,
+    lock_shard,
+    remove_run_temporaries,
+)
 from .spec import RunOptions, RunSpec, parse_overrides, parse_shard, recorded_spec  # noqa: F401 - the runner's API
 
-SPEC_FILE = "spec.json"
-LOG_FILE = "log.txt"
-RESULTS_FILE = "results.json"
-
-
-PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
-
-
-def image_complete(path: Path) -> bool:
-    """A finished PNG: exists and ends with the IEND chunk (reads 12 bytes, so resuming stays cheap).
-
-    Images are written atomically, so an incomplete one can only come from outside damage (a copy
-    cut short, a full disk elsewhere); the runner then makes it again (it is seeded, so identical)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, 2)
-            if handle.tell() < len(PNG_END) + 8:
-                return False
-            handle.seek(-len(PNG_END), 2)
-            return handle.read() == PNG_END
-    except (FileNotFoundError, IsADirectoryError):
-        return False
-
-
-def in_shard(unit_id: str, shard: tuple[int, int]) -> bool:
-    i, n = shard
-    return n == 1 or int(hashlib.sha256(unit_id.encode()).hexdigest()[:8], 16) % n == i
-
-
-class Run:
-    """A run folder and the live objects that work on it."""
-
-    def __init__(self, out: str | Path, spec: RunSpec, dataset: Dataset, method=None, backbone=None,
-                 device: str = "cpu"):
-        self.out = Path(out)
-        self.spec = spec
-        self.dataset = dataset
-        self.method = method
-        self.backbone = backbone
-        self.device = device
-        self.stage_times: dict[str, float] = {}
-        self.plan = None  # a plan.RunPlan when the caller wants stage lines and an overall ETA
-
-    # --- paths ---------------------------------------------------------------------------
-    def artifact_dir(self, action_id: str) -> Path:
-        return self.out / "artifacts" / action_id
-
-    def image_path(self, unit: GenerationUnit) -> Path:
-        return self.out / "images" / unit.action_id / unit.subject_id / f"{unit.k}.png"
-
-    def judgment_path(self, judge_key: str, unit: GenerationUnit) -> Path:
-        return self.out / "judgments" / judge_key / unit.action_id / unit.subject_id / f"{unit.k}.json"
-
-    def failure_path(self, unit_id: str) -> Path:
-        return self.out / "failures" / (unit_id.replace("/", "__") + ".json")
-
-    def units(self) -> list[GenerationUnit]:
-        return self.dataset.units()
-
-    def failed_actions(self) -> set[str]:
-        folder = self.out / "failures"
-        if not folder.is_dir():
-            return set()
-        return {read_json(p).get("action_id") for p in folder.glob("*.json")}
 
 
 def recorded_run_spec(recorded: dict) -> RunSpec:
@@ -119,21 +70,6 @@ def _flatten(config: dict, prefix: str = "") -> dict:
     return flat
 
 
-def check_same_spec(out: Path, recorded: dict) -> bool:
-    """True if ``out`` already holds this spec, False if it holds none; a different spec is an error."""
-    spec_path = out / SPEC_FILE
-    if not spec_path.exists():
-        return False
-    existing = read_json(spec_path, "run spec")
-    differs = sorted(k for k in set(existing) | set(recorded) if existing.get(k) != recorded.get(k))
-    if differs:
-        raise ActionBenchError(
-            f"{out} already holds a run with a different spec (differs in: {', '.join(differs)}); "
-            "use another --out, or delete the folder to start over"
-        )
-    return True
-
-
 def open_run(spec: RunSpec, options: RunOptions = RunOptions(), load_model: bool = True) -> Run:
     """Resolve a spec to live objects and bind it to a run folder (writing or checking ``spec.json``).
 
@@ -141,9 +77,10 @@ def open_run(spec: RunSpec, options: RunOptions = RunOptions(), load_model: bool
     from .backbone import load_backbone, one_thread_for_small_models
     from .registry import get_method
 
+    out = Path(options.out) if options.out else spec.default_out()
+    check_run_folder(out)
     dataset = load_dataset(spec.dataset, root=options.data_root)
     method_cls = get_method(spec.method)
-    out = Path(options.out) if options.out else spec.default_out()
     backbone = load_backbone(spec.backbone, device=options.device, dtype=options.dtype, **options.backbone_options()) \
         if load_model else None
     if backbone is not None:
@@ -154,7 +91,9 @@ def open_run(spec: RunSpec, options: RunOptions = RunOptions(), load_model: bool
         recorded = recorded_spec(spec, method, dataset)
         if not check_same_spec(out, recorded):
             atomic_write_json(out / SPEC_FILE, recorded)
-    remove_stale_temporaries(out)
+        lock_shard(out, options.shard)
+        run.timing = ProcessTiming(out)
+    remove_run_temporaries(out)
     return run
 
 
@@ -179,21 +118,26 @@ def customize(run: Run, shard: tuple[int, int] = (0, 1)) -> dict[str, Path]:
     started = time.perf_counter()
     done: dict[str, Path] = {}
     todo = [a for a in run.dataset.actions if in_shard(f"customize/{a.id}", shard)]
-    stage = _start_stage(run, "customize")
-    for action in progress(todo, desc=f"customize {run.spec.method}", unit="actions", extra=_run_eta(run, stage)):
+    stage = start_stage(run, "customize")
+    for action in progress(todo, desc=f"customize {run.spec.method}", unit="actions", extra=run_eta(run, stage)):
         target = customize_action(run, action)
         if target is not None:
             done[action.id] = target
-    run.stage_times["customize"] = run.stage_times.get("customize", 0.0) + time.perf_counter() - started
-    _finish_stage(run, stage)
+        tick(run)
+    run.add_stage_time("customize", time.perf_counter() - started)
+    finish_stage(run, stage)
     return done
 
 
 def customize_action(run: Run, action) -> Path | None:
     """Learn one action unless its artifact exists; a diverging run is recorded and skipped (None)."""
-    from .method import Artifact
+    from .method import ARTIFACT_JSON, Artifact
 
     target = run.artifact_dir(action.id)
+    if target.is_dir() and not (target / ARTIFACT_JSON).exists():
+        import shutil  # a method's working folder from a customization that was killed: start it again
+
+        shutil.rmtree(target)
     if target.exists():
         Artifact.load(target)  # a damaged artifact raises here with the fix
         return target
@@ -233,9 +177,9 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
     ]
     artifacts: dict[str, Any] = {}
     made = 0
-    stage = _start_stage(run, "generate")
+    stage = start_stage(run, "generate")
     for (action_id, subject_id), units in progress(todo, desc=f"generate {run.spec.method}", unit="images",
-                                                   weight=lambda item: len(item[1]), extra=_run_eta(run, stage)):
+                                                   weight=lambda item: len(item[1]), extra=run_eta(run, stage)):
         if action_id not in artifacts:
             if not run.artifact_dir(action_id).exists() and customize_missing:
                 customize_action(run, run.dataset.action(action_id))
@@ -248,21 +192,20 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
                 )
             artifacts = {action_id: Artifact.load(run.artifact_dir(action_id), device=run.device)}
         images = run.method.generate(artifacts[action_id], run.dataset.subject(subject_id), [u.seed for u in units])
-        if len(images) != len(units):
-            raise ActionBenchError(f"method {run.spec.method} returned {len(images)} images for {len(units)} seeds")
+        problems = image_problems(images, len(units), run.backbone.resolution if run.backbone is not None else None)
+        if problems:
+            raise ActionBenchError(f"method {run.spec.method} broke the generate contract for {action_id}/{subject_id}: "
+                                   + "; ".join(problems) + " (check it with `actionbench check-method`)")
         for unit, image in zip(units, images):
             if not image_complete(run.image_path(unit)):
                 if run.image_path(unit).exists():
                     say(f"warning: {run.image_path(unit)} was incomplete (truncated?); made it again")
                 save_image(image, run.image_path(unit))
                 made += 1
-    run.stage_times["generate"] = run.stage_times.get("generate", 0.0) + time.perf_counter() - started
-    _finish_stage(run, stage)
+        tick(run)
+    run.add_stage_time("generate", time.perf_counter() - started)
+    finish_stage(run, stage)
     return made
-
-
-def judge_key(evaluator) -> str:
-    return f"{evaluator.name}-v{evaluator.VERSION}"
 
 
 def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int = 32) -> int:
@@ -280,8 +223,8 @@ def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int 
     ]
     count = 0
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-    stage = _start_stage(run, "judge")
-    for batch in progress(batches, desc=f"judge {key}", unit="images", weight=len, extra=_run_eta(run, stage)):
+    stage = start_stage(run, "judge")
+    for batch in progress(batches, desc=f"judge {key}", unit="images", weight=len, extra=run_eta(run, stage)):
         requests = [JudgeRequest(u.id, u.action_id, u.subject_id, run.image_path(u)) for u in batch]
         for unit, verdict in zip(batch, evaluator.judge(requests)):
             atomic_write_json(run.judgment_path(key, unit), {
@@ -289,62 +232,10 @@ def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int 
                 "detail": to_jsonable(verdict.detail),
             })
             count += 1
-    run.stage_times["judge"] = run.stage_times.get("judge", 0.0) + time.perf_counter() - started
-    _finish_stage(run, stage)
+        tick(run)
+    run.add_stage_time("judge", time.perf_counter() - started)
+    finish_stage(run, stage)
     return count
-
-
-# --- plan, stage lines and the overall ETA ----------------------------------------------------
-
-
-def plan_run(run: Run, evaluator=None, shard: tuple[int, int] = (0, 1), probe: bool = True):
-    """What is left to do in this run folder, stage by stage, with a rough time from a short probe."""
-    from .plan import JUDGE_ROWS_PER_IMAGE, RunPlan, StagePlan, generation_rows_per_image, probe_row_seconds
-
-    actions = [a for a in run.dataset.actions
-               if in_shard(f"customize/{a.id}", shard) and not run.artifact_dir(a.id).exists()
-               and not run.failure_path(f"customize/{a.id}").exists()]
-    units = [u for u in run.units() if in_shard(f"{u.action_id}/{u.subject_id}", shard)]
-    images = [u for u in units if not image_complete(run.image_path(u))]
-    plan = RunPlan()
-    per_action = {a.id: run.method.training_rows(a) for a in actions}
-    steps = getattr(run.method.config, "train_steps", None)
-    plan.stages.append(StagePlan("customize", len(actions), "actions", sum(per_action.values()),
-                                 f"{steps} training steps each" if steps else "no training"))
-    sampler = run.method.config.sampler
-    plan.stages.append(StagePlan("generate", len(images), "images", len(images) * generation_rows_per_image(run.method),
-                                 f"{sampler.num_inference_steps} sampling steps each"))
-    if evaluator is not None:
-        key = judge_key(evaluator)
-        judged = [u for u in units if not run.judgment_path(key, u).exists()]
-        plan.stages.append(StagePlan("judge", len(judged), "images", len(judged) * JUDGE_ROWS_PER_IMAGE, key))
-    if probe and any(s.rows for s in plan.stages):
-        plan.row_seconds = probe_row_seconds(run.backbone)
-    plan.estimate()
-    return plan
-
-
-def _start_stage(run: Run, name: str):
-    plan = run.plan
-    if plan is None:
-        return None
-    index, stage = next(((i, s) for i, s in enumerate(plan.stages, 1) if s.name == name), (None, None))
-    if stage is not None:
-        say(f"[{index}/{len(plan.stages)}] {name} {run.spec.method}: {stage.units} {stage.unit}"
-            + (f" ({stage.detail})" if stage.detail else "") + f", about {duration(stage.seconds)}; "
-            f"all stages left: about {duration(plan.remaining_seconds())}")
-    return stage
-
-
-def _run_eta(run: Run, stage):
-    if run.plan is None or stage is None:
-        return None
-    return lambda fraction: f"run ETA {duration(run.plan.remaining_seconds(stage, fraction))}"
-
-
-def _finish_stage(run: Run, stage) -> None:
-    if run.plan is not None and stage is not None:
-        run.plan.finish(stage)
 
 
 def missing_work(run: Run, key: str | None = None) -> dict[str, list[str]]:
@@ -419,6 +310,7 @@ def evaluate(spec: RunSpec, options: RunOptions = RunOptions()) -> Path | None:
     run = open_run(spec, options)
     with log_to(run.out / LOG_FILE):
         evaluator = make_evaluator(spec.judge, run.dataset, options.device, options.judge_options)
+        evaluator.check()  # weights missing is an error now, not after generation
         run.plan = plan_run(run, evaluator, options.shard)
         say(f"eval {spec.method} on {spec.dataset} ({spec.backbone}, judge {spec.judge}) in {run.out}")
         customize(run, options.shard)

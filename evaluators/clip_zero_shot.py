@@ -175,8 +175,25 @@ class CLIPZeroShotJudge(Evaluator):
             ) from None
         return open_clip
 
-    def _load(self) -> None:
-        """Create the open_clip model, its preprocessing and tokenizer (called once, on first use)."""
+    def check(self) -> None:
+        """The model name and tag are valid and the weights are on disk (or downloaded now, once)."""
+        open_clip = self._validate()
+        pretrained = self.pretrained
+        if pretrained and Path(pretrained).is_file():
+            return
+        if pretrained:
+            try:
+                open_clip.pretrained.download_pretrained(open_clip.get_pretrained_cfg(self.model_name, pretrained))
+            except Exception as exc:  # noqa: BLE001 - offline, not cached, or a network error
+                raise ActionBenchError(
+                    f"judge '{self.name}' needs the CLIP weights {self.model_name} ({pretrained}), which are not on this "
+                    f"machine and could not be downloaded ({type(exc).__name__}: {exc}). Download them once with network "
+                    "access (they are cached), or pass --judge-option pretrained=/path/to/weights; "
+                    "nothing was trained or generated"
+                ) from None
+
+    def _validate(self):
+        """The open_clip module, after checking the model name and the pretrained tag (or file)."""
         open_clip = self._open_clip()
         name, pretrained = self.model_name, self.pretrained
         if name not in open_clip.list_models():
@@ -202,6 +219,12 @@ class CLIPZeroShotJudge(Evaluator):
                     f"weights '{pretrained}' were trained with quick_gelu={not model_quick} but model {name} "
                     f"uses quick_gelu={model_quick}: scores would be wrong (open_clip #771); use model={fix}"
                 )
+        return open_clip
+
+    def _load(self) -> None:
+        """Create the open_clip model, its preprocessing and tokenizer (called once, on first use)."""
+        open_clip = self._validate()
+        name, pretrained = self.model_name, self.pretrained
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained,
                                                                          device=self.device)
@@ -345,6 +368,9 @@ class TinyCLIPJudge(CLIPZeroShotJudge):
         record = super().describe()
         record.update(seed=TINY_SEED, config_hash=stable_hash(TINY_CONFIG))
         return record
+
+    def check(self) -> None:
+        """Nothing to download: the tiny model is built from a seed."""
 
     def _load(self) -> None:
         import torch

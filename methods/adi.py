@@ -410,6 +410,7 @@ class ADI(Method):
     name = "adi"
     Config = ADIConfig
     summary = "layer-wise identifiers with context/action gradient masks (Huang et al. 2024)"
+    trained_modules = "unet attention"
     trains = "one identifier per cross-attention layer (L x D floats), masked gradients"
 
     def customize(self, action, out_dir) -> Artifact:

@@ -72,6 +72,7 @@ class DreamBooth(Method):
     name = "dreambooth"
     Config = DreamBoothConfig
     summary = "fine-tuned UNet with a rare-token identifier and prior preservation (Ruiz et al. 2023)"
+    trained_modules = "unet"
     trains = "all UNet weights (a copy), optionally the text encoder; artifact = UNet delta"
 
     def __init__(self, backbone, config=None):

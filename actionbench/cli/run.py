@@ -37,14 +37,23 @@ def generate(spec: RunSpec, options: RunOptions):
 
 
 @click.command(name="eval")
+@click.option("--dry-run", is_flag=True, default=False,
+              help="Check everything the run needs and print its plan (units, steps, time, memory); write nothing.")
 @friendly_errors
 @run_options
-def eval_command(spec: RunSpec, options: RunOptions):
+def eval_command(spec: RunSpec, options: RunOptions, dry_run: bool):
     """Customize, generate and judge in one go; resumes a killed run in the same --out.
 
     Under torchrun / accelerate launch (WORLD_SIZE > 1, no --shard) the processes split the units and
     meet at barriers; rank 0 writes results.json."""
     from actionbench.runner import evaluate
+
+    if dry_run:
+        from actionbench.plan import dry_run as plan_dry_run
+
+        for line in plan_dry_run(spec, options):
+            click.echo(line)
+        return
 
     if options.world_size > 1:
         from actionbench import distributed

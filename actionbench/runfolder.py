@@ -1,0 +1,234 @@
+"""A run folder: its layout, the checks that keep a user's own files safe, a lock per shard, and
+timings that add up over every process that worked on it.
+
+    OUT/spec.json                      what is being run (frozen once written)
+    OUT/artifacts/<action>/            one artifact per action
+    OUT/images/<action>/<subject>/<k>.png
+    OUT/judgments/<judge>-v<version>/<action>/<subject>/<k>.json
+    OUT/failures/<unit>.json           units that failed (e.g. a NaN loss); the rest go on
+    OUT/timings/<process>.json         what each process spent, per stage (summed into results)
+    OUT/seeds/<seed>/...               the same layout per training seed, for --train-seeds N > 1
+    OUT/results.json, OUT/grid.png, OUT/log.txt
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from pathlib import Path
+
+from .dataset import Dataset, GenerationUnit
+from .errors import ActionBenchError
+from .io import TMP_MARKER, atomic_write_json, read_json, remove_stale_temporaries
+
+SPEC_FILE = "spec.json"
+RESULTS_FILE = "results.json"
+LOG_FILE = "log.txt"
+TIMINGS_DIR = "timings"
+WRITTEN_DIRS = ("artifacts", "images", "judgments", "failures", TIMINGS_DIR, "seeds", "leaderboard")
+"""The folders a run writes into: the only places its temporaries are looked for."""
+OWN_FILES = (SPEC_FILE, RESULTS_FILE, LOG_FILE, "grid.png")
+
+
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def image_complete(path: Path) -> bool:
+    """A finished PNG: exists and ends with the IEND chunk (reads 12 bytes, so resuming stays cheap).
+
+    Images are written atomically, so an incomplete one can only come from outside damage (a copy
+    cut short, a full disk elsewhere); the runner then makes it again (it is seeded, so identical)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            if handle.tell() < len(PNG_END) + 8:
+                return False
+            handle.seek(-len(PNG_END), 2)
+            return handle.read() == PNG_END
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+
+
+def in_shard(unit_id: str, shard: tuple[int, int]) -> bool:
+    i, n = shard
+    return n == 1 or int(hashlib.sha256(unit_id.encode()).hexdigest()[:8], 16) % n == i
+
+
+class Run:
+    """A run folder and the live objects that work on it."""
+
+    def __init__(self, out: str | Path, spec, dataset: Dataset, method=None, backbone=None, device: str = "cpu"):
+        self.out = Path(out)
+        self.spec = spec
+        self.dataset = dataset
+        self.method = method
+        self.backbone = backbone
+        self.device = device
+        self.stage_times: dict[str, float] = {}
+        self.plan = None  # a plan.RunPlan when the caller wants stage lines and an overall ETA
+        self.timing: ProcessTiming | None = None
+
+    # --- paths ---------------------------------------------------------------------------
+    def artifact_dir(self, action_id: str) -> Path:
+        return self.out / "artifacts" / action_id
+
+    def image_path(self, unit: GenerationUnit) -> Path:
+        return self.out / "images" / unit.action_id / unit.subject_id / f"{unit.k}.png"
+
+    def judgment_path(self, judge_key: str, unit: GenerationUnit) -> Path:
+        return self.out / "judgments" / judge_key / unit.action_id / unit.subject_id / f"{unit.k}.json"
+
+    def failure_path(self, unit_id: str) -> Path:
+        return self.out / "failures" / (unit_id.replace("/", "__") + ".json")
+
+    def units(self) -> list[GenerationUnit]:
+        return self.dataset.units()
+
+    def failed_actions(self) -> set[str]:
+        folder = self.out / "failures"
+        if not folder.is_dir():
+            return set()
+        return {read_json(p).get("action_id") for p in folder.glob("*.json")}
+
+    # --- time spent ----------------------------------------------------------------------
+    def add_stage_time(self, stage: str, seconds: float) -> None:
+        self.stage_times[stage] = self.stage_times.get(stage, 0.0) + seconds
+        if self.timing is not None:
+            self.timing.stage_done(stage, seconds)
+
+
+def judge_key(evaluator) -> str:
+    """The judgments folder name of a judge: ``<name>-v<version>``."""
+    return f"{evaluator.name}-v{evaluator.VERSION}"
+
+
+# --- the folder: whose it is, and what may be removed -------------------------------------------
+
+
+def check_run_folder(out: Path) -> None:
+    """Refuse an ``--out`` that is a file, or a folder holding anything but an ActionBench run.
+
+    A run folder is recognised by its ``spec.json``. An empty folder is fine. Anything else (your
+    project, your home folder) is refused before a single file is written or removed there.
+    """
+    if out.exists() and not out.is_dir():
+        raise ActionBenchError(f"--out {out} is a file, not a folder; pass a new folder for the run (e.g. runs/my-run)")
+    if not out.is_dir() or (out / SPEC_FILE).is_file():
+        return
+    entries = [p.name for p in out.iterdir() if not p.name.startswith(TMP_MARKER)]
+    if entries:
+        shown = ", ".join(sorted(entries)[:5]) + (", ..." if len(entries) > 5 else "")
+        raise ActionBenchError(
+            f"--out {out} is a folder that holds other files ({shown}) and no {SPEC_FILE} of an ActionBench run; "
+            "nothing was written there. Pass a new or empty folder (e.g. runs/my-run)"
+        )
+
+
+def remove_run_temporaries(out: Path) -> int:
+    """Temporaries a killed process left, looked for only where a run writes."""
+    count = remove_stale_temporaries(out, recursive=False)
+    for name in WRITTEN_DIRS:
+        count += remove_stale_temporaries(out / name)
+    return count
+
+
+def check_same_spec(out: Path, recorded: dict) -> bool:
+    """True if ``out`` already holds this spec, False if it holds none; a different spec is an error."""
+    spec_path = out / SPEC_FILE
+    if not spec_path.exists():
+        return False
+    existing = read_json(spec_path, "run spec")
+    differs = sorted(k for k in set(existing) | set(recorded) if existing.get(k) != recorded.get(k))
+    if differs:
+        raise ActionBenchError(
+            f"{out} already holds a run with a different spec (differs in: {', '.join(differs)}); "
+            "use another --out, or delete the folder to start over"
+        )
+    return True
+
+
+# --- one process per shard --------------------------------------------------------------------
+
+_held: dict[Path, object] = {}
+
+
+def lock_shard(out: Path, shard: tuple[int, int]) -> None:
+    """Hold ``OUT/.lock-<i>-of-<n>`` for the life of this process, so a second process started on
+    the same run and shard (without torchrun) refuses at once instead of racing this one.
+
+    Shards of one run lock different files, so ``--shard i/n`` processes and torchrun ranks share
+    a folder as designed. Where ``fcntl`` is missing (Windows) this is skipped."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux or macOS
+        return
+    path = (out / f".lock-{shard[0]}-of-{shard[1]}").resolve()
+    if path in _held:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise ActionBenchError(
+            f"{out} is being worked on by {owner} (shard {shard[0]}/{shard[1]}); wait for it to finish, or run "
+            "another shard (--shard i/n) or under torchrun; a killed process frees the lock at once"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} on {os.uname().nodename if hasattr(os, 'uname') else '?'}")
+    handle.flush()
+    _held[path] = handle
+
+
+# --- timings that survive resumes ---------------------------------------------------------------
+
+
+class ProcessTiming:
+    """What one process spent on a run, kept in ``OUT/timings/<process>.json`` and rewritten as
+    units finish, so a killed process still counts the work it did."""
+
+    def __init__(self, out: Path):
+        self.path = out / TIMINGS_DIR / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:6]}.json"
+        self.started = time.perf_counter()
+        self.stages: dict[str, float] = {}
+        self.current: tuple[str, float] | None = None
+        self.last_write = 0.0
+
+    def stage_started(self, stage: str) -> None:
+        self.current = (stage, time.perf_counter())
+
+    def tick(self, force: bool = False) -> None:
+        """A unit finished: write the record (at most every 2 s)."""
+        now = time.perf_counter()
+        if force or now - self.last_write >= 2.0:
+            self.last_write = now
+            stages = dict(self.stages)
+            if self.current is not None:
+                stages[self.current[0]] = stages.get(self.current[0], 0.0) + now - self.current[1]
+            atomic_write_json(self.path, {"pid": os.getpid(), "wall_time_s": round(now - self.started, 3),
+                                          "stage_times_s": {k: round(v, 3) for k, v in stages.items()}})
+
+    def stage_done(self, stage: str, seconds: float) -> None:
+        self.stages[stage] = self.stages.get(stage, 0.0) + seconds
+        self.current = None
+        self.tick(force=True)
+
+
+def summed_timings(out: Path) -> tuple[float, dict[str, float], int]:
+    """Wall time and stage times summed over every process that worked on the run, and how many."""
+    wall, stages, count = 0.0, {}, 0
+    for path in sorted((out / TIMINGS_DIR).glob("*.json")) if (out / TIMINGS_DIR).is_dir() else []:
+        try:
+            record = read_json(path)
+        except ActionBenchError:
+            continue
+        count += 1
+        wall += float(record.get("wall_time_s", 0.0))
+        for stage, seconds in record.get("stage_times_s", {}).items():
+            stages[stage] = stages.get(stage, 0.0) + float(seconds)
+    return wall, stages, count
