@@ -35,8 +35,12 @@ class ContractReport:
         return out
 
 
-def image_problems(images, expected: int, resolution: int | None = None) -> list[str]:
-    """What is wrong with a ``generate`` result: the count, the type, the mode, the size of each image.
+MIN_SIDE, MAX_SIDE = 8, 4096
+
+
+def image_problems(images, expected: int) -> list[str]:
+    """What is wrong with a ``generate`` result: the count, the type, the mode, the size of each image
+    (every side within 8..4096 pixels, one size for the whole batch).
 
     The runner checks every batch with this before saving; ``check-method`` reports it per check."""
     from PIL import Image
@@ -52,9 +56,12 @@ def image_problems(images, expected: int, resolution: int | None = None) -> list
             continue
         if image.mode != "RGB":
             problems.append(f"image {i} has mode {image.mode}, not RGB (image.convert('RGB'))")
-        if resolution is not None and image.size != (resolution, resolution):
-            problems.append(f"image {i} is {image.size[0]}x{image.size[1]}, not the backbone's "
-                            f"{resolution}x{resolution}")
+        if not all(MIN_SIDE <= side <= MAX_SIDE for side in image.size):
+            problems.append(f"image {i} is {image.size[0]}x{image.size[1]} pixels; each side must be "
+                            f"{MIN_SIDE}..{MAX_SIDE}")
+    sizes = {image.size for image in images if isinstance(image, Image.Image)}
+    if len(sizes) > 1:
+        problems.append(f"the images of one batch differ in size ({', '.join(f'{w}x{h}' for w, h in sorted(sizes))})")
     return problems
 
 
@@ -129,11 +136,11 @@ def _check_method(name: str, folder: Path, action_id: str) -> ContractReport:
     except Exception:  # noqa: BLE001
         report.add("generate", False, traceback.format_exc(limit=3).strip().splitlines()[-1])
         return report
-    problems = image_problems(images, len(seeds), backbone.resolution)
-    if not report.add("generate returns one RGB PIL image per seed, at the backbone's resolution", not problems,
+    problems = image_problems(images, len(seeds))
+    if not report.add("generate returns one RGB PIL image per seed, all of one sensible size", not problems,
                       "; ".join(problems)):
         return report
-    if image_problems(again, len(seeds), backbone.resolution):
+    if image_problems(again, len(seeds)):
         report.add("generate after reloading the artifact", False, "; ".join(image_problems(again, len(seeds))))
         return report
     same = all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(images, again))

@@ -192,7 +192,7 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
                 )
             artifacts = {action_id: Artifact.load(run.artifact_dir(action_id), device=run.device)}
         images = run.method.generate(artifacts[action_id], run.dataset.subject(subject_id), [u.seed for u in units])
-        problems = image_problems(images, len(units), run.backbone.resolution if run.backbone is not None else None)
+        problems = image_problems(images, len(units))
         if problems:
             raise ActionBenchError(f"method {run.spec.method} broke the generate contract for {action_id}/{subject_id}: "
                                    + "; ".join(problems) + " (check it with `actionbench check-method`)")

@@ -30,7 +30,7 @@ from .loop import (  # noqa: F401
     run_training,
     fixed_generator,
 )
-from .sampling import sample_images  # noqa: F401
+from .sampling import sample_images, sdedit  # noqa: F401
 from .finetune import trainable_copy, trainable_parameters, changed_tensors, patched_copy, ArtifactModels  # noqa: F401
 from .prior import (  # noqa: F401
     PriorPreservationConfig,

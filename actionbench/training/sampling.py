@@ -67,3 +67,28 @@ def sample_images(
         )
         images.extend(out.images)
     return images
+
+
+@torch.no_grad()
+def sdedit(backbone, latents: torch.Tensor, prompt_embeds: torch.Tensor, strength: float, sampler: SamplerConfig,
+           generator: torch.Generator, negative_prompt_embeds: torch.Tensor | None = None, unet=None) -> torch.Tensor:
+    """SDEdit (Meng et al., ICLR 2022): noise ``latents`` to ``strength`` of the sampler's DDIM schedule and
+    denoise them back with classifier-free guidance; returns the denoised latents.
+
+    ``prompt_embeds`` is (B, 77, D), one per latent. The noise comes from ``generator``. The whole batch
+    goes through the UNet at once (guided: unconditional half first)."""
+    unet = unet or backbone.unet
+    scheduler = backbone.fresh_scheduler()
+    steps = sampler.num_inference_steps
+    scheduler.set_timesteps(steps)
+    timesteps = scheduler.timesteps[min(int(round(steps * (1 - strength))), steps - 1):]
+    if negative_prompt_embeds is None:
+        negative_prompt_embeds = encode_prompts(backbone, [sampler.negative_prompt])
+    noise = torch.randn(latents.shape, generator=generator)
+    z = scheduler.add_noise(latents, noise, timesteps[:1].repeat(len(latents)))
+    negative = negative_prompt_embeds.expand(len(z), -1, -1)
+    for t in timesteps:
+        pred = unet(torch.cat([z, z]), t, encoder_hidden_states=torch.cat([negative, prompt_embeds])).sample
+        pred_uncond, pred_cond = pred.chunk(2)
+        z = scheduler.step(pred_uncond + sampler.guidance_scale * (pred_cond - pred_uncond), t, z).prev_sample
+    return z

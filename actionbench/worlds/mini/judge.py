@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from actionbench.config import SamplerConfig
 from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, refuse_shipped, shipped_dir
 
@@ -99,38 +100,31 @@ def render_labelled(per_pair: int, seed_base: int):
     return images, meta
 
 
+THROUGH_MODEL_SAMPLER = SamplerConfig(num_inference_steps=20, guidance_scale=4.0, batch_size=64)
+"""How renders are passed through the model for the judge's training and held-out sets (SDEdit)."""
+
+
 @torch.no_grad()
 def through_model(backbone, images: np.ndarray, meta, strength: tuple[float, float], seed: int,
-                  num_inference_steps: int = 20, guidance_scale: float = 4.0, batch_size: int = 64) -> np.ndarray:
-    """SDEdit: noise each render to a random ``strength`` of the schedule and let the model denoise it
-    with the render's training caption. Labels stay the render's; the pixels get the model's artefacts."""
-    from diffusers import DDIMScheduler
-
-    from actionbench.training import encode_prompts
+                  sampler: SamplerConfig = THROUGH_MODEL_SAMPLER) -> np.ndarray:
+    """SDEdit: noise each batch of renders to a random ``strength`` of the schedule and let the model
+    denoise it with the renders' training captions. Labels stay the render's; the pixels get the
+    model's artefacts."""
+    from actionbench.training import encode_prompts, sdedit
     from actionbench.worlds.mini.captions import caption
     from actionbench.worlds.mini.train import TrainConfig
 
-    scheduler = DDIMScheduler.from_config(backbone.scheduler.config)
     generator = torch.Generator().manual_seed(seed)
     rng = random.Random(f"mini-judge-sdedit|{seed}")
     caption_cfg = TrainConfig(uncond_fraction=0.0)
     uncond = encode_prompts(backbone, [""])
     vae = backbone.vae
     out = []
-    for start in range(0, len(images), batch_size):
-        x = to_tensor(images[start:start + batch_size])
+    for start in range(0, len(images), sampler.batch_size):
+        x = to_tensor(images[start:start + sampler.batch_size])
         latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
-        cond = encode_prompts(backbone, [caption(*m, rng, caption_cfg) for m in meta[start:start + batch_size]])
-        scheduler.set_timesteps(num_inference_steps)
-        first = int(round(num_inference_steps * (1 - rng.uniform(*strength))))
-        timesteps = scheduler.timesteps[min(first, num_inference_steps - 1):]
-        noise = torch.randn(latents.shape, generator=generator)
-        z = scheduler.add_noise(latents, noise, timesteps[:1].repeat(len(latents)))
-        for t in timesteps:
-            pred = backbone.unet(torch.cat([z, z]), t,
-                                 encoder_hidden_states=torch.cat([uncond.expand(len(z), -1, -1), cond])).sample
-            pred_uncond, pred_cond = pred.chunk(2)
-            z = scheduler.step(pred_uncond + guidance_scale * (pred_cond - pred_uncond), t, z).prev_sample
+        cond = encode_prompts(backbone, [caption(*m, rng, caption_cfg) for m in meta[start:start + sampler.batch_size]])
+        z = sdedit(backbone, latents, cond, rng.uniform(*strength), sampler, generator, negative_prompt_embeds=uncond)
         x = vae.decode(z / vae.config.scaling_factor).sample.clamp(-1, 1)
         out.append(((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
     return np.concatenate(out)
