@@ -15,7 +15,7 @@ from actionbench.errors import friendly_errors
               default="cluster", show_default=True,
               help="cluster: actions (with their training seeds) and subjects are the units; "
                    "image: as if images were independent.")
-@click.option("--n-boot", type=int, default=2000, show_default=True, help="Bootstrap resamples.")
+@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True, help="Bootstrap resamples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparisons as JSON.")
 @friendly_errors
