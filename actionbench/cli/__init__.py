@@ -11,7 +11,7 @@ import click
 from actionbench.evaluators.human.cli import commands as human_commands
 from actionbench.worlds.mini.cli import commands as mini_commands
 
-from . import board, data, info, run
+from . import board, compare, data, info, run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,7 +20,7 @@ def main():
     """ActionBench: benchmark action customization in text-to-image diffusion."""
 
 
-for _command in data.commands + info.commands + run.commands + board.commands + human_commands + mini_commands:
+for _command in data.commands + info.commands + run.commands + board.commands + compare.commands + human_commands + mini_commands:
     main.add_command(_command)
 
 if __name__ == "__main__":
