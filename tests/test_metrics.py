@@ -99,7 +99,10 @@ def test_cluster_interval_is_deterministic_for_a_seed_and_pinned():
 def test_cluster_interval_does_not_shrink_with_more_images_of_the_same_actions():
     """The failure it prevents: an interval that claims precision about new actions from 2 actions x 50 copies."""
     few, many = compute_metrics(RECORDS * 2), compute_metrics(RECORDS * 50)
-    width = lambda m: m["action"]["ci95"][1] - m["action"]["ci95"][0]
+
+    def width(m):
+        return m["action"]["ci95"][1] - m["action"]["ci95"][0]
+
     assert width(many) > 0.5  # cheer 75 %, sit 25 %: two actions say little about a third
     image_few, image_many = (compute_metrics(r, interval="image") for r in (RECORDS * 2, RECORDS * 50))
     assert width(image_many) < width(image_few) and width(image_many) < 0.1  # the image interval does shrink
