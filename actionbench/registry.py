@@ -21,6 +21,7 @@ from .errors import RegistryError
 # --- the built-in tables ----------------------------------------------------------------------
 
 BUILTIN_METHODS = {
+    "null": "actionbench.methods.null:NullIdentifier",
     "sd": "actionbench.methods.sd:TextOnlySD",
     "controlnet": "actionbench.methods.controlnet:ControlNetPose",
     "dreambooth": "actionbench.methods.dreambooth:DreamBooth",
