@@ -75,10 +75,19 @@ class GenerationUnit:
     subject_id: str
     k: int
     seed: int
+    train_seed: int | None = None
+    """The training seed of the customization that draws it, in a run with several (``--train-seeds``)."""
 
     @property
     def id(self) -> str:
-        return f"{self.action_id}/{self.subject_id}/{self.k}"
+        base = f"{self.action_id}/{self.subject_id}/{self.k}"
+        return base if self.train_seed is None else f"{base}@{self.train_seed}"
+
+    @property
+    def pair_key(self) -> str:
+        """What a shard splits generation and judging by: the (action, subject) pair, per training seed."""
+        base = f"{self.action_id}/{self.subject_id}"
+        return base if self.train_seed is None else f"{base}@{self.train_seed}"
 
 
 @dataclass(frozen=True)

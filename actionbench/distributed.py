@@ -167,10 +167,9 @@ def evaluate(spec, options, ctx: Context | None = None) -> Path | None:
         def finish():
             if not ctx.is_main:
                 return None
-            missing = runner.missing_work(run, runner.judge_key(evaluator))
-            failed = run.failed_actions()
-            if [u for u in missing["judgments"] if u.split("/")[0] not in failed]:
-                raise ActionBenchError(f"{len(missing['judgments'])} units are still missing in {run.out}; rerun the "
+            missing = runner.missing_work(run, runner.judge_key(evaluator))["judgments"]
+            if missing:
+                raise ActionBenchError(f"{len(missing)} units are still missing in {run.out}; rerun the "
                                        "same command to finish them")
             return runner.write_results(run, evaluator, started_at, time.perf_counter() - t0, ctx.world_size)
 

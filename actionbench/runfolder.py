@@ -69,33 +69,66 @@ class Run:
         self.plan = None  # a plan.RunPlan when the caller wants stage lines and an overall ETA
         self.timing: ProcessTiming | None = None
 
+    # --- training seeds ------------------------------------------------------------------
+    @property
+    def train_seeds(self) -> list[int | None]:
+        """The training seeds, or ``[None]`` for a run with one (whose layout has no seed level)."""
+        values = getattr(self.spec, "train_seed_values", None)
+        return list(values) if values else [None]
+
+    def root(self, train_seed: int | None = None) -> Path:
+        return self.out if train_seed is None else self.out / "seeds" / str(train_seed)
+
+    def method_for(self, train_seed: int | None = None):
+        """The method instance that customizes with ``train_seed`` (its config's ``seed`` replaced)."""
+        if train_seed is None or self.method is None:
+            return self.method
+        cache = self.__dict__.setdefault("_seeded_methods", {})
+        if train_seed not in cache:
+            cache[train_seed] = type(self.method)(self.backbone, self.method.config.replace(seed=train_seed))
+        return cache[train_seed]
+
     # --- paths ---------------------------------------------------------------------------
-    def artifact_dir(self, action_id: str) -> Path:
-        return self.out / "artifacts" / action_id
+    def artifact_dir(self, action_id: str, train_seed: int | None = None) -> Path:
+        return self.root(train_seed) / "artifacts" / action_id
 
     def image_path(self, unit: GenerationUnit) -> Path:
-        return self.out / "images" / unit.action_id / unit.subject_id / f"{unit.k}.png"
+        return self.root(unit.train_seed) / "images" / unit.action_id / unit.subject_id / f"{unit.k}.png"
 
     def judgment_path(self, judge_key: str, unit: GenerationUnit) -> Path:
-        return self.out / "judgments" / judge_key / unit.action_id / unit.subject_id / f"{unit.k}.json"
+        return self.root(unit.train_seed) / "judgments" / judge_key / unit.action_id / unit.subject_id / f"{unit.k}.json"
 
-    def failure_path(self, unit_id: str) -> Path:
-        return self.out / "failures" / (unit_id.replace("/", "__") + ".json")
+    def failure_path(self, unit_id: str, train_seed: int | None = None) -> Path:
+        return self.root(train_seed) / "failures" / (unit_id.replace("/", "__") + ".json")
 
     def units(self) -> list[GenerationUnit]:
-        return self.dataset.units()
+        """Every image of the protocol, for every training seed."""
+        import dataclasses
 
-    def failed_actions(self) -> set[str]:
-        folder = self.out / "failures"
+        base = self.dataset.units()
+        if self.train_seeds == [None]:
+            return base
+        return [dataclasses.replace(u, train_seed=seed) for seed in self.train_seeds for u in base]
+
+    def failed_actions(self, train_seed: int | None = None) -> set[str]:
+        folder = self.root(train_seed) / "failures"
         if not folder.is_dir():
             return set()
         return {read_json(p).get("action_id") for p in folder.glob("*.json")}
+
+    def failed(self, unit: GenerationUnit) -> bool:
+        return unit.action_id in self.failed_actions(unit.train_seed)
 
     # --- time spent ----------------------------------------------------------------------
     def add_stage_time(self, stage: str, seconds: float) -> None:
         self.stage_times[stage] = self.stage_times.get(stage, 0.0) + seconds
         if self.timing is not None:
             self.timing.stage_done(stage, seconds)
+
+
+def customize_key(action_id: str, train_seed: int | None = None) -> str:
+    """The unit id of a customization (what a shard splits customization by)."""
+    return f"customize/{action_id}" + ("" if train_seed is None else f"@{train_seed}")
 
 
 def judge_key(evaluator) -> str:

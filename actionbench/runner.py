@@ -36,6 +36,7 @@ from .runfolder import (  # noqa: F401 - the runner's API
     Run,
     check_run_folder,
     check_same_spec,
+    customize_key,
     image_complete,
     in_shard,
     judge_key,
@@ -57,7 +58,8 @@ def recorded_run_spec(recorded: dict) -> RunSpec:
     except ActionBenchError:  # a method that is gone, or a config from another version: keep the names
         config = None
     return RunSpec(recorded["method"], config, recorded["backbone"]["id"], recorded["dataset"],
-                   suite=recorded.get("suite"), preset=recorded.get("preset"))
+                   suite=recorded.get("suite"), preset=recorded.get("preset"),
+                   train_seeds=len(recorded.get("train_seeds") or [0]))
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:
@@ -117,23 +119,25 @@ def customize(run: Run, shard: tuple[int, int] = (0, 1)) -> dict[str, Path]:
     """Learn every action not yet learned. A unit that fails training is recorded and skipped."""
     started = time.perf_counter()
     done: dict[str, Path] = {}
-    todo = [a for a in run.dataset.actions if in_shard(f"customize/{a.id}", shard)]
+    todo = [(a, seed) for seed in run.train_seeds for a in run.dataset.actions
+            if in_shard(customize_key(a.id, seed), shard)]
     stage = start_stage(run, "customize")
-    for action in progress(todo, desc=f"customize {run.spec.method}", unit="actions", extra=run_eta(run, stage)):
-        target = customize_action(run, action)
+    for action, seed in progress(todo, desc=f"customize {run.spec.method}", unit="actions", extra=run_eta(run, stage)):
+        target = customize_action(run, action, seed)
         if target is not None:
-            done[action.id] = target
+            done[customize_key(action.id, seed)] = target
         tick(run)
     run.add_stage_time("customize", time.perf_counter() - started)
     finish_stage(run, stage)
     return done
 
 
-def customize_action(run: Run, action) -> Path | None:
-    """Learn one action unless its artifact exists; a diverging run is recorded and skipped (None)."""
+def customize_action(run: Run, action, train_seed: int | None = None) -> Path | None:
+    """Learn one action (with one training seed) unless its artifact exists; a diverging run is
+    recorded and skipped (None)."""
     from .method import ARTIFACT_JSON, Artifact
 
-    target = run.artifact_dir(action.id)
+    target = run.artifact_dir(action.id, train_seed)
     if target.is_dir() and not (target / ARTIFACT_JSON).exists():
         import shutil  # a method's working folder from a customization that was killed: start it again
 
@@ -141,13 +145,14 @@ def customize_action(run: Run, action) -> Path | None:
     if target.exists():
         Artifact.load(target)  # a damaged artifact raises here with the fix
         return target
-    failure = run.failure_path(f"customize/{action.id}")
+    failure = run.failure_path(customize_key(action.id, train_seed), train_seed)
     if failure.exists():
         return None
     try:
-        run.method.customize(action, target)
+        run.method_for(train_seed).customize(action, target)
     except TrainingError as exc:
-        atomic_write_json(failure, {"unit_id": f"customize/{action.id}", "action_id": action.id, "error": str(exc)})
+        atomic_write_json(failure, {"unit_id": customize_key(action.id, train_seed), "action_id": action.id,
+                                    "train_seed": train_seed, "error": str(exc)})
         say(f"warning: {exc}; the other actions go on (delete {failure} to retry)")
         return None
     except ArtifactError:
@@ -166,32 +171,33 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
     from .method import Artifact
 
     started = time.perf_counter()
-    pairs: dict[tuple[str, str], list[GenerationUnit]] = {}
+    pairs: dict[str, list[GenerationUnit]] = {}
     for unit in run.units():
-        pairs.setdefault((unit.action_id, unit.subject_id), []).append(unit)
-    failed = run.failed_actions()
+        pairs.setdefault(unit.pair_key, []).append(unit)
     todo = [
-        (key, units) for key, units in pairs.items()
-        if in_shard(f"{key[0]}/{key[1]}", shard) and key[0] not in failed
-        and not all(image_complete(run.image_path(u)) for u in units)
+        units for key, units in pairs.items()
+        if in_shard(key, shard) and not run.failed(units[0]) and not all(image_complete(run.image_path(u)) for u in units)
     ]
-    artifacts: dict[str, Any] = {}
+    artifacts: dict[tuple[str, int | None], Any] = {}
     made = 0
     stage = start_stage(run, "generate")
-    for (action_id, subject_id), units in progress(todo, desc=f"generate {run.spec.method}", unit="images",
-                                                   weight=lambda item: len(item[1]), extra=run_eta(run, stage)):
-        if action_id not in artifacts:
-            if not run.artifact_dir(action_id).exists() and customize_missing:
-                customize_action(run, run.dataset.action(action_id))
-                if action_id in run.failed_actions():
+    for units in progress(todo, desc=f"generate {run.spec.method}", unit="images", weight=len,
+                          extra=run_eta(run, stage)):
+        action_id, subject_id, seed = units[0].action_id, units[0].subject_id, units[0].train_seed
+        if (action_id, seed) not in artifacts:
+            folder = run.artifact_dir(action_id, seed)
+            if not folder.exists() and customize_missing:
+                customize_action(run, run.dataset.action(action_id), seed)
+                if run.failed(units[0]):
                     continue
-            if not run.artifact_dir(action_id).exists():
+            if not folder.exists():
                 raise ActionBenchError(
-                    f"no artifact for action '{action_id}' in {run.out / 'artifacts'}; run `actionbench customize` "
+                    f"no artifact for action '{action_id}' in {folder.parent}; run `actionbench customize` "
                     "(or `actionbench eval`) with the same --out first"
                 )
-            artifacts = {action_id: Artifact.load(run.artifact_dir(action_id), device=run.device)}
-        images = run.method.generate(artifacts[action_id], run.dataset.subject(subject_id), [u.seed for u in units])
+            artifacts = {(action_id, seed): Artifact.load(folder, device=run.device)}
+        images = run.method_for(seed).generate(artifacts[(action_id, seed)], run.dataset.subject(subject_id),
+                                               [u.seed for u in units])
         problems = image_problems(images, len(units))
         if problems:
             raise ActionBenchError(f"method {run.spec.method} broke the generate contract for {action_id}/{subject_id}: "
@@ -218,8 +224,7 @@ def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int 
     key = judge_key(evaluator)
     todo = [
         u for u in run.units()
-        if in_shard(f"{u.action_id}/{u.subject_id}", shard) and run.image_path(u).exists()
-        and not run.judgment_path(key, u).exists()
+        if in_shard(u.pair_key, shard) and run.image_path(u).exists() and not run.judgment_path(key, u).exists()
     ]
     count = 0
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
@@ -239,7 +244,9 @@ def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int 
 
 
 def missing_work(run: Run, key: str | None = None) -> dict[str, list[str]]:
-    units = run.units()
+    """Unit ids without an image (and, given a judge key, without a judgment), leaving out the units
+    of customizations that failed (they are reported as failures, not waited for)."""
+    units = [u for u in run.units() if not run.failed(u)]
     missing = {"images": [u.id for u in units if not run.image_path(u).exists()]}
     if key:
         missing["judgments"] = [u.id for u in units if not run.judgment_path(key, u).exists()]
@@ -316,9 +323,7 @@ def evaluate(spec: RunSpec, options: RunOptions = RunOptions()) -> Path | None:
         customize(run, options.shard)
         generate(run, options.shard, customize_missing=True)
         judge(run, evaluator, options.shard)
-        missing = missing_work(run, judge_key(evaluator))
-        failed = run.failed_actions()
-        missing_judgments = [u for u in missing["judgments"] if u.split("/")[0] not in failed]
+        missing_judgments = missing_work(run, judge_key(evaluator))["judgments"]
         if missing_judgments:
             say(f"{len(missing_judgments)} units are not finished yet (other shards); "
                 f"run `actionbench judge --out {run.out}` once all shards are done to write {RESULTS_FILE}")

@@ -83,11 +83,24 @@ class RunSpec:
     """The suite the defaults came from, recorded with the run."""
     preset: str | None = None
     """``smoke`` or None."""
+    train_seeds: int = 1
+    """How many times each action is customized, with training seeds ``config.seed + i`` (``--train-seeds``)."""
+
+    def __post_init__(self):
+        if not (isinstance(self.train_seeds, int) and self.train_seeds >= 1):
+            raise ConfigError(f"--train-seeds must be a whole number of at least 1, got {self.train_seeds!r}")
+
+    @property
+    def train_seed_values(self) -> list[int] | None:
+        """The training seeds of a multi-seed run; None for a run with one (its layout has no seed level)."""
+        if self.train_seeds == 1 or self.config is None:
+            return None
+        return [self.config.seed + i for i in range(self.train_seeds)]
 
     @classmethod
     def build(cls, method: str, overrides: Mapping[str, Any] | None = None, *, suite: str | None = None,
               backbone: str | None = None, dataset: str | None = None, judge: str | None = None,
-              preset: str | None = None) -> "RunSpec":
+              preset: str | None = None, train_seeds: int = 1) -> "RunSpec":
         """Resolve a spec: the suite (if any) gives defaults for backbone, dataset and judge and its
         method settings; then the preset; then ``overrides`` (``--set key=value``).
 
@@ -104,7 +117,8 @@ class RunSpec:
             if the_suite else None
         config = build_config(method_cls.Config, overrides, preset=preset, base=start)
         return cls(method=method, config=config, backbone=backbone or defaults.backbone,
-                   dataset=dataset or defaults.dataset, judge=judge or defaults.judge, suite=suite, preset=preset)
+                   dataset=dataset or defaults.dataset, judge=judge or defaults.judge, suite=suite, preset=preset,
+                   train_seeds=train_seeds)
 
     @property
     def method_config(self) -> dict:
@@ -116,6 +130,8 @@ class RunSpec:
         name = re.sub(r"[^A-Za-z0-9_-]+", "_", self.method)
         identity = {"method": self.method, "config": self.config.to_dict(), "backbone": self.backbone,
                     "dataset": self.dataset, "suite": self.suite, "preset": self.preset}
+        if self.train_seeds > 1:
+            identity["train_seeds"] = self.train_seeds
         return Path("runs") / f"{name}-{self.dataset}-{tag}-{stable_hash(identity, 8)}"
 
 
@@ -209,4 +225,5 @@ def recorded_spec(spec: RunSpec, method, dataset) -> dict:
         "protocol": to_jsonable(dataset.protocol),
         "suite": spec.suite,
         "preset": spec.preset,
+        **({"train_seeds": spec.train_seed_values} if spec.train_seed_values else {}),
     }

@@ -65,6 +65,9 @@ def run_options(func):
                      help="Override a method config field, e.g. train_steps=100 or sampler.num_inference_steps=20."),
         click.option("--preset", type=click.Choice(["smoke"]), default=None,
                      help="smoke: few training and sampling steps, still all 368 images."),
+        click.option("--train-seeds", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Customize each action N times (training seeds seed, seed+1, ...); results pool them "
+                          "and keep the per-seed numbers."),
         click.option("--shard", default=None, metavar="I/N", help="Only units whose id hashes to I mod N."),
         click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)."),
         click.option("--dtype", default="fp32", type=click.Choice(["fp32", "fp16", "bf16"]), show_default=True,
@@ -79,12 +82,12 @@ def run_options(func):
     ]
 
     @functools.wraps(func)
-    def with_spec(*args, method, suite, backbone, dataset, judge_name, out, overrides, preset, shard, device, dtype,
-                  root, attention, vae_slicing, gradient_checkpointing, judge_options, **rest):
+    def with_spec(*args, method, suite, backbone, dataset, judge_name, out, overrides, preset, train_seeds, shard, device,
+                  dtype, root, attention, vae_slicing, gradient_checkpointing, judge_options, **rest):
         if not method:
             raise click.UsageError("--method is required (see `actionbench methods`)")
         spec = RunSpec.build(method, parse_overrides(overrides), suite=suite, backbone=backbone, dataset=dataset,
-                             judge=judge_name, preset=preset)
+                             judge=judge_name, preset=preset, train_seeds=train_seeds)
         shard_t, world = launcher_shard(shard)
         run_opts = RunOptions(out=out, device=device or default_device(), dtype=dtype, shard=shard_t,
                               world_size=world, data_root=root, attention=attention, vae_slicing=vae_slicing,
