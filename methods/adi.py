@@ -319,12 +319,13 @@ def tune_and_generate(backbone, image, settings: dict, seed: int) -> tuple[list,
     text = encode_prompts(backbone, [settings["subject_prompt"]]).detach()
     generator = fixed_generator(seed)
 
-    def step(_: int) -> torch.Tensor:
-        latents = single.sample_latents([0], generator)
-        return denoising_loss(backbone, latents, text, draw_noise(backbone, latents, generator), unet=unet)
+    def loss(g: torch.Generator) -> torch.Tensor:
+        latents = single.sample_latents([0], g)
+        return denoising_loss(backbone, latents, text, draw_noise(backbone, latents, g), unet=unet)
 
     optimizer = make_optimizer(params, settings["tune_lr"])
-    history = run_training(step, optimizer, settings["tune_steps"], desc="adi action-different tuning")
+    history = run_training(lambda _: loss(generator), optimizer, settings["tune_steps"],
+                           desc="adi action-different tuning", heldout=loss)
     unet.requires_grad_(False).eval()
     if backbone.unet.dtype != torch.float32:
         torch.nn.Module.to(unet, dtype=backbone.unet.dtype)
@@ -448,6 +449,13 @@ class ADI(Method):
         state: dict = {}
         kept: list[float] = []
 
+        def anchor_loss(g: torch.Generator) -> torch.Tensor:
+            """P+'s loss on anchors drawn with ``g``: the held-out exemplar denoising loss."""
+            rows = draw_rows(len(exemplars), cfg.batch_size, g)
+            latents = exemplars.sample_latents(rows, g)
+            return pplus_loss(backbone, identifiers, token, latents, exemplars.captions(rows, token),
+                              draw_noise(backbone, latents, g))
+
         def step(_: int) -> torch.Tensor:
             # Anchor batch x^(a,c), its noise eps and timesteps t.
             rows = draw_rows(len(exemplars), cfg.batch_size, generator)
@@ -491,6 +499,7 @@ class ADI(Method):
 
         with layerwise_processors(backbone.unet) as layers:
             history = run_training(step, optimizer, cfg.train_steps, desc=f"{self.name} {action.id}",
+                                   heldout=anchor_loss,
                                    after_backward=after_backward)
         return self.new_artifact(
             action,

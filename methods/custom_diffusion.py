@@ -124,7 +124,8 @@ class CustomDiffusion(Method):
         # 4. Fine-tune on exemplars "... V* ..." plus lambda x the class-image loss.
         history = run_training(lambda _: self.loss(unet, token, vector, exemplars, prior, generator), optimizer,
                                cfg.train_steps, desc=f"{self.name} {action.id}",
-                               max_grad_norm=cfg.max_grad_norm, params_for_clip=params)
+                               max_grad_norm=cfg.max_grad_norm, params_for_clip=params,
+                               heldout=lambda g: self.loss(unet, token, vector, exemplars, None, g))
 
         # 5. Save V* and the changed W_k, W_v only.
         tensors = {"token_embedding": vector.detach(), **changed_tensors(unet, backbone.unet, prefix="unet.")}

@@ -106,7 +106,8 @@ class DreamBooth(Method):
         # 3. Fine-tune on exemplars "... sks ..." plus lambda x the class-image loss.
         history = run_training(lambda _: self.loss(unet, text_encoder, exemplars, prior, generator), optimizer,
                                cfg.train_steps, desc=f"{self.name} {action.id}",
-                               max_grad_norm=cfg.max_grad_norm, params_for_clip=params)
+                               max_grad_norm=cfg.max_grad_norm, params_for_clip=params,
+                               heldout=lambda g: self.loss(unet, text_encoder, exemplars, None, g))
 
         # 4. Save only what changed: the new values of the changed UNet (and text-encoder) tensors.
         delta = changed_tensors(unet, backbone.unet, prefix="unet.")

@@ -84,15 +84,16 @@ class PPlus(Method):
         optimizer = make_optimizer([vectors], cfg.learning_rate, cfg.weight_decay)
         generator = fixed_generator(cfg.seed)
 
-        def step(_: int) -> torch.Tensor:
-            rows = draw_rows(len(exemplars), cfg.batch_size, generator)
-            latents = exemplars.sample_latents(rows, generator)
-            draw = draw_noise(backbone, latents, generator)
+        def loss(g: torch.Generator) -> torch.Tensor:
+            rows = draw_rows(len(exemplars), cfg.batch_size, g)
+            latents = exemplars.sample_latents(rows, g)
+            draw = draw_noise(backbone, latents, g)
             return pplus_loss(backbone, vectors, token, latents, exemplars.captions(rows, token), draw)
 
         # Layer l's cross-attention reads prompt embedding l while the processors are installed.
         with layerwise_processors(backbone.unet) as layers:
-            history = run_training(step, optimizer, cfg.train_steps, desc=f"{self.name} {action.id}")
+            history = run_training(lambda _: loss(generator), optimizer, cfg.train_steps,
+                                   desc=f"{self.name} {action.id}", heldout=loss)
         return self.new_artifact(
             action,
             tensors={"layer_embeddings": vectors.detach()},

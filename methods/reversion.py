@@ -227,7 +227,13 @@ class ReVersion(Method):
             parts["steer"].append(float(steer.detach()))
             return total
 
-        history = run_training(step, optimizer, cfg.train_steps, desc=f"{self.name} {action.id}")
+        def heldout(g: torch.Generator) -> torch.Tensor:  # the plain exemplar denoising loss (uniform t)
+            rows = draw_rows(len(exemplars), cfg.batch_size, g)
+            latents = exemplars.sample_latents(rows, g)
+            text = encode_prompts(backbone, exemplars.captions(rows, token), {token: vector})
+            return denoising_loss(backbone, latents, text, draw_noise(backbone, latents, g))
+
+        history = run_training(step, optimizer, cfg.train_steps, desc=f"{self.name} {action.id}", heldout=heldout)
         meta = {"token": token, "loss_history": history, "denoise_loss_history": parts["denoise"],
                 "steer_loss_history": parts["steer"]}
         return self.new_artifact(action, tensors={"token_embedding": vector.detach()}, meta=meta).save(out_dir)

@@ -67,13 +67,14 @@ class TextualInversion(Method):
         optimizer = make_optimizer([vector], cfg.learning_rate, cfg.weight_decay)
         generator = fixed_generator(cfg.seed)
 
-        def step(_: int) -> torch.Tensor:
-            rows = draw_rows(len(exemplars), cfg.batch_size, generator)
-            latents = exemplars.sample_latents(rows, generator)
+        def loss(g: torch.Generator) -> torch.Tensor:
+            rows = draw_rows(len(exemplars), cfg.batch_size, g)
+            latents = exemplars.sample_latents(rows, g)
             text = encode_prompts(backbone, exemplars.captions(rows, token), {token: vector})
-            return denoising_loss(backbone, latents, text, draw_noise(backbone, latents, generator))
+            return denoising_loss(backbone, latents, text, draw_noise(backbone, latents, g))
 
-        history = run_training(step, optimizer, cfg.train_steps, desc=f"{self.name} {action.id}")
+        history = run_training(lambda _: loss(generator), optimizer, cfg.train_steps, desc=f"{self.name} {action.id}",
+                               heldout=loss)
         return self.new_artifact(
             action, tensors={"token_embedding": vector.detach()}, meta={"token": token, "loss_history": history}
         ).save(out_dir)

@@ -1,8 +1,9 @@
 """The denoising objective and the one optimisation loop every method uses."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +56,39 @@ def make_optimizer(params: Iterable[torch.nn.Parameter] | Iterable[dict], learni
     return torch.optim.AdamW(params, lr=learning_rate, betas=(0.9, 0.999), weight_decay=weight_decay, eps=1e-8)
 
 
+@dataclass
+class HeldoutTracker:
+    """Held-out loss curves of every training loop run inside ``heldout_tracking``: loop label ->
+    [(step, loss)]. Used to set a world's protocol by a rule on the curves, never on benchmark scores."""
+
+    every: int
+    repeats: int = 8
+    seed: int = 7_000_000
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+
+_tracker: HeldoutTracker | None = None
+
+
+@contextlib.contextmanager
+def heldout_tracking(every: int, repeats: int = 8) -> Iterator[HeldoutTracker]:
+    """Inside the block, every training loop given a ``heldout`` loss evaluates it at step 0 and every
+    ``every`` steps, on ``repeats`` fixed draws (rows, noise, timesteps) that training never uses."""
+    global _tracker
+    previous, _tracker = _tracker, HeldoutTracker(every, repeats)
+    try:
+        yield _tracker
+    finally:
+        _tracker = previous
+
+
+def _record_heldout(label: str, step: int, heldout: Callable[[torch.Generator], torch.Tensor]) -> None:
+    tracker = _tracker
+    with torch.no_grad():
+        values = [float(heldout(fixed_generator(tracker.seed + r))) for r in range(tracker.repeats)]
+    tracker.curves.setdefault(label, []).append((step, sum(values) / len(values)))
+
+
 def run_training(
     step_fn: Callable[[int], torch.Tensor],
     optimizer: torch.optim.Optimizer,
@@ -63,14 +97,19 @@ def run_training(
     after_backward: Callable[[int], None] | None = None,
     max_grad_norm: float | None = None,
     params_for_clip: Sequence[torch.nn.Parameter] | None = None,
+    heldout: Callable[[torch.Generator], torch.Tensor] | None = None,
 ) -> list[float]:
     """The one training loop: loss = step_fn(step); backward; optional gradient edit; step.
 
     ``after_backward`` may rewrite ``.grad`` (ADI's masks do). A non-finite loss stops
     training with a ``TrainingError`` naming the step, so the runner can skip this unit.
-    Returns the loss history.
+    ``heldout(generator)``: the exemplar denoising loss on a batch drawn with ``generator``, evaluated
+    only inside ``heldout_tracking`` (it never touches the training draws). Returns the loss history.
     """
     history: list[float] = []
+    track = heldout is not None and _tracker is not None
+    if track:
+        _record_heldout(desc, 0, heldout)
     for step in progress(range(steps), desc=desc, total=steps, unit="steps",
                          extra=lambda _: f"loss {history[-1]:.4f}" if history else ""):
         optimizer.zero_grad(set_to_none=True)
@@ -87,6 +126,8 @@ def run_training(
             torch.nn.utils.clip_grad_norm_(params_for_clip, max_grad_norm)
         optimizer.step()
         history.append(float(loss.detach()))
+        if track and ((step + 1) % _tracker.every == 0 or step + 1 == steps):
+            _record_heldout(desc, step + 1, heldout)
     return history
 
 
