@@ -17,7 +17,6 @@ from typing import Any, ClassVar, Mapping
 from .errors import ConfigError
 from .hashing import stable_hash, to_jsonable
 
-PRESETS = ("smoke",)
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,8 @@ class MethodConfig:
 
     SMOKE: ClassVar[dict] = {"sampler.num_inference_steps": 2}
     """Overrides for ``--preset smoke``: few steps, all 368 images. Subclasses extend it."""
+    PRESETS: ClassVar[dict[str, dict]] = {}
+    """Named settings a method documents (its controls and ablations), chosen with ``--preset NAME``."""
 
     def replace(self, **changes: Any) -> "MethodConfig":
         return dataclasses.replace(self, **changes)
@@ -148,6 +149,14 @@ def smoke_overrides(config_cls: type) -> dict:
     return merged
 
 
+def presets_of(config_cls: type) -> dict[str, dict]:
+    """``smoke`` (every config) and the named presets a config class declares in ``PRESETS``."""
+    named = {"smoke": smoke_overrides(config_cls)}
+    for klass in reversed(config_cls.__mro__):
+        named.update(vars(klass).get("PRESETS", {}))
+    return named
+
+
 def setting_names(config_cls: type, prefix: str = "") -> list[str]:
     """Every settable name, nested ones dotted (``sampler.num_inference_steps``)."""
     names = []
@@ -171,10 +180,12 @@ def build_config(config_cls: type, overrides: Mapping[str, Any] | None = None, p
             fit its field.
     """
     values: dict[str, Any] = {}
-    if preset:
-        if preset not in PRESETS:
-            raise ConfigError(f"unknown preset '{preset}'; presets: {', '.join(PRESETS)}")
-        values.update(smoke_overrides(config_cls))
+    named = presets_of(config_cls)
+    for name in [p.strip() for p in (preset or "").split(",") if p.strip()]:
+        if name not in named:
+            raise ConfigError(f"unknown preset '{name}' for {config_cls.__qualname__}; presets: {', '.join(named)} "
+                              "(several: --preset a,b)")
+        values.update(named[name])
     values.update(overrides or {})
     return _build(config_cls, values, base)
 

@@ -14,7 +14,7 @@ from typing import ClassVar, Mapping, Sequence
 
 import torch
 
-from .config import PRESETS, MethodConfig, SamplerConfig, build_config  # noqa: F401 - the method API in one place
+from .config import MethodConfig, SamplerConfig, build_config  # noqa: F401 - the method API in one place
 from .errors import ArtifactError, ConfigError
 from .hashing import stable_hash, to_jsonable
 from .io import make_temp_dir

@@ -98,10 +98,12 @@ class ADIConfig(MethodConfig):
     use_action_mask: bool = True
     """Mask action-insensitive channels with the action-different pair (ā, c) (ablation switch).
     Both masks off: P+ (or textual inversion with layerwise=false)."""
-    mask_threshold: Literal["token_quantile", "global_quantile", "absolute"] = "token_quantile"
+    mask_threshold: Literal["token_quantile", "global_quantile", "absolute", "random"] = "token_quantile"
     """How γ^β and λ^β are set. token_quantile: β-quantile of the difference over each layer token's D
     channels (our reading of the paper); global_quantile: one β-quantile over all L x D channels of a
-    sample; absolute: the fixed values context_threshold and action_threshold."""
+    sample; absolute: the fixed values context_threshold and action_threshold. random: a control, not
+    ADI: each anchor's gradient keeps a random random_keep_fraction of its channels (no c̄ or ā samples
+    are made), which separates the masks' choice of channels from thinning the gradient at all."""
     beta: float = 0.5
     """Quantile level β in (0, 1) for both thresholds. Paper: not stated. 0.5 (the median) makes each mask
     keep half the channels; their intersection keeps between 0 and half (a quarter if independent)."""
@@ -109,6 +111,9 @@ class ADIConfig(MethodConfig):
     """γ^β for mask_threshold=absolute: keep channels with |g(a,c) - g(a,c̄)| below it."""
     action_threshold: float | None = None
     """λ^β for mask_threshold=absolute: keep channels with |g(a,c) - g(ā,c)| at or above it."""
+    random_keep_fraction: float = 0.25
+    """Kept fraction of the random masks (mask_threshold=random). Match it to ADI's: the mean of an ADI
+    artifact's ``masks.kept_fraction_history`` (0.25 if the two masks were independent at β = 0.5)."""
 
     # --- the action-different samples x^(ā,c) (the paper: "quickly train a subject-driven model on
     # the single anchor image and generate the same context with a different action"; no details).
@@ -150,6 +155,17 @@ class ADIConfig(MethodConfig):
         "action_different_inference_steps": 1,
     }
 
+    PRESETS = {
+        # the controls and ablations of the paper's claim, as named presets (--preset NAME)
+        "random_masks": {"mask_threshold": "random"},
+        "pplus_anchors": {"batch_size": 8},
+        "context_mask_only": {"use_action_mask": False},
+        "action_mask_only": {"use_context_mask": False},
+    }
+    """Named settings: random_masks (the masks' channels drawn at random at random_keep_fraction: does the
+    choice matter, or only the thinning?), pplus_anchors (8 anchors per step, as P+), and the two one-mask
+    ablations of the paper."""
+
     def __post_init__(self):
         super().__post_init__()
         if not 0.0 < self.beta < 1.0:
@@ -161,6 +177,8 @@ class ADIConfig(MethodConfig):
                     f"mask_threshold=absolute needs {' and '.join(missing)}; e.g. --set context_threshold=1e-4 "
                     "--set action_threshold=1e-5, or use mask_threshold=token_quantile"
                 )
+        if not 0.0 < self.random_keep_fraction <= 1.0:
+            raise ConfigError(f"ADIConfig.random_keep_fraction must be in (0, 1], got {self.random_keep_fraction}")
         if self.use_action_mask and (self.action_different_images < 1 or not self.action_different_prompts):
             raise ConfigError("use_action_mask needs action_different_images >= 1 and at least one prompt; "
                               "or --set use_action_mask=false")
@@ -226,13 +244,23 @@ def adi_mask(cfg: ADIConfig, g_anchor: torch.Tensor, g_context: torch.Tensor | N
     return torch.ones_like(g_anchor, dtype=torch.bool) if merged is None else merged
 
 
-def masked_gradient(cfg: ADIConfig, grads: torch.Tensor, groups: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+def random_mask(shape, keep: float, generator: torch.Generator) -> torch.Tensor:
+    """The control's mask: each channel kept with probability ``keep``, independently."""
+    return torch.rand(shape, generator=generator) < keep
+
+
+def masked_gradient(cfg: ADIConfig, grads: torch.Tensor, groups: Sequence[str],
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """From per-sample gradients (G, B, L, D) of the groups ("anchor", "context", "action") to the update.
 
-    Returns (g̃ = mean_i m_i ⊙ g_i^(a,c), shape (L, D); the masks m, (B, L, D)).
+    Returns (g̃ = mean_i m_i ⊙ g_i^(a,c), shape (L, D); the masks m, (B, L, D)). With
+    ``mask_threshold=random`` the masks are drawn from ``generator`` instead (the control).
     """
     by_name = dict(zip(groups, grads))
-    mask = adi_mask(cfg, by_name["anchor"], by_name.get("context"), by_name.get("action"))
+    if cfg.mask_threshold == "random":
+        mask = random_mask(by_name["anchor"].shape, cfg.random_keep_fraction, generator).to(grads.device)
+    else:
+        mask = adi_mask(cfg, by_name["anchor"], by_name.get("context"), by_name.get("action"))
     return (mask * by_name["anchor"]).mean(0), mask
 
 
@@ -418,15 +446,18 @@ class ADI(Method):
         cfg, backbone = self.config, self.backbone
         token = placeholder_for(action.id, self.name)
         exemplars = ExemplarSet.from_action(backbone, action)
-        if cfg.use_context_mask and len(set(exemplars.indices)) < 2:
+        if cfg.use_context_mask and cfg.mask_threshold != "random" and len(set(exemplars.indices)) < 2:
             raise ConfigError(f"action {action.id} has one exemplar; the context-different pair needs two "
                               "(or --set use_context_mask=false)")
-        groups = ["anchor"] + (["context"] if cfg.use_context_mask else []) + (["action"] if cfg.use_action_mask else [])
+        control = cfg.mask_threshold == "random"  # random masks: no c̄ or ā samples, per-sample gradients kept
+        groups = ["anchor"] if control else \
+            ["anchor"] + (["context"] if cfg.use_context_mask else []) + (["action"] if cfg.use_action_mask else [])
+        plain = groups == ["anchor"] and not control  # both masks off: exactly P+'s step
 
         # Step 0: the action-different samples x^(ā,c), per exemplar (made once, then read from the cache).
         # ā rows are captioned with their anchor's template: same context words, different pose.
         provenance, per_exemplar, action_rows = [], [], []
-        if cfg.use_action_mask:
+        if "action" in groups:
             for exemplar in action.exemplars:
                 images, record = action_different_samples(backbone, exemplar, cfg)
                 provenance.append(record)
@@ -446,6 +477,7 @@ class ADI(Method):
         optimizer = make_optimizer([identifiers], cfg.learning_rate, cfg.weight_decay)
         generator = fixed_generator(cfg.seed)  # anchor rows, latents, noise: the same draws as P+
         pair_generator = fixed_generator(cfg.seed + 1)  # which c̄ / ā sample pairs each anchor
+        mask_generator = fixed_generator(cfg.seed + 2)  # the random masks of the control
         state: dict = {}
         kept: list[float] = []
 
@@ -462,15 +494,15 @@ class ADI(Method):
             latents = exemplars.sample_latents(rows, generator)
             draw = draw_noise(backbone, latents, generator)
             captions = exemplars.captions(rows, token)
-            if len(groups) == 1:  # both masks off: P+'s step
+            if plain:
                 return pplus_loss(backbone, identifiers, token, latents, captions, draw)
             all_latents, all_captions = [latents], list(captions)
-            if cfg.use_context_mask:
+            if "context" in groups:
                 # Context-different x^(a,c̄): another exemplar of the same action, with its own caption.
                 others = [_other_exemplar(exemplars.indices, r, pair_generator) for r in rows]
                 all_latents.append(exemplars.sample_latents(others, pair_generator))
                 all_captions += exemplars.captions(others, token)
-            if cfg.use_action_mask:
+            if "action" in groups:
                 # Action-different x^(ā,c): the anchor's person doing another action, anchor's caption.
                 picks = [action_rows[r][int(torch.randint(len(action_rows[r]), (1,), generator=pair_generator))]
                          for r in rows]
@@ -486,14 +518,14 @@ class ADI(Method):
             return losses[0].mean().detach() + (total - total.detach())
 
         def after_backward(_: int) -> None:
-            if len(groups) == 1:
+            if plain:
                 return
             grads = state.pop("copies").grad  # (G, B, L', D): g^(a,c), g^(a,c̄), g^(ā,c) per anchor
             if not torch.isfinite(grads).all():
                 raise TrainingError("adi: a pair gradient became non-finite; lower the learning rate "
                                     "(--set learning_rate=...)")
             # m = m^c̄ ∩ m^ā; the identifiers are updated with g̃ = m ⊙ g^(a,c).
-            update, mask = masked_gradient(cfg, grads, groups)
+            update, mask = masked_gradient(cfg, grads, groups, mask_generator)
             identifiers.grad = update.to(identifiers.dtype)
             kept.append(float(mask.float().mean()))
 
@@ -512,8 +544,8 @@ class ADI(Method):
                           "context_threshold": cfg.context_threshold, "action_threshold": cfg.action_threshold,
                           "kept_fraction_history": kept},
                 "action_different": {
-                    "settings": action_different_settings(cfg) if cfg.use_action_mask else None,
-                    "cache": str(action_different_cache_root(cfg)) if cfg.use_action_mask else None,
+                    "settings": action_different_settings(cfg) if "action" in groups else None,
+                    "cache": str(action_different_cache_root(cfg)) if "action" in groups else None,
                     "keys": [r["key"] for r in provenance],
                     "made": sum(r["made"] for r in provenance),
                     "reused": sum(not r["made"] for r in provenance),
@@ -525,9 +557,10 @@ class ADI(Method):
         """P+'s rows times the groups (anchor, c̄, ā), plus tuning and sampling for every exemplar whose
         action-different images are not cached yet."""
         cfg = self.config
-        groups = 1 + cfg.use_context_mask + cfg.use_action_mask
+        control = cfg.mask_threshold == "random"
+        groups = 1 if control else 1 + cfg.use_context_mask + cfg.use_action_mask
         rows = 3.0 * cfg.train_steps * cfg.batch_size * groups
-        if cfg.use_action_mask:
+        if cfg.use_action_mask and not control:
             settings = action_different_settings(cfg)
             root = action_different_cache_root(cfg)
             fingerprint = self.backbone.fingerprint()

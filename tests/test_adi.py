@@ -261,3 +261,23 @@ def test_ablations_are_config_switches(tiny_backbone, two_exemplars, subject, tm
     assert art.tensors["identifier_embeddings"].shape == (1, 32)
     assert art.meta["masks"]["groups"] == ["anchor", "context"] and art.meta["action_different"]["made"] == 0
     assert len(method.generate(Artifact.load(art.path), subject, [1])) == 1
+
+
+def test_random_mask_control_thins_like_adi_without_pair_samples(adi, tiny_backbone, two_exemplars, tmp_path,
+                                                                 monkeypatch):
+    """The failure it prevents: crediting ADI's channel choice for what thinning the gradient alone does."""
+    monkeypatch.setattr(adi, "tune_and_generate", lambda *a, **k: pytest.fail("the control makes no ā samples"))
+    common = {"train_steps": 6, "batch_size": 2, "learning_rate": 0.02}
+    _, control = _customize("adi", tiny_backbone, two_exemplars, tmp_path / "r", mask_threshold="random",
+                            random_keep_fraction=0.25, **common)
+    kept = control.meta["masks"]["kept_fraction_history"]
+    assert control.meta["masks"]["groups"] == ["anchor"] and len(kept) == 6
+    assert 0.2 < float(np.mean(kept)) < 0.3  # 6 steps x 2 anchors x L x D channels at p = 0.25
+    _, p_plus = _customize("p_plus", tiny_backbone, two_exemplars, tmp_path / "p", **common)
+    assert control.meta["loss_history"][0] == pytest.approx(p_plus.meta["loss_history"][0], rel=1e-5)
+    assert not torch.allclose(control.tensors["identifier_embeddings"], p_plus.tensors["layer_embeddings"])
+    cls = get_method("adi")
+    assert build_config(cls.Config, preset="random_masks").mask_threshold == "random"
+    assert build_config(cls.Config, preset="smoke,pplus_anchors").batch_size == 8
+    with pytest.raises(ConfigError, match="unknown preset 'nope'.*random_masks"):
+        build_config(cls.Config, preset="nope")

@@ -63,8 +63,9 @@ def run_options(func):
         click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run folder (default runs/<name>)."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override a method config field, e.g. train_steps=100 or sampler.num_inference_steps=20."),
-        click.option("--preset", type=click.Choice(["smoke"]), default=None,
-                     help="smoke: few training and sampling steps, still all 368 images."),
+        click.option("--preset", default=None, metavar="NAME[,NAME]",
+                     help="smoke: few training and sampling steps, still all 368 images; or a method's named "
+                          "settings (e.g. adi's random_masks, pplus_anchors; see the method's docs)."),
         click.option("--train-seeds", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Customize each action N times (training seeds seed, seed+1, ...); results pool them "
                           "and keep the per-seed numbers."),
