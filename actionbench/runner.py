@@ -26,7 +26,7 @@ from .dataset import Dataset, GenerationUnit, load_dataset
 from .errors import ActionBenchError, ArtifactError, ConfigError, TrainingError
 from .hashing import stable_hash, to_jsonable
 from .io import atomic_write_json, progress, read_json, remove_stale_temporaries, save_image
-from .results import SCHEMA_VERSION, now_iso, provenance
+from .results import build_results, image_record, now_iso, provenance
 
 SPEC_FILE = "spec.json"
 RESULTS_FILE = "results.json"
@@ -329,34 +329,22 @@ def missing_work(run: Run, key: str | None = None) -> dict[str, list[str]]:
 def collect_results(run: Run, evaluator_description: dict, key: str, started_at: str, wall_time_s: float,
                     world_size: int = 1) -> dict:
     """Build the results record from the run folder (requires every unit to be judged)."""
-    from .metrics import compute_metrics
-
-    spec = read_json(run.out / SPEC_FILE, "run spec")
     records = []
     for unit in run.units():
         path = run.judgment_path(key, unit)
         if not path.exists():
             continue
         verdict = read_json(path, "judgment")
-        records.append({
-            "unit_id": unit.id, "action_id": unit.action_id, "subject_id": unit.subject_id, "k": unit.k,
-            "seed": unit.seed, "image": str(run.image_path(unit).relative_to(run.out)),
-            "action_ok": verdict["action_ok"], "subject_ok": verdict["subject_ok"], "detail": verdict.get("detail", {}),
-        })
+        records.append(image_record(
+            unit.id, unit.action_id, unit.subject_id, unit.k, unit.seed,
+            str(run.image_path(unit).relative_to(run.out)), verdict["action_ok"], verdict["subject_ok"],
+            verdict.get("detail", {}),
+        ))
     failures = sorted(read_json(p).get("unit_id") for p in (run.out / "failures").glob("*.json")) \
         if (run.out / "failures").is_dir() else []
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_name": run.out.name,
-        "spec": spec,
-        "spec_hash": stable_hash(spec),
-        "judge": evaluator_description,
-        "metrics": compute_metrics(records),
-        "records": records,
-        "failures": failures,
-        "complete": len(records) == len(run.units()) and not failures,
-        "provenance": provenance(run.device, started_at, wall_time_s, run.stage_times, world_size),
-    }
+    return build_results(run.out.name, read_json(run.out / SPEC_FILE, "run spec"), evaluator_description, records,
+                         failures, len(run.units()),
+                         provenance(run.device, started_at, wall_time_s, run.stage_times, world_size))
 
 
 def write_results(run: Run, evaluator, started_at: str, wall_time_s: float, world_size: int = 1) -> Path:
