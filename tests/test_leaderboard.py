@@ -2,10 +2,13 @@
 import copy
 import csv
 import json
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from actionbench.errors import ConfigError
 from actionbench.hashing import stable_hash
@@ -274,6 +277,47 @@ def test_results_builder_output_passes_the_checker():
     assert build_results("run", spec, record["judge"], records, [], 3, provenance)["complete"] is False
     assert any("records[0] (cheer/man/0).seed" in p for p in check_results(dict(record, records=[
         dict(records[0], seed="7")])))
+
+
+def test_quickstart_leaderboard_step_changes_no_tracked_file(tmp_path, monkeypatch):
+    """`actionbench leaderboard runs/quickstart` (the README's quick start) used to rewrite leaderboard/*,
+    so every later run recorded git_dirty: true. It now writes a personal board into the run folder."""
+    from actionbench.cli import main
+
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, text=True) \
+        if shutil.which("git") else None
+    if listed is None or listed.returncode != 0:
+        pytest.skip("needs git and a git checkout of actionbench")
+    checkout = tmp_path / "checkout"
+    for rel in filter(None, listed.stdout.split("\0")):
+        if (REPO / rel).is_file():
+            (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, checkout / rel)
+    git = ["git", "-C", str(checkout), "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "checkout copy"], check=True)
+    make_run(checkout / "runs", "quickstart")
+    monkeypatch.chdir(checkout)
+
+    result = CliRunner().invoke(main, ["leaderboard", "runs/quickstart"])
+    assert result.exit_code == 0, result.output
+    status = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    assert status.stdout == ""
+    personal = checkout / "runs" / "quickstart" / "leaderboard"
+    md = (personal / "LEADERBOARD.md").read_text()
+    assert "| 1 | adi |" in md  # the run itself
+    assert "| controlnet |" in md and "ADI (`adi`) | 60.33" in md  # next to the project's and the paper's rows
+    page = (personal / "index.html").read_text()
+    links = re.findall(r'(?:src|href)="([^"#][^"]*)"', page)
+    assert "../results.json" in links and "../../../leaderboard/results/mini-adi.json" in links
+    assert all((personal / link).is_file() for link in links)
+
+    chosen = tmp_path / "mine"  # --dir: a folder of the user's choosing
+    result = CliRunner().invoke(main, ["leaderboard", "runs/quickstart", "--dir", str(chosen)])
+    assert result.exit_code == 0, result.output
+    assert (chosen / "index.html").is_file() and status.stdout == subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
 
 
 def test_reported_rows_match_the_paper_table():
