@@ -22,10 +22,10 @@ from typing import Any, Mapping
 
 from .dataset import Dataset, GenerationUnit, load_dataset
 from .errors import ActionBenchError, ArtifactError, TrainingError
-from .hashing import stable_hash, to_jsonable
+from .hashing import to_jsonable
 from .io import atomic_write_json, read_json, save_image
 from .report import duration, log_to, progress, say
-from .results import SCHEMA_VERSION, now_iso, provenance
+from .results import build_results, image_record, now_iso, provenance
 from .contract import image_problems
 from .plan import finish_stage, plan_run, run_eta, start_stage, tick
 from .runfolder import (  # noqa: F401 - the runner's API
@@ -42,6 +42,7 @@ from .runfolder import (  # noqa: F401 - the runner's API
     judge_key,
     lock_shard,
     remove_run_temporaries,
+    summed_timings,
 )
 from .spec import RunOptions, RunSpec, parse_overrides, parse_shard, recorded_spec  # noqa: F401 - the runner's API
 
@@ -255,35 +256,37 @@ def missing_work(run: Run, key: str | None = None) -> dict[str, list[str]]:
 
 def collect_results(run: Run, evaluator_description: dict, key: str, started_at: str, wall_time_s: float,
                     world_size: int = 1) -> dict:
-    """Build the results record from the run folder (requires every unit to be judged)."""
-    from .metrics import compute_metrics
+    """Build the results record from the run folder (requires every unit to be judged).
 
-    spec = read_json(run.out / SPEC_FILE, "run spec")
+    Timings are summed over every process that worked on the run (``OUT/timings``), so a run
+    resumed after a kill still reports all the work it took."""
     records = []
     for unit in run.units():
         path = run.judgment_path(key, unit)
         if not path.exists():
             continue
         verdict = read_json(path, "judgment")
-        records.append({
-            "unit_id": unit.id, "action_id": unit.action_id, "subject_id": unit.subject_id, "k": unit.k,
-            "seed": unit.seed, "image": str(run.image_path(unit).relative_to(run.out)),
-            "action_ok": verdict["action_ok"], "subject_ok": verdict["subject_ok"], "detail": verdict.get("detail", {}),
-        })
-    failures = sorted(read_json(p).get("unit_id") for p in (run.out / "failures").glob("*.json")) \
-        if (run.out / "failures").is_dir() else []
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_name": run.out.name,
-        "spec": spec,
-        "spec_hash": stable_hash(spec),
-        "judge": evaluator_description,
-        "metrics": compute_metrics(records),
-        "records": records,
-        "failures": failures,
-        "complete": len(records) == len(run.units()) and not failures,
-        "provenance": provenance(run.device, started_at, wall_time_s, run.stage_times, world_size),
-    }
+        record = image_record(
+            unit.id, unit.action_id, unit.subject_id, unit.k, unit.seed,
+            str(run.image_path(unit).relative_to(run.out)), verdict["action_ok"], verdict["subject_ok"],
+            verdict.get("detail", {}),
+        )
+        if unit.train_seed is not None:
+            record["train_seed"] = unit.train_seed
+        records.append(record)
+    failures = sorted(read_json(p).get("unit_id") for seed in run.train_seeds
+                      for p in (run.root(seed) / "failures").glob("*.json")
+                      if (run.root(seed) / "failures").is_dir())
+    summed_wall, summed_stages, processes = summed_timings(run.out)
+    if processes:
+        wall_time_s, stage_times = summed_wall, summed_stages
+    else:
+        stage_times = run.stage_times
+    record = build_results(run.out.name, read_json(run.out / SPEC_FILE, "run spec"), evaluator_description, records,
+                           failures, len(run.units()),
+                           provenance(run.device, started_at, wall_time_s, stage_times, world_size))
+    record["provenance"]["processes"] = processes or 1
+    return record
 
 
 def write_results(run: Run, evaluator, started_at: str, wall_time_s: float, world_size: int = 1) -> Path:

@@ -2,10 +2,13 @@
 import copy
 import csv
 import json
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from actionbench.errors import ConfigError
 from actionbench.hashing import stable_hash
@@ -13,12 +16,13 @@ from actionbench.io import atomic_write_json
 from actionbench.leaderboard import (
     ValidationError,
     add_result,
-    check_results,
+    load_valid_results,
     make_grid,
     render_leaderboard,
     validate_results,
 )
 from actionbench.metrics import compute_metrics
+from actionbench.results import build_results, check_results, image_record
 
 REPO = Path(__file__).resolve().parent.parent
 ACTIONS = ("cheer", "sit", "squat")
@@ -77,7 +81,7 @@ def load(run: Path) -> dict:
 
 def test_valid_results_pass(runs):
     assert validate_results(runs["good"] / "results.json") == []
-    assert check_results(load(runs["half"]))["run_name"] == "half"
+    assert load_valid_results(load(runs["half"]))["run_name"] == "half"
 
 
 def test_validate_catches_tampering_and_says_where(runs):
@@ -112,7 +116,7 @@ def test_validate_catches_tampering_and_says_where(runs):
     assert any("relative to the run folder" in p for p in problems)
 
     with pytest.raises(ValidationError) as info:
-        check_results(tampered)
+        load_valid_results(tampered)
     assert "metrics.total.mean" in str(info.value) and info.value.problems
 
 
@@ -129,6 +133,34 @@ def test_grid_has_labels_and_judgment_borders(tmp_path):
     small = make_grid(run / "results.json", max_actions=1, max_subjects=1, cell=40)
     assert small.size == (64 + 40, top + 40)
     grid.save(tmp_path / "grid.png")
+
+
+def test_grid_is_stored_at_native_size_not_upscaled(tmp_path):
+    """Grids used to upscale 32-pixel images into ~700 KB files; now each image is pasted pixel for pixel."""
+    from PIL import Image
+
+    run = make_run(tmp_path, "native", right=lambda a, s, k: a != "sit")
+    grid = make_grid(run)
+    cell, border, label_w, top = 32 + 2 * 3, 2, 64, 18 + 16  # 32-pixel image, 2-pixel border, 1-pixel gap
+    assert grid.size == (label_w + len(SUBJECTS) * cell, top + len(ACTIONS) * cell)
+    for i, a in enumerate(ACTIONS):
+        for j, s in enumerate(SUBJECTS):
+            x, y = label_w + j * cell + 1 + border, top + i * cell + 1 + border
+            shown = grid.crop((x, y, x + 32, y + 32))
+            assert shown.tobytes() == Image.open(run / f"images/{a}/{s}/0.png").convert("RGB").tobytes()
+    assert grid.getpixel((label_w + 1, top + cell + 1)) == (207, 34, 46)  # sit/man: wrong -> red border
+    grid.save(tmp_path / "grid.png")
+    assert (tmp_path / "grid.png").stat().st_size < 5_000
+
+
+def test_grid_writes_long_subject_names_upwards_at_native_size(tmp_path):
+    run = make_run(tmp_path, "long")
+    data = load(run)
+    for r in data["records"]:
+        r["subject_id"] = {"man": "police_officer", "cat": "albert_einstein"}[r["subject_id"]]
+    atomic_write_json(run / "results.json", data)
+    grid = make_grid(run)
+    assert grid.size[1] > 18 + 16 + len(ACTIONS) * 38  # a taller header holds the names written upwards
 
 
 def test_add_result_copies_validates_and_draws(runs, tmp_path):
@@ -184,9 +216,14 @@ def test_render_groups_by_judge_version_and_marks_reported_rows(runs, tmp_path):
 
     page = written["html"].read_text()
     assert page.startswith("<!doctype html>") and "<script" not in page and 'src="http' not in page
-    assert page.count("<svg") == 3 and page.count("<table>") == 3
+    assert page.count("<svg") == 3 and page.count('<table class="dataframe board">') == 3
+    assert page.count('<span class="reported" title="Huang et al., CVPR 2024, Table 1 (SD 2.1)">reported</span>') == 8
+    assert "tr:has(.reported) td{color:#555;font-style:italic}" in page
+    # grids are stored small and scaled up in the page by a whole factor, pixels kept sharp
+    assert "image-rendering:pixelated" in page
     for path in added:
-        assert f'src="grids/{path.stem}.png"' in page and f'href="results/{path.name}"' in page
+        assert f'href="results/{path.name}"' in page
+        assert f'<img class="grid" src="grids/{path.stem}.png" width="{(64 + 2 * 38) * 6}"' in page
 
     before = {k: p.read_bytes() for k, p in written.items()}
     assert {k: p.read_bytes() for k, p in render_leaderboard(board).items()} == before  # deterministic
@@ -201,6 +238,86 @@ def test_render_extra_results_and_invalid_files(runs, tmp_path):
     atomic_write_json(board / "results" / "bad.json", tampered)
     with pytest.raises(ValidationError, match=r"bad.json is not a valid results file(.|\n)*metrics.n is 12"):
         render_leaderboard(board)
+
+
+def test_tables_come_from_one_frame_in_display_order(runs, tmp_path):
+    from actionbench.leaderboard import board_frame, collect_rows
+
+    board = tmp_path / "board"
+    board.mkdir()
+    shutil.copy(REPO / "leaderboard" / "reported.json", board / "reported.json")
+    frame = board_frame(collect_rows(board, [runs["half"], runs["good"], runs["newjudge"]]))
+    measured = frame[frame["kind"] == "measured"]
+    assert list(measured["method"]) == ["adi", "sd", "textual_inversion"]  # total order inside tiny v1, then v2
+    assert list(measured["rank"]) == [1, 2, 1]
+    assert list(frame.loc[frame["kind"] == "reported", "rank"]) == list(range(1, 9))
+    assert list(measured["total"]) == [1.0, 0.5, pytest.approx(1 / 3)]
+
+
+def test_committed_results_files_stay_valid():
+    """Results written before the schema moved into actionbench.results still pass its checks."""
+    files = sorted((REPO / "leaderboard" / "results").glob("*.json"))
+    assert files
+    for path in files:
+        assert validate_results(path) == [], path.name
+
+
+def test_results_builder_output_passes_the_checker():
+    records = [image_record(f"cheer/man/{k}", "cheer", "man", k, 7 + k, f"images/cheer/man/{k}.png", True, k == 0,
+                            {}) for k in range(2)]
+    spec = {"method": "adi", "method_version": "1", "method_config": {}, "config_hash": "c0ffee000000",
+            "backbone": {"id": "tiny"}, "dataset": "synthetic", "manifest_sha256": "ab" * 32, "protocol": {},
+            "preset": None}
+    provenance = {"actionbench_version": None, "git_commit": None, "git_dirty": None, "packages": {},
+                  "device": "cpu", "python": "3.11", "platform": "linux", "started_at": "2026-01-02T03:04:05+00:00",
+                  "finished_at": "2026-01-02T03:05:00+00:00", "wall_time_s": 1.0}
+    record = build_results("run", spec, {"name": "tiny", "version": "1", "human": False}, records, [], 2, provenance)
+    assert check_results(record) == [] and record["complete"] is True
+    assert list(record)[:2] == ["schema_version", "run_name"] and record["metrics"]["total"]["mean"] == 0.5
+    assert build_results("run", spec, record["judge"], records, [], 3, provenance)["complete"] is False
+    assert any("records[0] (cheer/man/0).seed" in p for p in check_results(dict(record, records=[
+        dict(records[0], seed="7")])))
+
+
+def test_quickstart_leaderboard_step_changes_no_tracked_file(tmp_path, monkeypatch):
+    """`actionbench leaderboard runs/quickstart` (the README's quick start) used to rewrite leaderboard/*,
+    so every later run recorded git_dirty: true. It now writes a personal board into the run folder."""
+    from actionbench.cli import main
+
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, text=True) \
+        if shutil.which("git") else None
+    if listed is None or listed.returncode != 0:
+        pytest.skip("needs git and a git checkout of actionbench")
+    checkout = tmp_path / "checkout"
+    for rel in filter(None, listed.stdout.split("\0")):
+        if (REPO / rel).is_file():
+            (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, checkout / rel)
+    git = ["git", "-C", str(checkout), "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "checkout copy"], check=True)
+    make_run(checkout / "runs", "quickstart")
+    monkeypatch.chdir(checkout)
+
+    result = CliRunner().invoke(main, ["leaderboard", "runs/quickstart"])
+    assert result.exit_code == 0, result.output
+    status = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    assert status.stdout == ""
+    personal = checkout / "runs" / "quickstart" / "leaderboard"
+    md = (personal / "LEADERBOARD.md").read_text()
+    assert "| 1 | adi |" in md  # the run itself
+    assert "| controlnet |" in md and "ADI (`adi`) | 60.33" in md  # next to the project's and the paper's rows
+    page = (personal / "index.html").read_text()
+    links = re.findall(r'(?:src|href)="([^"#][^"]*)"', page)
+    assert "../results.json" in links and "../../../leaderboard/results/mini-adi.json" in links
+    assert all((personal / link).is_file() for link in links)
+
+    chosen = tmp_path / "mine"  # --dir: a folder of the user's choosing
+    result = CliRunner().invoke(main, ["leaderboard", "runs/quickstart", "--dir", str(chosen)])
+    assert result.exit_code == 0, result.output
+    assert (chosen / "index.html").is_file() and status.stdout == subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
 
 
 def test_reported_rows_match_the_paper_table():

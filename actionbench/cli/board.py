@@ -12,18 +12,30 @@ from actionbench.errors import friendly_errors
 @click.command()
 @click.argument("runs", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--add", "add", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Add a run folder or results.json to leaderboard/results before rendering.")
-@click.option("--dir", "board_dir", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True)
+              help="Add a run folder or results.json to the board's results/ before rendering it.")
+@click.option("--dir", "board_dir", type=click.Path(path_type=Path), default=None,
+              help="The board to render or --add to [default: leaderboard]. With RUN... and no --add: where "
+                   "your personal board goes [default: RUN/leaderboard].")
 @friendly_errors
 def leaderboard(runs, add, board_dir):
-    """Render leaderboard/LEADERBOARD.md, leaderboard.csv and index.html from all results (+ the paper's rows)."""
-    from actionbench.leaderboard import add_result, render_leaderboard
+    """Render LEADERBOARD.md, leaderboard.csv and index.html from all results (+ the paper's rows).
 
-    for item in add:
-        path = item / "results.json" if item.is_dir() else item
-        click.echo(f"added {add_result(path, board_dir)}")
-    extra = [r / "results.json" if r.is_dir() else r for r in runs]
-    written = render_leaderboard(board_dir, extra_results=extra)
+    \b
+    actionbench leaderboard              re-render leaderboard/ (or --dir)
+    actionbench leaderboard --add RUN    add RUN to leaderboard/ (or --dir) and re-render it
+    actionbench leaderboard RUN...       a personal board: leaderboard/'s rows and yours, written to
+                                         RUN/leaderboard/ (or --dir); the project's files stay untouched
+    """
+    from actionbench.leaderboard import PROJECT_BOARD, add_result, personal_board_dir, render_leaderboard
+
+    if runs and not add:
+        page_dir = board_dir or personal_board_dir(runs)
+        written = render_leaderboard(PROJECT_BOARD, extra_results=runs, page_dir=page_dir)
+    else:
+        board = board_dir or PROJECT_BOARD
+        for item in add:
+            click.echo(f"added {add_result(item, board)}")
+        written = render_leaderboard(board, extra_results=runs)
     for name, path in written.items():
         click.echo(f"{name}: {path}")
 
