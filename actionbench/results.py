@@ -250,19 +250,16 @@ def _duplicated_units(records: list) -> list[str]:
 
 
 def _check_metrics(metrics: dict, records: list) -> list[str]:
-    from .metrics import compute_metrics
+    from .metrics import recompute_metrics
 
     problems = []
     if metrics.get("n") != len(records):
         problems.append(f"metrics.n is {metrics.get('n')!r} but there are {len(records)} records")
-    boot = metrics.get("bootstrap") if isinstance(metrics.get("bootstrap"), dict) else {}
     try:
-        expected = compute_metrics(records, n_boot=int(boot.get("n_boot", 1000)), seed=int(boot.get("seed", 0)))
+        expected = recompute_metrics(records, metrics)  # the interval kind the block says it has
     except (ValueError, TypeError) as exc:
         return problems + [f"metrics cannot be recomputed from the records: {exc}"]
-    expected.pop("n")
-    if "bootstrap" not in metrics:
-        expected.pop("bootstrap")
+    expected.pop("n", None)
     mismatches: list[str] = []
     _compare(expected, metrics, "metrics", mismatches)
     if mismatches:
