@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from .errors import DatasetError
 from .manifest import KNOWN_VERSIONS, default_data_root, read_manifest
@@ -27,6 +27,9 @@ class Exemplar:
     index: int  # 1-based, as in the upstream file names
     path: Path
     template: str  # caption with "{}" where the action phrase goes
+    oracle: Callable[[int], list] | None = field(default=None, compare=False, hash=False, repr=False)
+    """For rendered worlds only: ``oracle(n)`` draws this exemplar's exact person, clothes and background in
+    ``n`` everyday poses (the ideal action-different samples ADI approximates with a tuned model)."""
 
     def image(self):
         from .io import load_image

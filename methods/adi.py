@@ -144,6 +144,10 @@ class ADIConfig(MethodConfig):
     """Classifier-free guidance scale for the action-different images."""
     action_different_negative_prompt: str = ""
     """Negative prompt for the action-different images."""
+    action_different_source: Literal["generated", "oracle"] = "generated"
+    """Where the action-different samples come from. generated: the paper's way (a copy of the UNet tuned on
+    the anchor image, then sampled). oracle: the world renders the anchor's exact look and background in
+    everyday poses (rendered worlds only, e.g. mini-v2): the ideal the paper approximates, for comparison."""
     action_different_cache_dir: str = ""
     """Cache folder for the action-different images; empty: $ACTIONBENCH_HOME/adi-action-different.
     Keyed by backbone fingerprint, exemplar SHA-256 and these settings: made once per exemplar, reused."""
@@ -161,9 +165,11 @@ class ADIConfig(MethodConfig):
         "pplus_anchors": {"batch_size": 8},
         "context_mask_only": {"use_action_mask": False},
         "action_mask_only": {"use_context_mask": False},
+        "oracle": {"action_different_source": "oracle"},
     }
     """Named settings: random_masks (the masks' channels drawn at random at random_keep_fraction: does the
-    choice matter, or only the thinning?), pplus_anchors (8 anchors per step, as P+), and the two one-mask
+    choice matter, or only the thinning?), pplus_anchors (8 anchors per step, as P+), oracle (the world's exact
+    action-different samples instead of a tuned model's), and the two one-mask
     ablations of the paper."""
 
     def __post_init__(self):
@@ -373,6 +379,15 @@ def action_different_key(fingerprint: dict, exemplar_sha256: str, settings: dict
     return stable_hash({"backbone": fingerprint, "exemplar_sha256": exemplar_sha256, "settings": settings})
 
 
+def oracle_samples(exemplar, cfg: ADIConfig) -> tuple[list, dict]:
+    """The exemplar's own person, clothes and background in everyday poses, rendered by its world."""
+    if exemplar.oracle is None:
+        raise ConfigError(f"action_different_source=oracle needs a rendered world whose exemplars can be drawn in "
+                          f"other poses (e.g. --suite mini-v2); {exemplar.path} cannot. Use "
+                          "--set action_different_source=generated")
+    return list(exemplar.oracle(cfg.action_different_images)), {"key": "oracle", "folder": "", "made": False}
+
+
 def action_different_samples(backbone, exemplar, cfg: ADIConfig) -> tuple[list, dict]:
     """The action-different images of one exemplar, from the cache or made (and cached) now.
 
@@ -459,7 +474,10 @@ class ADI(Method):
         provenance, per_exemplar, action_rows = [], [], []
         if "action" in groups:
             for exemplar in action.exemplars:
-                images, record = action_different_samples(backbone, exemplar, cfg)
+                if cfg.action_different_source == "oracle":
+                    images, record = oracle_samples(exemplar, cfg)
+                else:
+                    images, record = action_different_samples(backbone, exemplar, cfg)
                 provenance.append(record)
                 start = sum(len(s) for s in per_exemplar)
                 action_rows.append(list(range(start, start + len(images))))
@@ -560,7 +578,7 @@ class ADI(Method):
         control = cfg.mask_threshold == "random"
         groups = 1 if control else 1 + cfg.use_context_mask + cfg.use_action_mask
         rows = 3.0 * cfg.train_steps * cfg.batch_size * groups
-        if cfg.use_action_mask and not control:
+        if cfg.use_action_mask and not control and cfg.action_different_source == "generated":
             settings = action_different_settings(cfg)
             root = action_different_cache_root(cfg)
             fingerprint = self.backbone.fingerprint()

@@ -281,3 +281,28 @@ def test_random_mask_control_thins_like_adi_without_pair_samples(adi, tiny_backb
     assert build_config(cls.Config, preset="smoke,pplus_anchors").batch_size == 8
     with pytest.raises(ConfigError, match="unknown preset 'nope'.*random_masks"):
         build_config(cls.Config, preset="nope")
+
+
+def test_oracle_samples_come_from_the_world_and_need_no_tuning(adi, tiny_backbone, two_exemplars, tmp_path,
+                                                                monkeypatch):
+    """The failure it prevents: an 'oracle' row that secretly tuned a model, or that silently falls back."""
+    import dataclasses
+
+    from PIL import Image
+
+    from actionbench.dataset import Action
+
+    monkeypatch.setattr(adi, "tune_and_generate", lambda *a, **k: pytest.fail("the oracle tunes nothing"))
+    drawn = []
+
+    def oracle(n):
+        drawn.append(n)
+        return [Image.new("RGB", (64, 64), (40 * k, 90, 200)) for k in range(n)]
+
+    with_oracle = Action(two_exemplars.id, two_exemplars.phrase,
+                         tuple(dataclasses.replace(e, oracle=oracle) for e in two_exemplars.exemplars))
+    _, artifact = _customize("adi", tiny_backbone, with_oracle, tmp_path / "o", action_different_source="oracle",
+                             action_different_images=2, train_steps=2, batch_size=2)
+    assert drawn == [2, 2] and artifact.meta["action_different"]["keys"] == ["oracle", "oracle"]
+    with pytest.raises(ConfigError, match="action_different_source=oracle needs a rendered world"):
+        _customize("adi", tiny_backbone, two_exemplars, tmp_path / "x", action_different_source="oracle")

@@ -58,13 +58,13 @@ def make_optimizer(params: Iterable[torch.nn.Parameter] | Iterable[dict], learni
 
 @dataclass
 class HeldoutTracker:
-    """Held-out loss curves of every training loop run inside ``heldout_tracking``: loop label ->
-    [(step, loss)]. Used to set a world's protocol by a rule on the curves, never on benchmark scores."""
+    """Held-out loss curves of every training loop run inside ``heldout_tracking``, one entry per loop:
+    (label, [(step, loss)]). Used to set a world's protocol by a rule on the curves, never on scores."""
 
     every: int
     repeats: int = 8
     seed: int = 7_000_000
-    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    curves: list[tuple[str, list[tuple[int, float]]]] = field(default_factory=list)
 
 
 _tracker: HeldoutTracker | None = None
@@ -82,11 +82,11 @@ def heldout_tracking(every: int, repeats: int = 8) -> Iterator[HeldoutTracker]:
         _tracker = previous
 
 
-def _record_heldout(label: str, step: int, heldout: Callable[[torch.Generator], torch.Tensor]) -> None:
+def _record_heldout(points: list, step: int, heldout: Callable[[torch.Generator], torch.Tensor]) -> None:
     tracker = _tracker
     with torch.no_grad():
         values = [float(heldout(fixed_generator(tracker.seed + r))) for r in range(tracker.repeats)]
-    tracker.curves.setdefault(label, []).append((step, sum(values) / len(values)))
+    points.append((step, sum(values) / len(values)))
 
 
 def run_training(
@@ -109,7 +109,9 @@ def run_training(
     history: list[float] = []
     track = heldout is not None and _tracker is not None
     if track:
-        _record_heldout(desc, 0, heldout)
+        points: list[tuple[int, float]] = []
+        _tracker.curves.append((desc, points))
+        _record_heldout(points, 0, heldout)
     for step in progress(range(steps), desc=desc, total=steps, unit="steps",
                          extra=lambda _: f"loss {history[-1]:.4f}" if history else ""):
         optimizer.zero_grad(set_to_none=True)
@@ -127,7 +129,7 @@ def run_training(
         optimizer.step()
         history.append(float(loss.detach()))
         if track and ((step + 1) % _tracker.every == 0 or step + 1 == steps):
-            _record_heldout(desc, step + 1, heldout)
+            _record_heldout(points, step + 1, heldout)
     return history
 
 

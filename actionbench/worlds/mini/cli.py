@@ -109,6 +109,24 @@ def controlnet_cmd(backbone, out, steps, threads, replace_shipped):
     train_mini_controlnet(backbone, cfg, out=out, log=click.echo, replace_shipped=replace_shipped)
 
 
+@mini_group.command("protocol")
+@click.option("--backbone", default="mini", show_default=True, help="The world's model (mini, mini-v1, mini:/folder).")
+@click.option("--dataset", default="mini", show_default=True)
+@click.option("--judge", "judge_name", default="mini", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Folder for protocol.json and the curves (the world's data folder to ship it).")
+@click.option("--methods", default=None, help="Comma-separated subset (default: every trained method).")
+def protocol_cmd(backbone, dataset, judge_name, out, methods):
+    """Set the world's sampler and per-method training settings by the documented rule (held-out loss
+    curves, never benchmark scores); writes protocol.json, which the suite applies."""
+    from pathlib import Path
+
+    from actionbench.worlds.mini.protocol import run_protocol
+
+    chosen = [m.strip() for m in methods.split(",")] if methods else None
+    click.echo(f"protocol: {run_protocol(backbone, dataset, judge_name, Path(out), chosen, log=click.echo)}")
+
+
 def _config_for(method_name: str, num_inference_steps: int | None, train_steps: int | None) -> dict:
     """The method's defaults, with the given overrides (so a table row equals `actionbench eval --suite mini`)."""
     from actionbench.registry import get_method

@@ -1,0 +1,284 @@
+"""The mini world's own protocol, set by a rule that treats every method alike and never looks at a
+benchmark score (issue 16, lever 2; issue 14 item 5).
+
+The v1 settings (50 DDIM steps, 250 to 3,000 training steps, SD's learning rates) were made for an
+865M-parameter UNet at 768 px. On a 1M-parameter world they may be wasteful (too many steps) or
+too weak (a fine-tuning learning rate that hardly moves the model). The rule:
+
+1. **Sampler steps**: the fewest DDIM steps (of ``SAMPLER_CANDIDATES``) whose images the world's judge
+   reads the same as at 50 steps (pose and subject) for at least 98 % of images, on the base model's
+   own trained everyday prompts (no method involved).
+2. **Learning rate**, per method: the smallest multiple (x1, x10, x100) of the method's default
+   learning rate at which the held-out exemplar denoising loss drops measurably (by 1 % of its start)
+   within the method's default number of steps (capped at ``MAX_CURVE_STEPS``), without ending above
+   its start. If no multiple does, the default stays (no change without evidence). ADI's
+   action-different tuning gets the same rule on single exemplar images.
+3. **Training steps**, per method: the first evaluated step where the held-out loss (smoothed over
+   three evaluations) has made 90 % of its total drop: where it has flattened.
+
+The held-out loss is the method's plain denoising loss on the exemplars, evaluated on fixed draws of
+rows, noise and timesteps that training never uses (``actionbench.training.loop.heldout_tracking``).
+Curves are measured on two fixed actions (the dataset's first and last). The result is written to the
+world's ``protocol.json``; the suite applies it to every run of the mini suite.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SAMPLER_REFERENCE = 50
+SAMPLER_CANDIDATES = (10, 15, 20, 25, 30, 40)
+SAMPLER_AGREEMENT = 0.98
+LR_MULTIPLIERS = (1.0, 10.0, 100.0)
+MEASURABLE_DROP = 0.01
+FLAT_WITHIN = 0.10
+MAX_CURVE_STEPS = 1000
+EVAL_EVERY = 25
+EVAL_REPEATS = 12
+PROTOCOL_FILE = "protocol.json"
+# (method, its learning-rate field, its step field); ADI's tuning is its own row
+TRAINED = (
+    ("textual_inversion", "learning_rate", "train_steps"),
+    ("p_plus", "learning_rate", "train_steps"),
+    ("reversion", "learning_rate", "train_steps"),
+    ("dreambooth", "learning_rate", "train_steps"),
+    ("custom_diffusion", "learning_rate", "train_steps"),
+    ("adi", "learning_rate", "train_steps"),
+)
+
+
+@dataclass
+class Curve:
+    label: str
+    lr: float
+    points: list[tuple[int, float]]
+
+
+@dataclass
+class MethodProtocol:
+    method: str  # the method whose settings these are
+    settings: dict
+    reason: str
+    curves: list[Curve] = field(default_factory=list)
+    row: str = ""  # what was measured, when not the method's own training loop
+
+
+def flattened_step(points: list[tuple[int, float]]) -> int:
+    """The first evaluated step whose smoothed held-out loss is within ``FLAT_WITHIN`` of the total
+    drop above the lowest smoothed value (the last step if it never flattens)."""
+    steps = [s for s, _ in points]
+    values = [v for _, v in points]
+    smoothed = [sum(values[max(0, i - 1):i + 2]) / len(values[max(0, i - 1):i + 2]) for i in range(len(values))]
+    lowest, start = min(smoothed), smoothed[0]
+    drop = max(start - lowest, 1e-12)
+    for step, value in zip(steps, smoothed):
+        if step > 0 and value - lowest <= FLAT_WITHIN * drop:
+            return step
+    return steps[-1]
+
+
+def drops_measurably(points: list[tuple[int, float]]) -> bool:
+    start = points[0][1]
+    values = [v for _, v in points[1:]]
+    return bool(values) and min(values) <= start * (1 - MEASURABLE_DROP) and values[-1] <= start
+
+
+def choose(method: str, curves_by_lr: dict[float, list[list[tuple[int, float]]]], default_lr: float,
+           lr_field: str, steps_field: str) -> tuple[dict, str]:
+    """Apply rules 2 and 3 to one method's curves (per learning-rate multiple, one curve per action)."""
+    for multiple in sorted(curves_by_lr):
+        curves = curves_by_lr[multiple]
+        if all(drops_measurably(c) for c in curves):
+            steps = max(flattened_step(c) for c in curves)
+            settings = {steps_field: int(steps)}
+            if multiple != 1.0:
+                settings[lr_field] = default_lr * multiple
+            return settings, (f"held-out loss drops by >= {MEASURABLE_DROP:.0%} at x{multiple:g} the default "
+                              f"learning rate; flattened by step {steps} on every curve")
+    steps = max(flattened_step(c) for c in curves_by_lr[min(curves_by_lr)])
+    return ({steps_field: int(steps)},
+            f"no multiple up to x{max(curves_by_lr):g} made the held-out loss drop by {MEASURABLE_DROP:.0%}: the default "
+            f"learning rate stays, with the step where its curve flattened ({steps})")
+
+
+def sampler_steps(backbone, judge, prompts: list[tuple[str, str, str]], seeds: list[int]) -> tuple[int, dict]:
+    """Rule 1 on the base model: (chosen steps, agreement of each candidate with the 50-step images)."""
+    from actionbench.config import SamplerConfig
+    from actionbench.training import encode_prompts, sample_images
+
+    def readings(steps: int) -> list[tuple[str, str]]:
+        sampler = SamplerConfig(num_inference_steps=steps, batch_size=16)
+        images = []
+        for text, _, _ in prompts:
+            images += sample_images(backbone, encode_prompts(backbone, [text]), seeds, sampler)
+        return [tuple(r) for r in judge.predict(images)]
+
+    reference = readings(SAMPLER_REFERENCE)
+    agreement = {}
+    chosen = SAMPLER_REFERENCE
+    for steps in SAMPLER_CANDIDATES:
+        read = readings(steps)
+        agreement[steps] = sum(a == b for a, b in zip(read, reference)) / len(reference)
+        if agreement[steps] >= SAMPLER_AGREEMENT and chosen == SAMPLER_REFERENCE:
+            chosen = steps
+    return chosen, agreement
+
+
+def method_curves(backbone, dataset, method: str, lr_field: str, steps_field: str, log=print):
+    """Held-out curves of one method at each learning-rate multiple, on the first and last actions."""
+    import tempfile
+
+    from actionbench.config import build_config
+    from actionbench.registry import get_method
+    from actionbench.training.loop import heldout_tracking
+
+    cls = get_method(method)
+    default = cls.Config()
+    default_lr = getattr(default, lr_field)
+    steps = min(getattr(default, steps_field), MAX_CURVE_STEPS)
+    actions = [dataset.actions[0], dataset.actions[-1]]
+    by_lr: dict[float, list[list[tuple[int, float]]]] = {}
+    curves: list[Curve] = []
+    for multiple in LR_MULTIPLIERS:
+        config = build_config(cls.Config, {steps_field: steps, lr_field: default_lr * multiple})
+        instance = cls(backbone, config)
+        with tempfile.TemporaryDirectory() as folder, heldout_tracking(EVAL_EVERY, EVAL_REPEATS) as tracker:
+            for action in actions:
+                started = time.process_time()
+                instance.customize(action, Path(folder) / action.id)
+                log(f"  {method} x{multiple:g} {action.id}: {steps} steps in {time.process_time() - started:.0f} CPU-s")
+        own = [(label, points) for label, points in tracker.curves if "action-different" not in label]
+        by_lr[multiple] = [points for _, points in own]
+        curves += [Curve(label, default_lr * multiple, points) for label, points in own]
+        if all(drops_measurably(c) for c in by_lr[multiple]):
+            break  # the rule takes the smallest multiple that works: larger ones are not needed
+    settings, reason = choose(method, by_lr, default_lr, lr_field, steps_field)
+    return MethodProtocol(method, settings, reason, curves)
+
+
+def write_protocol(out: Path, sampler: dict, methods: list[MethodProtocol], world: str) -> Path:
+    record = {
+        "world": world,
+        "rule": __doc__.split("The rule:")[1].split("The held-out loss")[0].strip(),
+        "constants": {"sampler_reference": SAMPLER_REFERENCE, "sampler_candidates": list(SAMPLER_CANDIDATES),
+                      "sampler_agreement": SAMPLER_AGREEMENT, "lr_multipliers": list(LR_MULTIPLIERS),
+                      "measurable_drop": MEASURABLE_DROP, "flat_within": FLAT_WITHIN,
+                      "max_curve_steps": MAX_CURVE_STEPS, "eval_every": EVAL_EVERY, "eval_repeats": EVAL_REPEATS},
+        "sampler": sampler,
+        "rows": [{"row": m.row or m.method, "method": m.method, "settings": m.settings, "reason": m.reason,
+                  "curves": [asdict(c) for c in m.curves]} for m in methods],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / PROTOCOL_FILE
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
+def method_settings(protocol: dict) -> dict[str, dict]:
+    """The suite's ``method_settings`` from a protocol record: sampler steps for all, then per method."""
+    settings: dict[str, dict] = {"*": {"sampler.num_inference_steps": protocol["sampler"]["num_inference_steps"]}}
+    for row in protocol.get("rows", []):
+        settings.setdefault(row["method"], {}).update(row["settings"])
+    return settings
+
+
+def plot_curves(protocol: dict, path: Path) -> Path | None:
+    """The held-out curves, one panel per method (needs matplotlib: pip install "actionbench[plots]")."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    rows = protocol["rows"]
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 2.8), squeeze=False)
+    for ax, entry in zip(axes[0], rows):
+        for curve in entry["curves"]:
+            steps, values = zip(*curve["points"])
+            ax.plot(steps, values, label=f"{curve['label'].split()[-1]} lr {curve['lr']:.0e}", lw=1)
+        chosen = entry["settings"].get("train_steps") or entry["settings"].get("action_different_tune_steps")
+        if chosen:
+            ax.axvline(chosen, color="k", ls=":", lw=1)
+        ax.set_title(entry["row"], fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("held-out denoising loss", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def tuning_curves(backbone, dataset, log=print) -> MethodProtocol:
+    """Rules 2 and 3 for ADI's action-different tuning: a copy of the UNet tuned on one exemplar image.
+    Curves on the first exemplar of the first and the last action (no images are drawn)."""
+    from actionbench.methods import adi
+    from actionbench.training.loop import heldout_tracking
+
+    config = adi.ADIConfig()
+    default_lr, steps = config.action_different_tune_lr, min(config.action_different_tune_steps, MAX_CURVE_STEPS)
+    exemplars = [dataset.actions[0].exemplars[0], dataset.actions[-1].exemplars[0]]
+    by_lr: dict[float, list[list[tuple[int, float]]]] = {}
+    curves: list[Curve] = []
+    for multiple in LR_MULTIPLIERS:
+        settings = dict(adi.action_different_settings(config), tune_lr=default_lr * multiple, tune_steps=steps,
+                        inference_steps=1, prompts=config.action_different_prompts[:1])
+        with heldout_tracking(EVAL_EVERY, EVAL_REPEATS) as tracker:
+            for exemplar in exemplars:
+                adi.tune_and_generate(backbone, exemplar.image(), settings, seed=0)
+        by_lr[multiple] = [points for _, points in tracker.curves]
+        curves += [Curve(f"tuning {e.action_id}/{e.index}", default_lr * multiple, points)
+                   for e, (_, points) in zip(exemplars, tracker.curves)]
+        log(f"  adi action-different tuning x{multiple:g}: {len(tracker.curves)} curves")
+        if all(drops_measurably(c) for c in by_lr[multiple]):
+            break
+    settings, reason = choose("adi", by_lr, default_lr, "action_different_tune_lr", "action_different_tune_steps")
+    return MethodProtocol("adi", settings, reason, curves, row="adi action-different tuning")
+
+
+
+EVERYDAY_PROMPTS = (("man", "stand"), ("woman", "walk"), ("cat", "stand"), ("dog", "run"), ("girl", "wave"),
+                    ("monkey", "jump"), ("police_officer", "kneel"), ("panda", "lie"))
+"""The base model's trained prompts the sampler rule reads: subject and everyday pose, 8 seeds each."""
+
+
+def run_protocol(backbone_name: str, dataset_name: str, judge_name: str, out: Path, methods=None,
+                 log=print) -> Path:
+    """Measure rules 1-3 on a mini world and write ``protocol.json`` (and the curves' PNG) to ``out``."""
+    import torch
+
+    from actionbench.backbone import load_backbone
+    from actionbench.dataset import load_dataset
+    from actionbench.registry import get_evaluator
+    from actionbench.worlds.mini.captions import POSE_WORDS
+
+    torch.set_num_threads(1)
+    backbone, dataset = load_backbone(backbone_name), load_dataset(dataset_name)
+    judge = get_evaluator(judge_name)(dataset)
+    prompts = [(f"{dataset.subject(s).name} {POSE_WORDS[p]}", p, s) for s, p in EVERYDAY_PROMPTS]
+    started = time.process_time()
+    steps, agreement = sampler_steps(backbone, judge, prompts, list(range(8)))
+    log(f"sampler: {steps} DDIM steps (agreement with 50 steps: "
+        + ", ".join(f"{k}: {v:.3f}" for k, v in agreement.items()) + f"); {time.process_time() - started:.0f} CPU-s")
+    rows = []
+    for method, lr_field, steps_field in TRAINED:
+        if methods and method not in methods:
+            continue
+        rows.append(method_curves(backbone, dataset, method, lr_field, steps_field, log=log))
+        log(f"{method}: {rows[-1].settings} ({rows[-1].reason})")
+    if not methods or "adi" in methods:
+        rows.append(tuning_curves(backbone, dataset, log=log))
+        log(f"adi action-different tuning: {rows[-1].settings} ({rows[-1].reason})")
+    sampler = {"num_inference_steps": steps, "agreement_with_50_steps": {str(k): v for k, v in agreement.items()},
+               "prompts": [p for p, _, _ in prompts], "seeds": 8}
+    path = write_protocol(out, sampler, rows, world=f"{backbone_name} + {dataset_name} + {judge_name}")
+    record = json.loads(path.read_text())
+    record["cpu_seconds"] = round(time.process_time() - started, 1)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    plot_curves(record, out / "protocol-curves.png")
+    return path
