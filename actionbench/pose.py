@@ -18,6 +18,11 @@ of the action carries exact keypoints and ``openpose`` otherwise.
 
 Every extractor first centre-crops the exemplar to a square, as the training methods do
 (``actionbench.training.image_to_tensor``), so the map lines up with the square images generated.
+
+Both also give the keypoints themselves (``keypoints(exemplar)``; OpenPose also
+``keypoints_from_image(image)``), and ``pose_features`` turns keypoints into a vector that
+carries the pose and not the picture (translated, scaled by the torso, a visibility flag per
+joint): what the ``few_shot`` judge's keypoint mode classifies.
 """
 from __future__ import annotations
 
@@ -51,6 +56,10 @@ KEYPOINT_NAMES = (
 )  # fmt: skip
 """The 18 OpenPose body keypoints in COCO order; "r_" is the person's right."""
 KEYPOINT_INDEX = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
+MIRRORED_KEYPOINTS = tuple(
+    KEYPOINT_INDEX[name.replace("r_", "#").replace("l_", "r_").replace("#", "l_")] for name in KEYPOINT_NAMES
+)
+"""For each keypoint, the index of its left/right counterpart (itself for nose and neck)."""
 
 # controlnet_aux open_pose/util.py draw_bodypose: 1-based keypoint pairs and the colour list.
 OPENPOSE_LIMBS = (
@@ -238,6 +247,30 @@ class OpenPoseExtractor:
     def __call__(self, exemplar):
         return self.from_image(exemplar.image())
 
+    def keypoints_from_image(self, image):
+        """The 18 body keypoints of the most confident person in a PIL image's centre square.
+
+        Returns:
+            A tuple of 18 (x, y) pixel coordinates of the centre square (None for a joint not
+            found), or None when OpenPose finds nobody.
+        """
+        from controlnet_aux.util import HWC3, resize_image
+
+        square = np.asarray(center_square(image), dtype=np.uint8)
+        side = square.shape[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            people = self.detector.detect_poses(resize_image(HWC3(square), self.resolution))
+        if not people:
+            return None
+        # controlnet_aux gives coordinates as fractions of the (square) detection image
+        best = max(people, key=lambda person: float(person.body.total_score))
+        return tuple(None if k is None else (float(k.x) * side, float(k.y) * side) for k in best.body.keypoints)
+
+    def keypoints(self, exemplar):
+        """The detected keypoints of an exemplar (see ``keypoints_from_image``)."""
+        return self.keypoints_from_image(exemplar.image())
+
 
 # --- synthetic ---------------------------------------------------------------------------
 
@@ -294,6 +327,15 @@ class SyntheticPoseExtractor:
         self.resolution = int(resolution)
 
     def __call__(self, exemplar):
+        return render_pose_map(self.keypoints(exemplar), self.resolution).convert("RGB")
+
+    def keypoints(self, exemplar):
+        """The recorded keypoints of a synthetic exemplar, moved into its centre square and scaled to
+        ``resolution`` (None for hidden joints).
+
+        Raises:
+            ConfigError: the exemplar has no recorded keypoints (a photo).
+        """
         from PIL import Image
 
         keypoints = exact_keypoints(exemplar)
@@ -306,9 +348,8 @@ class SyntheticPoseExtractor:
             w, h = image.size
         side = min(w, h)
         left, top, scale = (w - side) // 2, (h - side) // 2, self.resolution / side
-        moved = [None if q is None or any(v is None or v != v for v in q)
-                 else ((q[0] - left) * scale, (q[1] - top) * scale) for q in keypoints]
-        return render_pose_map(moved, self.resolution).convert("RGB")
+        return [None if q is None or any(v is None or v != v for v in q)
+                else ((q[0] - left) * scale, (q[1] - top) * scale) for q in keypoints]
 
 
 # --- choosing one ------------------------------------------------------------------------
@@ -365,3 +406,75 @@ def save_random_body_model(path: str | Path, seed: int = 0) -> Path:
 def is_blank(image) -> bool:
     """True when a pose map holds no skeleton (the detector found nobody)."""
     return not np.asarray(image).any()
+
+
+# --- keypoints as features ----------------------------------------------------------------
+
+MIN_POSE_JOINTS = 4
+"""Fewer visible joints than this is no pose (a stray detection), not a person in some pose."""
+POSE_FEATURE_SIZE = 3 * len(KEYPOINT_NAMES)
+
+
+def _keypoint_array(keypoints) -> np.ndarray:
+    """18x2 float array, NaN for a hidden joint (None, or a coordinate that is None or NaN)."""
+    rows = []
+    for q in keypoints:
+        if q is None or any(v is None or v != v for v in q):
+            rows.append((np.nan, np.nan))
+        else:
+            rows.append((float(q[0]), float(q[1])))
+    if len(rows) != len(KEYPOINT_NAMES):
+        raise ConfigError(f"expected {len(KEYPOINT_NAMES)} keypoints in OpenPose order, got {len(rows)}")
+    return np.asarray(rows, dtype=np.float64)
+
+
+def pose_features(keypoints) -> np.ndarray | None:
+    """A vector that describes a body pose and not where, how large or how dressed the person is.
+
+    The 18 keypoints are translated so that the neck is at 0 (the centre of the hips when the
+    neck is hidden, the mean of the visible joints when both are), divided by the torso length
+    (neck to hip centre; without it, a third of the visible joints' bounding-box diagonal, about
+    a torso for a whole standing figure), and each hidden joint becomes (0, 0) with its
+    visibility flag 0. Image coordinates: x to the right, y down.
+
+    Args:
+        keypoints: 18 (x, y) points in ``KEYPOINT_NAMES`` order, None (or NaN) where hidden.
+
+    Returns:
+        ``POSE_FEATURE_SIZE`` floats: 18 (x, y) pairs, then 18 visibility flags; or None when
+        fewer than ``MIN_POSE_JOINTS`` joints are visible or they all coincide.
+    """
+    points = _keypoint_array(keypoints)
+    visible = ~np.isnan(points[:, 0])
+    if visible.sum() < MIN_POSE_JOINTS:
+        return None
+    neck = points[KEYPOINT_INDEX["neck"]]
+    hips = points[[KEYPOINT_INDEX["r_hip"], KEYPOINT_INDEX["l_hip"]]]
+    hips = hips[~np.isnan(hips[:, 0])]
+    hip_centre = hips.mean(axis=0) if len(hips) else None
+    if not np.isnan(neck[0]):
+        origin = neck
+    elif hip_centre is not None:
+        origin = hip_centre
+    else:
+        origin = points[visible].mean(axis=0)
+    if not np.isnan(neck[0]) and hip_centre is not None and np.linalg.norm(neck - hip_centre) > 0:
+        scale = float(np.linalg.norm(neck - hip_centre))
+    else:
+        seen = points[visible]
+        scale = float(np.linalg.norm(seen.max(axis=0) - seen.min(axis=0))) / 3.0
+    if not scale > 0:
+        return None
+    moved = np.where(visible[:, None], (points - origin) / scale, 0.0)
+    return np.concatenate([moved.reshape(-1), visible.astype(np.float64)])
+
+
+def mirror_pose_features(features: np.ndarray) -> np.ndarray:
+    """``pose_features`` of the mirror image (x negated, left and right joints swapped); rows or one vector."""
+    features = np.asarray(features, dtype=np.float64)
+    n = len(KEYPOINT_NAMES)
+    points = features[..., : 2 * n].reshape(*features.shape[:-1], n, 2)[..., MIRRORED_KEYPOINTS, :].copy()
+    points[..., 0] = -points[..., 0]
+    points[..., 0] += 0.0  # no -0.0 for hidden joints: the same vector whichever way it was made
+    flags = features[..., 2 * n:][..., MIRRORED_KEYPOINTS]
+    return np.concatenate([points.reshape(*features.shape[:-1], 2 * n), flags], axis=-1)
