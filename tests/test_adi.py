@@ -20,6 +20,7 @@ from actionbench.training import (
     make_optimizer,
     word_embedding,
 )
+from actionbench.methods import adi_samples
 from helpers import changed_parameters, snapshot
 
 TOKEN = "<adi-test>"
@@ -209,13 +210,13 @@ def test_only_identifiers_change_cache_is_reused_and_artifact_reproduces(adi, ti
                                                                         tmp_path, monkeypatch):
     b = tiny_backbone
     calls = []
-    real = adi.tune_and_generate
+    real = adi_samples.tune_and_generate
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(adi, "tune_and_generate", counting)
+    monkeypatch.setattr(adi_samples, "tune_and_generate", counting)
     modules = (b.unet, b.text_encoder, b.vae)
     before = [snapshot(m) for m in modules]
     cache = tmp_path / "cache"
@@ -266,7 +267,7 @@ def test_ablations_are_config_switches(tiny_backbone, two_exemplars, subject, tm
 def test_random_mask_control_thins_like_adi_without_pair_samples(adi, tiny_backbone, two_exemplars, tmp_path,
                                                                  monkeypatch):
     """The failure it prevents: crediting ADI's channel choice for what thinning the gradient alone does."""
-    monkeypatch.setattr(adi, "tune_and_generate", lambda *a, **k: pytest.fail("the control makes no ā samples"))
+    monkeypatch.setattr(adi_samples, "tune_and_generate", lambda *a, **k: pytest.fail("the control makes no ā samples"))
     common = {"train_steps": 6, "batch_size": 2, "learning_rate": 0.02}
     _, control = _customize("adi", tiny_backbone, two_exemplars, tmp_path / "r", mask_threshold="random",
                             random_keep_fraction=0.25, **common)
@@ -292,7 +293,7 @@ def test_oracle_samples_come_from_the_world_and_need_no_tuning(adi, tiny_backbon
 
     from actionbench.dataset import Action
 
-    monkeypatch.setattr(adi, "tune_and_generate", lambda *a, **k: pytest.fail("the oracle tunes nothing"))
+    monkeypatch.setattr(adi_samples, "tune_and_generate", lambda *a, **k: pytest.fail("the oracle tunes nothing"))
     drawn = []
 
     def oracle(n):
