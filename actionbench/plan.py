@@ -36,6 +36,9 @@ class RunPlan:
     row_seconds: float | None = None
     started: float = field(default_factory=time.perf_counter)
     done_rows: float = 0.0
+    current: StagePlan | None = None
+    current_done: int = 0
+    status_written: float = 0.0
 
     def estimate(self) -> None:
         for stage in self.stages:
@@ -137,6 +140,8 @@ def start_stage(run: Run, name: str):
         return None
     index, stage = next(((i, s) for i, s in enumerate(plan.stages, 1) if s.name == name), (None, None))
     if stage is not None:
+        plan.current, plan.current_done = stage, 0
+        write_status(run, force=True)
         say(f"[{index}/{len(plan.stages)}] {name} {run.spec.method}: {stage.units} {stage.unit}"
             + (f" ({stage.detail})" if stage.detail else "") + f", about {duration(stage.seconds)}; "
             f"all stages left: about {duration(plan.remaining_seconds())}")
@@ -149,9 +154,30 @@ def run_eta(run: Run, stage):
     return lambda fraction: f"run ETA {duration(run.plan.remaining_seconds(stage, fraction))}"
 
 
-def tick(run: Run) -> None:
+def tick(run: Run, units: int = 1) -> None:
+    """A unit of the current stage finished: timings and the status file follow."""
     if run.timing is not None:
         run.timing.tick()
+    if run.plan is not None and run.plan.current is not None:
+        run.plan.current_done += units
+        write_status(run)
+
+
+def write_status(run: Run, force: bool = False) -> None:
+    """``OUT/status.json``: the stage, its units done and the run's ETA, for a display watching several runs
+    (``actionbench mini table``); rewritten at most every 2 s."""
+    from .io import atomic_write_json
+
+    plan = run.plan
+    now = time.perf_counter()
+    if not force and now - plan.status_written < 2.0:
+        return
+    plan.status_written = now
+    stage = plan.current
+    fraction = plan.current_done / stage.units if stage.units else 0.0
+    atomic_write_json(run.out / "status.json", {"stage": stage.name, "done": plan.current_done, "total": stage.units,
+                                                "unit": stage.unit,
+                                                "remaining_s": plan.remaining_seconds(stage, fraction)})
 
 
 def finish_stage(run: Run, stage) -> None:

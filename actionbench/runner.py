@@ -209,7 +209,7 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
                     say(f"warning: {run.image_path(unit)} was incomplete (truncated?); made it again")
                 save_image(image, run.image_path(unit))
                 made += 1
-        tick(run)
+        tick(run, len(units))
     run.add_stage_time("generate", time.perf_counter() - started)
     finish_stage(run, stage)
     return made
@@ -238,7 +238,7 @@ def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int 
                 "detail": to_jsonable(verdict.detail),
             })
             count += 1
-        tick(run)
+        tick(run, len(batch))
     run.add_stage_time("judge", time.perf_counter() - started)
     finish_stage(run, stage)
     return count

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import traceback
 from pathlib import Path
 
 import click
@@ -127,48 +126,48 @@ def protocol_cmd(backbone, dataset, judge_name, out, methods):
     click.echo(f"protocol: {run_protocol(backbone, dataset, judge_name, Path(out), chosen, log=click.echo)}")
 
 
-def _config_for(method_name: str, num_inference_steps: int | None, train_steps: int | None) -> dict:
-    """The method's defaults, with the given overrides (so a table row equals `actionbench eval --suite mini`)."""
-    from actionbench.registry import get_method
-
-    cls = get_method(method_name)
-    fields = {f.name for f in dataclasses.fields(cls.Config)}
-    config = {"sampler.num_inference_steps": num_inference_steps} if num_inference_steps is not None else {}
-    if train_steps is not None and "train_steps" in fields:
-        config["train_steps"] = train_steps
-    return config
-
-
 @mini_group.command("table")
-@click.option("--methods", default=None, help="Comma-separated methods (default: every registered one).")
-@click.option("--num-inference-steps", type=int, default=None, help="Override every method's sampling steps.")
-@click.option("--train-steps", type=int, default=None, help="Override train_steps of methods that have it.")
+@click.option("--suite", default="mini", show_default=True, help="mini (the current world), mini-v1, mini-v2.")
+@click.option("--rows", default=None,
+              help="Comma-separated rows (default: every method, null, and ADI's two controls). Rows: "
+                   "null, sd, controlnet, textual_inversion, p_plus, p_plus_4_anchors, reversion, dreambooth, "
+                   "custom_diffusion, adi, adi_context_mask_only, adi_action_mask_only, adi_oracle, adi_pplus_anchors, "
+                   "adi_random_masks.")
+@click.option("--train-seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Training seeds per trained row (training-free rows run once: seeds change nothing there).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Rows run at once (default: one per core).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="A setting for every row (e.g. sampler.num_inference_steps=2 for a quick check).")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False), default="runs/mini", show_default=True)
-@click.option("--leaderboard", "leaderboard_dir", type=click.Path(file_okay=False), default="leaderboard",
-              show_default=True)
-def table_cmd(methods, num_inference_steps, train_steps, runs_dir, leaderboard_dir):
-    """Run methods on the mini suite (backbone "mini", dataset "mini", judge "mini") and add them to the leaderboard."""
-    from actionbench.leaderboard import add_result, render_leaderboard
-    from actionbench.registry import METHODS
-    from actionbench.runner import RunOptions, RunSpec, evaluate
+@click.option("--leaderboard", "leaderboard_dir", type=click.Path(file_okay=False), default=None,
+              help="Add the finished rows to this board (e.g. leaderboard); default: only a personal board in --runs.")
+def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_dir):
+    """Run the mini table: each row is `actionbench eval` in its own process (one torch thread), several at once,
+    with one combined progress display; a failing row is reported and the others go on."""
+    import os
 
-    names = [m.strip() for m in methods.split(",")] if methods else METHODS.names()
-    done, failed = [], []
-    for name in names:
-        try:
-            spec = RunSpec.build(name, _config_for(name, num_inference_steps, train_steps), suite="mini")
-            out = Path(runs_dir) / name
-            path = evaluate(spec, RunOptions(out=out))
-            if path is not None:
-                add_result(path, leaderboard_dir, name=f"mini-{name}")
-                done.append(name)
-        except Exception as exc:  # one method failing (e.g. no ControlNet for mini) must not stop the table
-            failed.append((name, f"{type(exc).__name__}: {exc}"))
-            traceback.print_exc(file=sys.stderr)
-    render_leaderboard(leaderboard_dir)
-    click.echo(f"mini table: {len(done)} methods added ({', '.join(done)})")
-    for name, why in failed:
-        click.echo(f"  skipped {name}: {why}")
+    from actionbench.worlds.mini.table import DEFAULT_ROWS, rows_by_name, run_table
+
+    chosen = rows_by_name([r.strip() for r in rows.split(",")] if rows else DEFAULT_ROWS)
+    jobs = jobs or max(1, os.cpu_count() or 1)
+    from actionbench.spec import parse_overrides
+
+    done, failed = run_table(chosen, suite, Path(runs_dir), train_seeds, jobs, parse_overrides(overrides))
+    results = [path for _, path in done]
+    if results:
+        from actionbench.leaderboard import PROJECT_BOARD, add_result, render_leaderboard
+
+        if leaderboard_dir:
+            for row, path in done:
+                click.echo(f"added {add_result(path, Path(leaderboard_dir), name=f'{suite}-{row.name}')}")
+            render_leaderboard(Path(leaderboard_dir))
+        else:
+            render_leaderboard(PROJECT_BOARD, extra_results=results, page_dir=Path(runs_dir) / "leaderboard")
+    click.echo(f"mini table: {len(done)} rows finished ({', '.join(r.name for r, _ in done)})")
+    for row, why in failed:
+        click.echo(f"  failed {row.name}: {why}")
+    if failed:
+        sys.exit(1)
 
 
 commands = [mini_group]

@@ -1,0 +1,147 @@
+"""``actionbench mini table``: every row of the mini table, in parallel processes, with one combined
+progress display. A row is a method with a preset and settings; each runs as ``actionbench eval`` in
+its own process (one torch thread), writes its own run folder and log, and a failing row is reported
+without stopping the others.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from actionbench.report import duration, say
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: ``actionbench eval --method METHOD [--preset PRESET] [--set k=v ...]``."""
+
+    name: str
+    method: str
+    preset: str | None = None
+    settings: dict = field(default_factory=dict)
+    trains: bool = True
+    """False for training-free methods: a training seed changes nothing, so they run once."""
+    keep_fraction_from: str | None = None
+    """Set ``random_keep_fraction`` to the mean kept fraction of this row's ADI artifacts (the control)."""
+
+
+ROWS = (
+    Row("null", "null", trains=False),
+    Row("sd", "sd", trains=False),
+    Row("controlnet", "controlnet", trains=False),
+    Row("textual_inversion", "textual_inversion"),
+    Row("p_plus", "p_plus"),
+    Row("p_plus_4_anchors", "p_plus", settings={"batch_size": 4}),
+    Row("reversion", "reversion"),
+    Row("dreambooth", "dreambooth"),
+    Row("custom_diffusion", "custom_diffusion"),
+    Row("adi", "adi"),
+    Row("adi_context_mask_only", "adi", preset="context_mask_only"),
+    Row("adi_action_mask_only", "adi", preset="action_mask_only"),
+    Row("adi_oracle", "adi", preset="oracle"),
+    Row("adi_pplus_anchors", "adi", preset="pplus_anchors"),
+    Row("adi_random_masks", "adi", preset="random_masks", keep_fraction_from="adi"),
+)
+ROW_NAMES = tuple(r.name for r in ROWS)
+DEFAULT_ROWS = ("null", "sd", "controlnet", "textual_inversion", "p_plus", "reversion", "dreambooth",
+                "custom_diffusion", "adi", "adi_random_masks", "adi_pplus_anchors")
+"""Every method, the floor, and ADI's two controls (issue 13); the v2 test adds the rest (docs/mini-v2-preregistration.md)."""
+
+
+def rows_by_name(names) -> list[Row]:
+    from actionbench.errors import ConfigError
+
+    known = {r.name: r for r in ROWS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"unknown table row(s) {', '.join(unknown)}; rows: {', '.join(ROW_NAMES)}")
+    return [known[n] for n in names]
+
+
+def kept_fraction(run_dir: Path) -> float | None:
+    """The mean kept fraction of the masks over every artifact of an ADI run folder."""
+    values = []
+    for meta in run_dir.rglob("artifact.json"):
+        history = json.loads(meta.read_text()).get("meta", {}).get("masks", {}).get("kept_fraction_history", [])
+        values += history
+    return sum(values) / len(values) if values else None
+
+
+def command(row: Row, suite: str, out: Path, train_seeds: int, extra_settings: dict) -> list[str]:
+    cmd = [sys.executable, "-m", "actionbench", "eval", "--method", row.method, "--suite", suite, "--out", str(out),
+           "--train-seeds", str(train_seeds if row.trains else 1)]
+    if row.preset:
+        cmd += ["--preset", row.preset]
+    for key, value in {**row.settings, **extra_settings}.items():
+        cmd += ["--set", f"{key}={value}"]
+    return cmd
+
+
+def status_line(name: str, out: Path) -> str:
+    path = out / "status.json"
+    try:
+        status = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return f"{name}: starting"
+    return (f"{name}: {status.get('stage', '?')} {status.get('done', '?')}/{status.get('total', '?')} "
+            f"{status.get('unit', '')}, run ETA {duration(status.get('remaining_s'))}")
+
+
+def run_table(rows: list[Row], suite: str, runs_dir: Path, train_seeds: int, jobs: int,
+              settings: dict | None = None, interval: float = 30.0) -> tuple[list[tuple[Row, Path]], list[tuple[Row, str]]]:
+    """Run the rows, ``jobs`` processes at a time (rows that depend on another wait for it). Returns
+    (finished rows with their results, failed rows with the reason)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", ACTIONBENCH_NO_PROGRESS="1")
+    waiting = list(rows)
+    running: dict[str, tuple[Row, subprocess.Popen, Path, float]] = {}
+    done: list[tuple[Row, Path]] = []
+    failed: list[tuple[Row, str]] = []
+    last_report = 0.0
+    started = time.perf_counter()
+    while waiting or running:
+        for name, (row, proc, out, t0) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            del running[name]
+            results = out / "results.json"
+            if proc.returncode == 0 and results.is_file():
+                done.append((row, results))
+                say(f"mini table: {name} finished in {duration(time.perf_counter() - t0)}")
+            else:
+                failed.append((row, f"exit status {proc.returncode}; see {out / 'table.log'}"))
+                say(f"mini table: {name} FAILED (exit {proc.returncode}); see {out / 'table.log'}")
+        finished = {r.name for r, _ in done} | {r.name for r, _ in failed}
+        for row in list(waiting):
+            if len(running) >= jobs:
+                break
+            if row.keep_fraction_from and row.keep_fraction_from not in finished:
+                continue  # the control needs its ADI row's kept fraction
+            waiting.remove(row)
+            extra = dict(settings or {})
+            if row.keep_fraction_from:
+                source = runs_dir / row.keep_fraction_from
+                fraction = kept_fraction(source)
+                if fraction is None:
+                    failed.append((row, f"no kept fraction in {source} (did that row fail?)"))
+                    continue
+                extra["random_keep_fraction"] = round(fraction, 4)
+            out = runs_dir / row.name
+            out.mkdir(parents=True, exist_ok=True)
+            log = open(out / "table.log", "a")
+            proc = subprocess.Popen(command(row, suite, out, train_seeds, extra), stdout=log, stderr=subprocess.STDOUT,
+                                    env=env)
+            running[row.name] = (row, proc, out, time.perf_counter())
+            say(f"mini table: {row.name} started ({' '.join(command(row, suite, out, train_seeds, extra)[3:])})")
+        now = time.perf_counter()
+        if running and now - last_report >= interval:
+            last_report = now
+            say(f"mini table, {duration(now - started)} in: " + " | ".join(
+                status_line(name, out) for name, (_, _, out, _) in running.items())
+                + (f" | waiting: {', '.join(r.name for r in waiting)}" if waiting else ""))
+        time.sleep(1.0)
+    return done, failed
