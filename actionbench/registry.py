@@ -37,22 +37,30 @@ BUILTIN_JUDGES = {
     "few_shot": "actionbench.evaluators.few_shot:FewShotJudge",
     "human": "actionbench.evaluators.human:HumanJudge",
     "mini": "actionbench.worlds.mini.judge:MiniJudge",
+    "mini-v1": "actionbench.worlds.mini.judge:MiniV1Judge",
+    "mini-v2": "actionbench.worlds.mini.judge:MiniV2JudgePending",
 }
 BUILTIN_BACKBONES = {
     # name -> loader(name) returning an ``actionbench.backbone.Backbone``; hub ids, ``hf:`` and
     # ``local:`` are resolved by ``actionbench.backbone`` itself.
     "tiny": "actionbench.backbone:load_tiny_backbone",
-    "mini": "actionbench.worlds.mini.model:load_mini_backbone",
+    "mini": "actionbench.worlds.mini.model:load_mini_backbone",  # and mini:FOLDER; mini is mini-v1 for now
+    "mini-v1": "actionbench.worlds.mini.model:load_mini_backbone",
+    "mini-v2": "actionbench.worlds.mini.model:load_mini_backbone",  # and mini-v2:FOLDER
 }
 BUILTIN_DATASETS = {
     # name -> loader(root=None) returning an ``actionbench.dataset.Dataset``; the downloaded
     # versions (v1) are read from their manifests by ``actionbench.dataset`` itself.
     "synthetic": "actionbench.worlds.synthetic:load_synthetic",
     "mini": "actionbench.worlds.mini.dataset:load_mini_dataset",
+    "mini-v1": "actionbench.worlds.mini.dataset:load_mini_v1_dataset",
+    "mini-v2": "actionbench.worlds.mini.dataset:load_mini_v2_dataset",
 }
 BUILTIN_SUITES = {
     "v1": "actionbench.spec:V1_SUITE",
     "mini": "actionbench.worlds.mini.suite:MINI_SUITE",
+    "mini-v1": "actionbench.worlds.mini.suite:MINI_V1_SUITE",
+    "mini-v2": "actionbench.worlds.mini.suite:MINI_V2_SUITE",
 }
 BUILTIN_RESULT_HOOKS = {
     # name -> hook(run, evaluator, judge_key, record) that may add to a results record before it is written

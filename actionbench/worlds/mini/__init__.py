@@ -12,5 +12,11 @@
 * Weights ship as package data (``data/mini``, read through ``folders``); the commands refuse to
   overwrite them unless asked (``--replace-shipped``).
 
+Versions (``world``): each is a small frozen ``WorldSpec`` (resolution, UNet blocks, caption rules,
+signatures, data folder) read by the one set of functions here. ``mini-v1`` is the world above
+(the plain name ``mini`` for now); ``mini-v2`` (docs/mini-v2-design.md) adds attributes and
+background types, exemplars that share their action's context signature (``exemplars``) and
+cross-attention at 16x16 too. ``check`` samples a model for a quick look.
+
 Nothing heavy is imported here: the CLI loads ``actionbench.worlds.mini.cli`` at start-up.
 """

@@ -1,18 +1,31 @@
-"""The mini world: which looks and poses it has, how training images are captioned, and the renders.
+"""The mini world's scenes and captions, for every world version (``world.WorldSpec``): which looks and
+poses there are, what a training render wears and stands on, how it is captioned, and the renders.
 
 32x32 renders of ``actionbench.worlds.synthetic`` (23 subjects + 10 generic exemplar people,
 19 poses). Captions name the subject and only the 11 *everyday* poses ("a cat standing"); images
 of the 8 benchmark actions are rendered too, but their captions never name the action ("a photo
 of a cat"), so the model can draw them while text alone cannot ask for them.
+
+In v2 (``WorldSpec.contexts``) a training render also wears attributes and may stand on a
+background type, drawn independently of the pose, and the caption always names them ("a cat
+standing wearing a cap on a beach"): an unnamed attribute means "none". The generic people are
+all "a person". v1's captions and renders come out of the same functions, draw for draw.
+
+A ``Scene`` says everything a render shows (look, pose, background, attributes, build, seed):
+``render_scene`` draws it, ``scene_caption`` captions it, and ``render_labelled`` renders every
+look in every pose with its scene, for a judge.
 """
 from __future__ import annotations
 
 import random
-from typing import Protocol
+from typing import NamedTuple, Protocol, Sequence
 
 import numpy as np
 
 from actionbench.worlds.mini.model import MINI_RESOLUTION
+from actionbench.worlds.mini.world import ATTRIBUTE_WORDS, BACKGROUND_TYPE_WORDS, MINI_V1, WorldSpec
+
+TYPE_PREFIX = "type:"  # as ``actionbench.worlds.synthetic.TYPE_PREFIX``: "type:gym" asks for a background type
 
 
 class WorldConfig(Protocol):
@@ -23,6 +36,25 @@ class WorldConfig(Protocol):
     named_background_fraction: float
     uncond_fraction: float  # empty caption, for classifier-free guidance
     drop_pose_fraction: float  # everyday images captioned without their pose
+
+
+class Scene(NamedTuple):
+    """What one render shows; ``render_scene`` draws it, ``scene_caption`` captions it."""
+
+    look: str  # a subject id or a generic exemplar person's id
+    pose: str
+    background: str | None  # None (random, from the seed), a BACKGROUNDS name, or "type:<background type>"
+    attributes: tuple[str, ...] = ()  # canonical order (``WEARABLES``)
+    build: str = "regular"
+    seed: int = 0
+
+    @property
+    def background_type(self) -> str | None:
+        """The background type ("room", ...) of a typed background, None for a plain or random one."""
+        if self.background and self.background.startswith(TYPE_PREFIX):
+            return self.background[len(TYPE_PREFIX):].split(":")[0]
+        return None
+
 
 # The words the captions use for the everyday poses. The 8 benchmark actions have none.
 POSE_WORDS = {
@@ -40,14 +72,14 @@ POSE_WORDS = {
 }
 
 
-def look_words(look_id: str) -> str:
-    """How captions name a look: the subject's display name, or a generic person's words."""
+def look_words(look_id: str, world: WorldSpec = MINI_V1) -> str:
+    """How captions name a look: the subject's display name, or a generic person's words (in v2 "a person")."""
     from actionbench.worlds.synthetic import LOOKS, SUBJECTS
 
     for sid, name, _ in SUBJECTS:
         if sid == look_id:
             return name
-    return LOOKS[look_id].words
+    return world.person_words or LOOKS[look_id].words
 
 
 def world_looks() -> list[str]:
@@ -64,55 +96,120 @@ def world_poses() -> list[str]:
     return list(POSES)
 
 
-def caption(look_id: str, pose: str, background: str | None, rng: random.Random, cfg: WorldConfig) -> str:
-    """A training caption: subject, everyday pose words (never an action's), maybe the background."""
+def caption(look_id: str, pose: str, background: str | None, rng: random.Random, cfg: WorldConfig,
+            attributes: Sequence[str] = (), world: WorldSpec = MINI_V1) -> str:
+    """A training caption: subject, everyday pose words (never an action's), the attributes and background
+    type (always, in v2), maybe a named background."""
     from actionbench.worlds.synthetic import BACKGROUNDS
 
     if rng.random() < cfg.uncond_fraction:
         return ""
-    subject = look_words(look_id)
+    subject = look_words(look_id, world)
     words = POSE_WORDS.get(pose)
     if words is not None and rng.random() < cfg.drop_pose_fraction:
         words = None
-    bg = BACKGROUNDS[background].words if background and rng.random() < 0.8 else None
-    parts = [subject] + ([words] if words else []) + ([bg] if bg else [])
-    text = " ".join(parts)
+    context = [ATTRIBUTE_WORDS[a] for a in attributes]
+    if len(context) > 1 and rng.random() < 0.5:  # both orders, so a prompt may name them either way
+        context.reverse()
+    if background and background.startswith(TYPE_PREFIX):
+        context.append(BACKGROUND_TYPE_WORDS[background[len(TYPE_PREFIX):].split(":")[0]])
+    elif background and rng.random() < 0.8:
+        context.append(BACKGROUNDS[background].words)
+    text = " ".join([subject] + ([words] if words else []) + context)
     return text if rng.random() < 0.5 else f"a photo of {text}"
 
 
-def render_world(cfg: WorldConfig, size: int = MINI_RESOLUTION, progress_desc: str | None = "rendering") -> dict:
-    """Render the training set: every look in every pose, ``seeds_per_pair`` times."""
-    from actionbench.report import progress
-    from actionbench.worlds.synthetic import BACKGROUNDS, render
-
-    bg_names = list(BACKGROUNDS)
-    rng = random.Random(f"mini-world|{cfg.seed}")
-    items = [(look, pose) for look in world_looks() for pose in world_poses() for _ in range(cfg.seeds_per_pair)]
-    images = np.zeros((len(items), size, size, 3), dtype=np.uint8)
-    meta = []
-    for i, (look, pose) in enumerate(progress(items, desc=progress_desc, total=len(items))):
-        seed = 1_000_000 + rng.randrange(1 << 30)
-        background = bg_names[rng.randrange(len(bg_names))] if rng.random() < cfg.named_background_fraction else None
-        images[i] = np.asarray(render(look, pose, size=size, seed=seed, background=background).image)
-        meta.append((look, pose, background))
-    return {"images": images, "meta": meta}
+def scene_caption(scene: Scene, rng: random.Random, cfg: WorldConfig, world: WorldSpec = MINI_V1) -> str:
+    """``caption`` of a scene."""
+    return caption(scene.look, scene.pose, scene.background, rng, cfg, scene.attributes, world)
 
 
-def render_labelled(per_pair: int, rng: random.Random, seed_base: int, progress_desc: str | None = None):
-    """Every look in every pose ``per_pair`` times, half on named backgrounds, seeds drawn from ``rng``.
+def draw_context(rng: random.Random, world: WorldSpec, named_fraction: float) -> tuple:
+    """A training render's (background, attributes, build), independent of its look and pose.
 
-    Returns the images (uint8, N x 32 x 32 x 3), their (look, pose, background) and their keypoints.
+    v1: a named background with probability ``named_fraction``, else a random one (None). v2 adds
+    0, 1 or 2 attributes (``world.attribute_count_weights``; at most one worn on the body), a background
+    type for ``world.typed_background_fraction`` of renders, and a body build.
     """
-    from actionbench.report import progress
-    from actionbench.worlds.synthetic import BACKGROUNDS, render
+    from actionbench.worlds.synthetic import ATTRIBUTES, BACKGROUND_TYPES, BACKGROUNDS, WEARABLES
 
-    bgs = list(BACKGROUNDS)
-    items = [(look, pose) for look in world_looks() for pose in world_poses() for _ in range(per_pair)]
-    images, meta, keypoints = [], [], []
-    for look, pose in progress(items, desc=progress_desc, total=len(items)) if progress_desc else items:
-        bg = bgs[rng.randrange(len(bgs))] if rng.random() < 0.5 else None
-        r = render(look, pose, size=MINI_RESOLUTION, seed=seed_base + rng.randrange(1 << 30), background=bg)
-        images.append(np.asarray(r.image))
-        meta.append((look, pose, bg))
-        keypoints.append(r.keypoints)
-    return np.stack(images), meta, keypoints
+    if not world.contexts:
+        names = list(BACKGROUNDS)
+        return (names[rng.randrange(len(names))] if rng.random() < named_fraction else None), (), "regular"
+    count = _weighted(rng, world.attribute_count_weights)
+    chosen: list[str] = []
+    for _ in range(count):
+        body_taken = any(WEARABLES[a].slot == "body" for a in chosen)
+        free = [a for a in ATTRIBUTES if a not in chosen and not (body_taken and WEARABLES[a].slot == "body")]
+        chosen.append(free[rng.randrange(len(free))])
+    attributes = tuple(a for a in ATTRIBUTES if a in chosen)
+    if rng.random() < world.typed_background_fraction:
+        background = TYPE_PREFIX + BACKGROUND_TYPES[rng.randrange(len(BACKGROUND_TYPES))]
+    else:
+        plain = list(world.plain_backgrounds or BACKGROUNDS)
+        background = plain[rng.randrange(len(plain))] if rng.random() < named_fraction else None
+    return background, attributes, world.builds[rng.randrange(len(world.builds))]
+
+
+def _weighted(rng: random.Random, weights: Sequence[int]) -> int:
+    """An index drawn with the given relative weights (one ``random()`` draw)."""
+    u, total = rng.random() * sum(weights), 0.0
+    for index, weight in enumerate(weights):
+        total += weight
+        if u < total:
+            return index
+    return len(weights) - 1
+
+
+def render_scene(scene: Scene, size: int = MINI_RESOLUTION):
+    """The ``RenderedImage`` of a scene."""
+    from actionbench.worlds.synthetic import render
+
+    return render(scene.look, scene.pose, size=size, seed=scene.seed, background=scene.background,
+                  attributes=scene.attributes, build=scene.build)
+
+
+def render_scenes(scenes: Sequence[Scene], size: int = MINI_RESOLUTION, progress_desc: str | None = None):
+    """Render scenes: the images (uint8, N x size x size x 3) and their keypoints."""
+    from actionbench.report import progress
+
+    images = np.zeros((len(scenes), size, size, 3), dtype=np.uint8)
+    keypoints = []
+    for i, scene in enumerate(progress(scenes, desc=progress_desc, total=len(scenes)) if progress_desc else scenes):
+        rendered = render_scene(scene, size)
+        images[i] = np.asarray(rendered.image)
+        keypoints.append(rendered.keypoints)
+    return images, keypoints
+
+
+def render_world(cfg: WorldConfig, size: int = MINI_RESOLUTION, progress_desc: str | None = "rendering",
+                 world: WorldSpec = MINI_V1) -> dict:
+    """Render the training set: every look in every pose, ``seeds_per_pair`` times, each in a context drawn
+    by ``draw_context``. Returns {"images": uint8 array, "meta": list of ``Scene``}."""
+    rng = random.Random(f"{'mini' if world == MINI_V1 else world.name}-world|{cfg.seed}")  # v1: as first published
+    scenes = []
+    for look in world_looks():
+        for pose in world_poses():
+            for _ in range(cfg.seeds_per_pair):
+                seed = 1_000_000 + rng.randrange(1 << 30)
+                background, attributes, build = draw_context(rng, world, cfg.named_background_fraction)
+                scenes.append(Scene(look, pose, background, attributes, build, seed))
+    images, _ = render_scenes(scenes, size, progress_desc)
+    return {"images": images, "meta": scenes}
+
+
+def render_labelled(per_pair: int, rng: random.Random, seed_base: int, progress_desc: str | None = None,
+                    world: WorldSpec = MINI_V1):
+    """Every look in every pose ``per_pair`` times, in contexts drawn by ``draw_context`` (half of the
+    non-typed backgrounds named), seeds drawn from ``rng``.
+
+    Returns the images (uint8, N x 32 x 32 x 3), their ``Scene`` s and their keypoints.
+    """
+    scenes = []
+    for look in world_looks():
+        for pose in world_poses():
+            for _ in range(per_pair):
+                background, attributes, build = draw_context(rng, world, 0.5)
+                scenes.append(Scene(look, pose, background, attributes, build, seed_base + rng.randrange(1 << 30)))
+    images, keypoints = render_scenes(scenes, MINI_RESOLUTION, progress_desc)
+    return images, scenes, keypoints

@@ -1,4 +1,4 @@
-"""``actionbench mini train|controlnet|judge|table``: the offline ActionBench-mini world.
+"""``actionbench mini train|check|controlnet|judge|table``: the offline ActionBench-mini world.
 
 Imports only click at the top (the main CLI loads this module at start-up). The commands that
 write weights check first, before anything heavy loads, that they would not overwrite the weights
@@ -27,38 +27,65 @@ def mini_group():
 
 
 @mini_group.command("train")
-@click.option("--steps", type=int, default=None, help="Optimisation steps (default: the shipped model's).")
+@click.option("--world", "world_name", default="v1", show_default=True,
+              help="World version: v1, or v2 (starts from v1's shipped model; docs/mini-v2-design.md).")
+@click.option("--steps", type=int, default=None, help="Optimisation steps (default: the world's first stage).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for model.safetensors + model.json (default: the shipped ones, with --replace-shipped).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
 @click.option("--judge/--no-judge", "fit_judge", default=False,
-              help="Also refit the mini judge into the same folder, on renders passed through the new model.")
+              help="Also refit the mini judge into the same folder, on renders passed through the new model (v1).")
 @click.option("--init-from", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue training from a folder with model.safetensors (e.g. the shipped one).")
 @click.option("--lr", "learning_rate", type=float, default=None, help="Peak learning rate.")
+@click.option("--new-lr", "new_block_learning_rate", type=float, default=None,
+              help="Peak learning rate of the blocks the initial weights lack (v2's new attention blocks).")
+@click.option("--seeds-per-pair", type=int, default=None, help="Training renders per (look, pose).")
 @click.option("--checkpoint-every", type=int, default=0, show_default=True, help="Save the EMA weights every N steps.")
 @replace_shipped_option
 @friendly_errors
-def train_cmd(steps, out, seed, threads, fit_judge, init_from, learning_rate, checkpoint_every, replace_shipped):
+def train_cmd(world_name, steps, out, seed, threads, fit_judge, init_from, learning_rate, new_block_learning_rate,
+              seeds_per_pair, checkpoint_every, replace_shipped):
     """Train the mini base model (seeded; a progress bar shows the loss); --init-from continues a run."""
+    from actionbench.errors import ConfigError
     from actionbench.worlds.mini.folders import refuse_shipped, shipped_dir
+    from actionbench.worlds.mini.world import MINI_V1, world_option
 
-    refuse_shipped(out or shipped_dir(), "actionbench mini train", replace_shipped)
+    world = world_option(world_name)
+    refuse_shipped(out or shipped_dir(world.name), "actionbench mini train", replace_shipped)
+    if fit_judge and world != MINI_V1:
+        raise ConfigError(f"--judge fits v1's judge; {world.name} has its own (not built yet): drop --judge")
 
-    from actionbench.worlds.mini.train import TrainConfig, train_mini
+    from actionbench.worlds.mini.train import stage_one_config, train_mini
 
-    cfg = TrainConfig(seed=seed, threads=threads, init_from=init_from, checkpoint_every=checkpoint_every)
-    if steps is not None:
-        cfg = dataclasses.replace(cfg, steps=int(steps))
-    if learning_rate is not None:
-        cfg = dataclasses.replace(cfg, learning_rate=float(learning_rate))
+    cfg = dataclasses.replace(stage_one_config(world.name), seed=seed, threads=threads, init_from=init_from,
+                              checkpoint_every=checkpoint_every)
+    overrides = {"steps": steps, "learning_rate": learning_rate, "new_block_learning_rate": new_block_learning_rate,
+                 "seeds_per_pair": seeds_per_pair}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     train_mini(cfg, out=out, log=click.echo, replace_shipped=replace_shipped)
     if fit_judge:
         from actionbench.worlds.mini.judge import fit_mini_judge
 
         fit_mini_judge(out=out, backbone=f"mini:{out}" if out else "mini", log=click.echo,
                        replace_shipped=replace_shipped)
+
+
+@mini_group.command("check")
+@click.option("--backbone", required=True, help="The model to check: mini-v2:FOLDER (a checkpoint too), mini, ...")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for check-<steps>.png and .json (default: the backbone's folder).")
+@click.option("--seeds", type=int, default=8, show_default=True, help="Samples per prompt.")
+@click.option("--steps", type=int, default=12, show_default=True, help="DDIM steps.")
+@click.option("--guidance", type=float, default=4.0, show_default=True)
+@friendly_errors
+def check_cmd(backbone, out, seeds, steps, guidance):
+    """Sample a mini model on everyday prompts with and without attributes and background types: a contact
+    sheet, the v1 judge's pose and subject readings, and the attributes' colour shares."""
+    from actionbench.worlds.mini.check import check_model
+
+    check_model(backbone, out=out, seeds=seeds, steps=steps, guidance=guidance, log=click.echo)
 
 
 @mini_group.command("judge")

@@ -59,7 +59,7 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
     from actionbench.report import progress
     from actionbench.methods.controlnet import conditioning_channels
     from actionbench.training import diffusion_target
-    from actionbench.worlds.mini.captions import caption, render_labelled
+    from actionbench.worlds.mini.captions import render_labelled, scene_caption
     from actionbench.worlds.mini.folders import CONTROLNET_DIR, refuse_shipped, shipped_dir
     from actionbench.worlds.mini.model import MINI_RESOLUTION
     from actionbench.worlds.mini.train import TrainConfig, warmup_cosine_lr
@@ -97,7 +97,7 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
             group["lr"] = warmup_cosine_lr(step, cfg.steps, cfg.learning_rate, cfg.warmup_steps)
         rows = torch.randint(0, len(meta), (cfg.batch_size,), generator=generator)
         latents, cond = latents_all[rows], conditions_all[rows]
-        ids = tokenizer([caption(*meta[int(r)], rng, caption_cfg) for r in rows], padding="max_length", max_length=77,
+        ids = tokenizer([scene_caption(meta[int(r)], rng, caption_cfg) for r in rows], padding="max_length", max_length=77,
                         truncation=True, return_tensors="pt").input_ids
         with torch.no_grad():
             hidden = text_encoder(ids)[0]

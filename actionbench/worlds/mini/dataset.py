@@ -1,16 +1,37 @@
-"""The "mini" dataset: the synthetic set's exemplars rendered at the mini resolution."""
+"""The mini datasets, one per world: ``mini-v1`` (also the plain ``mini`` for now) and ``mini-v2``."""
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
-from actionbench.worlds.mini.model import MINI, MINI_DATASET_VERSION, MINI_RESOLUTION
+from actionbench.worlds.mini.world import MINI_V1, MINI_V2, PLAIN_NAME, PLAIN_NAME_WORLD
+
+
+def load_v1_world_dataset(name: str = MINI_V1.name, root: str | Path | None = None):
+    """v1's data: the synthetic dataset's exemplars (8 actions x 10 generic people, v1-format caption
+    templates) rendered at the mini resolution; the 23 subjects and the v1 protocol."""
+    from actionbench.worlds.synthetic import load_synthetic
+
+    dataset = load_synthetic(root=root, size=MINI_V1.resolution)
+    return replace(dataset, name=name, extra={**dataset.extra, "world": MINI_V1.name})
 
 
 def load_mini_dataset(root: str | Path | None = None):
-    """The mini suite: the synthetic dataset's exemplars (8 actions x 10 generic people, v1-format
-    caption templates) rendered at the mini resolution; the 23 subjects and the v1 protocol."""
-    from actionbench.worlds.synthetic import load_synthetic
+    """The plain ``mini`` dataset: the data of the world ``world.PLAIN_NAME_WORLD``."""
+    if PLAIN_NAME_WORLD == MINI_V1.name:
+        return load_v1_world_dataset(PLAIN_NAME, root)
+    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
 
-    dataset = load_synthetic(root=root, size=MINI_RESOLUTION)
-    return replace(dataset, name=MINI, extra={**dataset.extra, "world": MINI_DATASET_VERSION})
+    return load_exemplar_dataset(MINI_V2, PLAIN_NAME, root)
+
+
+def load_mini_v1_dataset(root: str | Path | None = None):
+    """``mini-v1``: v1's exemplars (the same images and hash as ``mini`` had before v2)."""
+    return load_v1_world_dataset(MINI_V1.name, root)
+
+
+def load_mini_v2_dataset(root: str | Path | None = None):
+    """``mini-v2``: exemplars that carry their action's context signature (``exemplars``), 32 px."""
+    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
+
+    return load_exemplar_dataset(MINI_V2, MINI_V2.name, root)

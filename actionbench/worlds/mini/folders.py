@@ -1,9 +1,10 @@
 """Mini folders: the shipped one (package data), the ones ``actionbench mini train`` writes, and a guard.
 
 A mini folder holds a base model (``model.safetensors`` + ``model.json``), its judge
-(``judge.safetensors`` + ``judge.json``) and its pose ControlNet (``controlnet/``). The shipped
-folder is package data (``data/mini`` in a checkout, ``actionbench/data/mini`` in an install),
-found with ``importlib.resources`` so a wheel finds it as a checkout does.
+(``judge.safetensors`` + ``judge.json``) and its pose ControlNet (``controlnet/``). Each world
+version ships one as package data (``data/mini`` for v1, ``data/mini-v2`` for v2 in a checkout;
+``actionbench/data/...`` in an install), found with ``importlib.resources`` so a wheel finds it
+as a checkout does.
 
 Imports no torch: the CLI checks where a command would write before anything heavy loads.
 """
@@ -13,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from actionbench.errors import ActionBenchError
+from actionbench.worlds.mini.world import PLAIN_NAME_WORLD, WORLDS, world_named
 
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "model.json"
@@ -26,20 +28,28 @@ class ShippedDataError(ActionBenchError):
     """A command would overwrite the weights shipped with the package, or they cannot be found."""
 
 
-def shipped_dir() -> Path:
-    """The shipped mini folder inside the installed ``actionbench.data`` package."""
-    folder = Path(str(resources.files("actionbench.data") / "mini"))
+def shipped_dir(world: str = PLAIN_NAME_WORLD) -> Path:
+    """The shipped folder of a world (default: the one the plain name "mini" means) inside the installed
+    ``actionbench.data`` package."""
+    folder = _shipped_path(world)
     if not folder.is_dir():
         raise ShippedDataError(
-            f"the shipped ActionBench-mini weights are not at {folder}; the installed package is incomplete "
+            f"the shipped ActionBench-mini data of {world} is not at {folder}; the installed package is incomplete "
             "(reinstall actionbench from a wheel or a checkout, unzipped)"
         )
     return folder
 
 
+def _shipped_path(world: str) -> Path:
+    return Path(str(resources.files("actionbench.data") / WORLDS[world].data_folder))
+
+
 def mini_folder(backbone_id: str) -> Path:
-    """The folder a mini backbone id loads from: the shipped one for "mini", FOLDER for "mini:FOLDER"."""
-    return Path(backbone_id.split(":", 1)[1]) if ":" in backbone_id else shipped_dir()
+    """The folder a mini backbone id loads from: the world's shipped one for "mini", "mini-v1" or "mini-v2",
+    FOLDER for "mini:FOLDER", "mini-v2:FOLDER", ..."""
+    if ":" in backbone_id:
+        return Path(backbone_id.split(":", 1)[1])
+    return shipped_dir(world_named(backbone_id).name)
 
 
 def mini_controlnet_source(backbone_id: str) -> str | None:
@@ -52,11 +62,20 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def shipped_folder_written(out: str | Path, replaces_folder: bool = False) -> Path | None:
+    """The shipped folder (of any world) that writing into ``out`` would change, or None (``replaces_folder``:
+    ``out`` is deleted first, so a folder that holds a shipped one counts too)."""
+    path = Path(out).resolve()
+    for world in WORLDS:  # also a world whose folder is not there yet: writing would create it
+        shipped = _shipped_path(world).resolve()
+        if _inside(path, shipped) or (replaces_folder and _inside(shipped, path)):
+            return _shipped_path(world)
+    return None
+
+
 def writes_into_shipped(out: str | Path, replaces_folder: bool = False) -> bool:
-    """Whether writing into ``out`` would change the shipped data (``replaces_folder``: ``out`` is deleted first,
-    so a folder that holds the shipped one counts too)."""
-    path, shipped = Path(out).resolve(), shipped_dir().resolve()
-    return _inside(path, shipped) or (replaces_folder and _inside(shipped, path))
+    """Whether writing into ``out`` would change the shipped data of a world."""
+    return shipped_folder_written(out, replaces_folder) is not None
 
 
 def refuse_shipped(out: str | Path, command: str, replace_shipped: bool = False, replaces_folder: bool = False) -> Path:
@@ -64,10 +83,11 @@ def refuse_shipped(out: str | Path, command: str, replace_shipped: bool = False,
 
     Called before any rendering or training, so a refused command costs nothing.
     """
-    if not replace_shipped and writes_into_shipped(out, replaces_folder):
+    shipped = None if replace_shipped else shipped_folder_written(out, replaces_folder)
+    if shipped is not None:
         raise ShippedDataError(
-            f"`{command}` would overwrite the ActionBench-mini weights shipped with the package ({shipped_dir()}); "
-            f"write elsewhere with --out FOLDER (then use it as --backbone mini:FOLDER), or pass "
+            f"`{command}` would overwrite the ActionBench-mini weights shipped with the package ({shipped}); "
+            f"write elsewhere with --out FOLDER (then use it as --backbone mini:FOLDER, mini-v2:FOLDER for v2), or pass "
             f"{REPLACE_SHIPPED_FLAG} to replace the shipped files on purpose (replace_shipped=True in Python)"
         )
     return Path(out)

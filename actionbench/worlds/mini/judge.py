@@ -93,7 +93,7 @@ def to_tensor(images) -> torch.Tensor:
 
 
 def render_labelled(per_pair: int, seed_base: int):
-    """Every look in every pose ``per_pair`` times (half on named backgrounds): images, (look, pose, background)."""
+    """Every look in every pose ``per_pair`` times (half on named backgrounds): images and their ``captions.Scene`` s."""
     from actionbench.worlds.mini.captions import render_labelled as render_world_labelled
 
     images, meta, _ = render_world_labelled(per_pair, random.Random(f"mini-judge|{seed_base}"), seed_base)
@@ -111,7 +111,7 @@ def through_model(backbone, images: np.ndarray, meta, strength: tuple[float, flo
     denoise it with the renders' training captions. Labels stay the render's; the pixels get the
     model's artefacts."""
     from actionbench.training import encode_prompts, sdedit
-    from actionbench.worlds.mini.captions import caption
+    from actionbench.worlds.mini.captions import scene_caption
     from actionbench.worlds.mini.train import TrainConfig
 
     generator = torch.Generator().manual_seed(seed)
@@ -123,7 +123,7 @@ def through_model(backbone, images: np.ndarray, meta, strength: tuple[float, flo
     for start in range(0, len(images), sampler.batch_size):
         x = to_tensor(images[start:start + sampler.batch_size])
         latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
-        cond = encode_prompts(backbone, [caption(*m, rng, caption_cfg) for m in meta[start:start + sampler.batch_size]])
+        cond = encode_prompts(backbone, [scene_caption(m, rng, caption_cfg) for m in meta[start:start + sampler.batch_size]])
         z = sdedit(backbone, latents, cond, rng.uniform(*strength), sampler, generator, negative_prompt_embeds=uncond)
         x = vae.decode(z / vae.config.scaling_factor).sample.clamp(-1, 1)
         out.append(((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
@@ -141,8 +141,8 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def _labels(meta, poses: list[str], subjects: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    return (torch.tensor([poses.index(p) for _, p, _ in meta]),
-            torch.tensor([subjects.index(subject_label(look)) for look, _, _ in meta]))
+    return (torch.tensor([poses.index(m.pose) for m in meta]),
+            torch.tensor([subjects.index(subject_label(m.look)) for m in meta]))
 
 
 def _train(net: JudgeNet, x: torch.Tensor, pose_y: torch.Tensor, subject_y: torch.Tensor, epochs: int,
@@ -263,6 +263,7 @@ class MiniJudge(Evaluator):
 
     name = "mini"
     VERSION = "2"
+    world = "mini-v1"  # whose shipped judge it loads when no ``folder`` option is given
 
     def __init__(self, dataset, device: str = "cpu", **options):
         super().__init__(dataset, device, **options)
@@ -271,7 +272,7 @@ class MiniJudge(Evaluator):
 
     def _load(self) -> JudgeNet:
         if self._net is None:
-            self._net, self._meta = load_judge_net(self.options.get("folder"))
+            self._net, self._meta = load_judge_net(self.options.get("folder") or shipped_dir(self.world))
         return self._net
 
     def predict(self, images: Sequence) -> list[tuple[str, str]]:
@@ -298,3 +299,26 @@ class MiniJudge(Evaluator):
                 "through_model", "train_images", "heldout_images")
         out["heldout"] = {k: meta[k] for k in keys if k in meta}
         return out
+
+
+class MiniV1Judge(MiniJudge):
+    """Exact judge of the mini world v1 under its versioned name (the judge of ``mini`` today, the same weights)."""
+
+    name = "mini-v1"
+
+
+class MiniV2JudgePending(Evaluator):
+    """ActionBench-mini v2's judge: not built yet (issue 14, step 3); refuses to run rather than guess."""
+
+    name = "mini-v2"
+    VERSION = "0"
+
+    def check(self) -> None:
+        from actionbench.errors import ActionBenchError
+
+        raise ActionBenchError("the mini-v2 judge (pose, subject, attributes and background types) is not built yet; "
+                               "judge mini-v2 samples with another judge (--judge NAME) until it lands")
+
+    def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgment]:
+        self.check()
+        return []

@@ -8,7 +8,9 @@ Two roles:
 * ``render(subject_id, pose, size, seed)`` draws any of the 23 subjects (or one of the
   exemplar-only people) in any named pose, with the OpenPose keypoints of what it drew;
   it is the renderer of the offline "mini world" where a tiny diffusion model is trained
-  and a classifier judge recognises pose and subject exactly.
+  and a classifier judge recognises pose and subject exactly. Optionally the figure wears
+  attributes (``attributes=("uniform", "cap")``), has a body build (``build="broad"``) and
+  stands on a typed background (``background="type:gym"``); without them the pixels are v1's.
 
 Figures are cartoon bodies with thick outlined limbs on a skeleton of the 18 OpenPose
 (COCO order) keypoints. Poses are defined in a normalised body frame (x to the right of
@@ -22,9 +24,11 @@ Where things are, in the order a render uses them::
     poses        keypoints in the body frame: Pose, POSES, pose_distance
     looks        what each subject wears or what fur it has: Look, SUBJECT_LOOKS, EXEMPLAR_LOOKS
     figure       a pose made into one seeded figure (jitter, lean, mirror, prop, tail)
-    backgrounds  named and random backgrounds
+    wearables    attributes any figure can carry (garments, head gear, mat, stool) and body builds
+    backgrounds  named and random backgrounds; background_types: room, beach, gym, studio, outdoors
     painter      body parts and their order; heads: hair, faces, hats, animal heads
     scene        layout in the frame, render, render_keypoints, contact_sheet
+    sheets       contact sheets of the attributes, builds and background types
     dataset      exemplar specs, the manifest and its hash, load_synthetic
 
 The generic drawing lives in the core: ``actionbench.raster`` (the anti-aliased
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 from actionbench.pose import KEYPOINT_INDEX, KEYPOINT_NAMES, OPENPOSE_COLORS, OPENPOSE_LIMBS, render_pose_map
 
+from .background_types import BACKGROUND_TYPES, STUDIO_COLOURS, TYPE_PREFIX, TypedBackground, typed_background
 from .backgrounds import BACKGROUNDS, Background
 from .benchmark import ACTION_IDS, ACTION_PHRASES, SUBJECT_IDS, SUBJECTS
 from .dataset import (
@@ -61,13 +66,17 @@ from .dataset import (
 from .looks import EXEMPLAR_LOOKS, LOOKS, SUBJECT_LOOKS, Look
 from .poses import ACTION_POSES, EVERYDAY_POSES, GROUND, POSES, Pose, pose_distance
 from .scene import RENDERER_VERSION, RenderedImage, contact_sheet, render, render_keypoints
+from .sheets import attribute_pose_sheet, attribute_sheet
+from .wearables import ATTRIBUTES, BUILDS, DEFAULT_BUILD, WEARABLES, Wearable
 
 __all__ = [
-    "ACTION_IDS", "ACTION_PHRASES", "ACTION_POSES", "BACKGROUNDS", "DATASET_VERSION", "DEFAULT_EXEMPLAR_SIZE",
-    "EVERYDAY_POSES", "EXEMPLARS_PER_ACTION", "EXEMPLAR_LOOKS", "GROUND", "KEYPOINT_INDEX", "KEYPOINT_NAMES",
-    "LICENSE", "LOOKS", "OPENPOSE_COLORS", "OPENPOSE_LIMBS", "POSES", "RENDERER_VERSION", "SUBJECTS", "SUBJECT_IDS",
-    "SUBJECT_LOOKS", "Background", "Look", "Pose", "RenderedImage", "canonical_description", "contact_sheet",
-    "default_synthetic_root", "exemplar_spec", "load_synthetic", "png_bytes", "pose_distance", "render",
-    "render_keypoints", "render_pose_map", "renderer_source_sha256", "synthetic_exemplar", "synthetic_keypoints",
-    "synthetic_manifest_sha256", "synthetic_pose_map",
+    "ACTION_IDS", "ACTION_PHRASES", "ACTION_POSES", "ATTRIBUTES", "BACKGROUNDS", "BACKGROUND_TYPES", "BUILDS",
+    "DATASET_VERSION", "DEFAULT_BUILD", "DEFAULT_EXEMPLAR_SIZE", "EVERYDAY_POSES", "EXEMPLARS_PER_ACTION",
+    "EXEMPLAR_LOOKS", "GROUND", "KEYPOINT_INDEX", "KEYPOINT_NAMES", "LICENSE", "LOOKS", "OPENPOSE_COLORS",
+    "OPENPOSE_LIMBS", "POSES", "RENDERER_VERSION", "STUDIO_COLOURS", "SUBJECTS", "SUBJECT_IDS", "SUBJECT_LOOKS",
+    "TYPE_PREFIX", "WEARABLES", "Background", "Look", "Pose", "RenderedImage", "TypedBackground", "Wearable",
+    "attribute_pose_sheet", "attribute_sheet", "canonical_description", "contact_sheet", "default_synthetic_root",
+    "exemplar_spec", "load_synthetic", "png_bytes", "pose_distance", "render", "render_keypoints", "render_pose_map",
+    "renderer_source_sha256", "synthetic_exemplar", "synthetic_keypoints", "synthetic_manifest_sha256",
+    "synthetic_pose_map", "typed_background",
 ]  # fmt: skip

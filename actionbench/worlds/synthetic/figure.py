@@ -6,7 +6,7 @@ Determinism: only + - * / on float64 and ``random.Random.random()`` draws in a f
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from actionbench.pose import KEYPOINT_INDEX, KEYPOINT_NAMES
@@ -42,6 +42,7 @@ class FigureGeometry:
     prop_kind: str | None  # a key of PROP_OUTLINES ("box") or None
     prop: list | None  # the prop's outline points
     tail: list | None  # the tail's centre line
+    extras: dict = field(default_factory=dict)  # worn props' outline points by name (wearables.attach_props)
 
     def transformed(self, point: Callable[[Point], Point], vector: Callable[[Point], Point]) -> FigureGeometry:
         """The same figure with every point mapped by ``point`` and every direction by ``vector``."""
@@ -55,6 +56,7 @@ class FigureGeometry:
             prop_kind=self.prop_kind,
             prop=None if self.prop is None else [point(p) for p in self.prop],
             tail=None if self.tail is None else [point(p) for p in self.tail],
+            extras={name: [point(p) for p in points] for name, points in self.extras.items()},
         )
 
 
@@ -140,8 +142,13 @@ def body_geometry(look: Look, pose: Pose, rng: random.Random) -> tuple[FigureGeo
     return g, {"lean": lean, "mirror": mirror}
 
 
-def figure_extent(look: Look, g: FigureGeometry) -> tuple[float, float, float, float]:
-    """Bounding box (x0, y0, x1, y1) of everything drawn, in body units."""
+def figure_extent(look: Look, g: FigureGeometry, head_top: float = 0.0,
+                  more: list | tuple = ()) -> tuple[float, float, float, float]:
+    """Bounding box (x0, y0, x1, y1) of everything drawn, in body units.
+
+    ``head_top``: how far above the head's centre (in head radii) something worn reaches, when
+    that is higher than the look's own hat, ears and hair; ``more``: other points to fit.
+    """
     xs, ys = [], []
     margin = 0.075 * max(look.build, 1.0) * look.scale  # limb thickness around each joint
     for p in g.keypoints:
@@ -150,13 +157,13 @@ def figure_extent(look: Look, g: FigureGeometry) -> tuple[float, float, float, f
             ys += [p[1] - margin, p[1] + margin]
     head_radius = HEAD_R * look.head_scale * look.scale
     top = max(HEAD_TOP_REACH.get(look.hat or "", 1.2), HEAD_TOP_REACH.get(look.ears or "", 1.2),
-              HEAD_TOP_REACH.get(look.hair_style, 1.2))
+              HEAD_TOP_REACH.get(look.hair_style, 1.2), head_top)
     side = (-g.head_up[1], g.head_up[0])
     # points around the head, in head radii along (up, side)
     for a, b in ((top, 0.0), (top * 0.8, 1.4), (top * 0.8, -1.4), (-1.1, 1.3), (-1.1, -1.3), (0.0, 1.5), (0.0, -1.5)):
         xs.append(g.head_center[0] + head_radius * (a * g.head_up[0] + b * side[0]))
         ys.append(g.head_center[1] + head_radius * (a * g.head_up[1] + b * side[1]))
-    for p in (g.prop or []) + (g.tail or []):
+    for p in (g.prop or []) + (g.tail or []) + list(more):
         xs += [p[0] - 0.05, p[0] + 0.05]
         ys += [p[1] - 0.05, p[1] + 0.05]
     return min(xs), min(ys), max(xs), max(ys)

@@ -301,6 +301,12 @@ def _animal_head(painter: Painter, head: HeadFrame) -> None:
         painter.group(items)
 
 
+def paint_animal_ears(painter: Painter, head: HeadFrame) -> None:
+    """An animal's ears on their own, e.g. again over a cap, so that they poke through it."""
+    look = painter.look
+    _animal_ears(painter, head, (1, -1) if not painter.side else (0,), look.ear_color or look.skin, look.ear_inner)
+
+
 def _animal_ears(painter: Painter, head: HeadFrame, sides: tuple, ear_col, ear_inner) -> None:
     """Ears behind the head (floppy ones hang in front and are painted after the face)."""
     look, side, at, r = painter.look, painter.side, head.at, head.radius

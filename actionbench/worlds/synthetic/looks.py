@@ -26,7 +26,7 @@ class Look:
     hair_style: str = "short"  # short, long, bun, pigtails, bald, wild, bangs, none
     hat: str | None = None  # a key of heads.HATS: police, chef, fedora
     shirt: RGB = (60, 110, 200)
-    sleeves: str = "long"  # long or short
+    sleeves: str = "long"  # long, short, or none (bare arms: wearables' sportswear)
     pants: RGB = (45, 55, 95)
     lower: str = "trousers"  # trousers, shorts, skirt, dress (shirt-coloured), robe
     legs: RGB | None = None  # bare legs / socks below shorts or skirt (default skin)

@@ -2,9 +2,10 @@
 
 Each body part is one method that builds a list of (shape, colour) items and paints them as
 one group (all outlines, then all fills), so a part reads as one piece. ``draw`` fixes the
-order of the parts (back to front); heads, hair and hats are in ``heads``. To draw something
-new (a garment, a prop), add it to the part that owns that region, or add a part and call it
-from ``draw`` at its depth.
+order of the parts (back to front); heads, hair and hats are in ``heads``; worn attributes
+(``wearables``) are painted over the parts they cover, at the depths ``draw`` calls them. To draw
+something new (a garment, a prop), add it to the part that owns that region, or add a part and
+call it from ``draw`` at its depth.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from actionbench.pose import KEYPOINT_INDEX
 from actionbench.raster import (RGB, Canvas, Point, add, capsule, disc, ellipse, lerp, outline_colour, polygon, shade,
                                 sub, unit)
 
-from . import heads
+from . import heads, wearables
 from .figure import TAIL_SHAPES, FigureGeometry, hip_center
 from .looks import Look
 
@@ -25,8 +26,10 @@ LOWER_GARMENT_REACH = {"skirt": 0.6, "dress": 0.85, "robe": 1.5}
 class FigurePainter:
     """Draws one figure in pixel space, ``pixels_per_unit`` pixels per body unit."""
 
-    def __init__(self, canvas: Canvas, look: Look, geometry: FigureGeometry, pixels_per_unit: float):
+    def __init__(self, canvas: Canvas, look: Look, geometry: FigureGeometry, pixels_per_unit: float,
+                 attributes: tuple = ()):
         self.canvas, self.look, self.geometry, self.pixels_per_unit = canvas, look, geometry, pixels_per_unit
+        self.attributes = attributes  # canonical wearables names (wearables.canonical_attributes)
         self.outline_width = max(0.5, 0.013 * pixels_per_unit)  # in pixels
         self.human = look.species == "human"
         self.side = geometry.near is not None
@@ -63,7 +66,8 @@ class FigurePainter:
 
     # -- the whole figure ------------------------------------------------------------------
     def draw(self) -> None:
-        """All parts, back to front."""
+        """All parts, back to front (the mat, under the shadow, is the scene's to paint first)."""
+        wearables.paint_stool(self)
         self.prop()
         self.tail()
         if self.side:
@@ -75,7 +79,9 @@ class FigurePainter:
             self.leg(near)
             self.lower_garment()
             self.torso_details()
+            wearables.paint_garment(self)
             heads.paint_head(self)
+            wearables.paint_head_gear(self)
             self.arm(near)
         else:
             heads.paint_hair_behind(self)
@@ -83,7 +89,9 @@ class FigurePainter:
             self.leg("l")
             self.torso()
             self.torso_details()
+            wearables.paint_garment(self)
             heads.paint_head(self)
+            wearables.paint_head_gear(self)
             self.arm("r")
             self.arm("l")
 
@@ -94,7 +102,7 @@ class FigurePainter:
         shoulder, elbow, wrist = (self.joint(f"{side}_{n}") for n in ("shoulder", "elbow", "wrist"))
         arm_radius = self.pixels(0.036 * look.build * look.scale)
         if self.human:
-            upper = look.shirt
+            upper = look.skin if look.sleeves == "none" else look.shirt
             fore = look.shirt if look.sleeves == "long" else look.skin
             hand = look.accent if (side == "r" and "glove_r" in look.details) else look.skin
         else:
@@ -122,6 +130,7 @@ class FigurePainter:
         self.group(items, darken=darken)
         if look.stripes:
             self.limb_stripes([(shoulder, elbow, arm_radius), (elbow, wrist, arm_radius)], darken)
+        wearables.paint_sleeve(self, side, darken)
 
     def leg(self, side: str, darken: float = 1.0) -> None:
         """Thigh and shin in what the look wears on them, then the shoe (a side view's points forward)."""

@@ -3,6 +3,8 @@
 ``render`` is the world's one drawing entry point: the seed fixes the figure's jitter, lean
 and mirror, its scale and place in the frame, and (when none is given) the background, in
 that order of random draws, so the same seed gives the same composition at every size.
+Attributes and builds (``wearables``) and background types (``background_types``) are
+optional; without them a render is the v1 renderer's, pixel for pixel.
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from actionbench.errors import DatasetError
 from actionbench.pose import render_pose_map
 from actionbench.raster import Canvas, ellipse
 
-from .backgrounds import Background, background_pixels, choose_background
+from . import wearables
+from .background_types import choose_scene_background, scene_background_pixels
+from .backgrounds import Background
 from .benchmark import SUBJECT_IDS
 from .figure import FigureGeometry, body_geometry, figure_extent
 from .looks import EXEMPLAR_LOOKS, LOOKS, Look
@@ -37,7 +41,9 @@ class RenderedImage:
     pose: str
     size: int
     seed: int
-    background: str  # a BACKGROUNDS name, or "random-<kind>"
+    background: str  # a BACKGROUNDS name, "random-<kind>", or "type:<type>[:<variant>]"
+    attributes: tuple = ()  # wearables.WEARABLES names, in canonical order
+    build: str = wearables.DEFAULT_BUILD
 
     def keypoints_array(self) -> np.ndarray:
         """18x2 float array of pixel coordinates, NaN where hidden."""
@@ -85,19 +91,28 @@ class Scene:
     shadow: tuple  # (cx, rx) in pixels
 
 
-def lay_out_scene(subject_id: str, pose: str, size: int, seed: int, background) -> Scene:
-    """Place the seeded figure in a ``size`` square: scale, floor line, horizontal position, background."""
-    look, p = look_of(subject_id), pose_of(pose)
+def lay_out_scene(subject_id: str, pose: str, size: int, seed: int, background, attributes: tuple = (),
+                  build: str = wearables.DEFAULT_BUILD) -> Scene:
+    """Place the seeded figure in a ``size`` square: scale, floor line, horizontal position, background.
+
+    ``attributes`` must be canonical (``wearables.canonical_attributes``). They and the build
+    may change the figure's size in the frame (the layout fits a stool, a cap or a broad build),
+    never the random draws: the stool's side comes from a stream of its own.
+    """
+    look, p = wearables.dress(look_of(subject_id), attributes, wearables.check_build(build)), pose_of(pose)
     if size < 16:
         raise ValueError(f"size must be at least 16 pixels, got {size}")
     rng = seeded_rng("actionbench-synthetic", RENDERER_VERSION, subject_id, p.name, int(seed))
     g, _ = body_geometry(look, p, rng)
     scale_f, ground_f, x_f, horizon_f = rng.random(), rng.random(), rng.random(), rng.random()
     # the background is drawn after the figure's numbers, so it never changes the layout
-    bg = choose_background(background, rng)
+    bg = choose_scene_background(background, rng)
+    if attributes:
+        prop_rng = seeded_rng("actionbench-synthetic-props", RENDERER_VERSION, subject_id, p.name, int(seed))
+        wearables.attach_props(g, p, look, attributes, prop_rng)
 
     # layout: pixels per body unit, floor line, horizontal position
-    x0, y0, x1, y1 = figure_extent(look, g)
+    x0, y0, x1, y1 = figure_extent(look, g, wearables.head_top_reach(attributes), wearables.points_to_fit(g))
     margin = 0.03 * size
     u = size * (0.66 + 0.2 * scale_f)
     ground_px = min(size * (0.84 + 0.11 * ground_f), size - 1 - max(y1 - p.ground, 0.0) * u)
@@ -119,8 +134,10 @@ def pixel_keypoints(scene: Scene) -> tuple:
     return tuple(None if q is None else (round(q[0], 3) + 0.0, round(q[1], 3) + 0.0) for q in scene.geometry.keypoints)
 
 
-def render(subject_id: str, pose: str, size: int = 64, seed: int = 0, background=None) -> RenderedImage:
-    """Draw one subject in one pose; deterministic per (subject_id, pose, size, seed, background).
+def render(subject_id: str, pose: str, size: int = 64, seed: int = 0, background=None, attributes=(),
+           build: str = wearables.DEFAULT_BUILD) -> RenderedImage:
+    """Draw one subject in one pose; deterministic per (subject_id, pose, size, seed, background,
+    attributes, build).
 
     Args:
         subject_id: one of SUBJECT_IDS, or an EXEMPLAR_LOOKS id.
@@ -128,24 +145,35 @@ def render(subject_id: str, pose: str, size: int = 64, seed: int = 0, background
         size: image side in pixels (any size from 16; 64 to 512 are the intended ones).
         seed: varies the background, position, scale, lean and joint jitter; the layout is
             the same at every size for the same seed.
-        background: None (chosen by the seed), a BACKGROUNDS name, a Background, or an RGB tuple.
+        background: None (chosen by the seed), a BACKGROUNDS name, a Background, an RGB tuple, or
+            a background type: ``"type:<type>"`` or ``"type:<type>:<variant>"``
+            (``background_types.BACKGROUND_TYPES``; the seed varies its colours and details).
+        attributes: wearables.WEARABLES names the figure wears or has with it, e.g.
+            ``("uniform", "cap")``; their order does not matter; () draws the v1 figure.
+        build: a wearables.BUILDS name (slim, regular, broad); "regular" is the subject's own.
 
     Raises:
-        DatasetError: unknown subject, pose or background name.
+        DatasetError: unknown subject, pose, background, attribute or build; two body garments.
     """
     size = int(size)
-    scene = lay_out_scene(subject_id, pose, size, seed, background)
-    canvas = Canvas(background_pixels(size, scene.background, scene.horizon))
+    attributes = wearables.canonical_attributes(attributes)
+    scene = lay_out_scene(subject_id, pose, size, seed, background, attributes, build)
+    canvas = Canvas(scene_background_pixels(size, scene.background, scene.horizon))
+    painter = FigurePainter(canvas, scene.look, scene.geometry, scene.pixels_per_unit, attributes)
+    wearables.paint_mat(painter)  # on the floor, under the shadow
     shadow_x, shadow_rx = scene.shadow
     canvas.fill(ellipse((shadow_x, scene.ground_px), shadow_rx, 0.035 * scene.pixels_per_unit), (0, 0, 0), alpha=0.18)
-    FigurePainter(canvas, scene.look, scene.geometry, scene.pixels_per_unit).draw()
+    painter.draw()
     return RenderedImage(canvas.to_image(), pixel_keypoints(scene), subject_id, scene.pose.name, size, int(seed),
-                         scene.background.name)
+                         scene.background.name, attributes, build)
 
 
-def render_keypoints(subject_id: str, pose: str, size: int = 64, seed: int = 0) -> tuple:
-    """The keypoints ``render`` would return, without drawing (they never depend on the background)."""
-    return pixel_keypoints(lay_out_scene(subject_id, pose, int(size), seed, (0, 0, 0)))
+def render_keypoints(subject_id: str, pose: str, size: int = 64, seed: int = 0, attributes=(),
+                     build: str = wearables.DEFAULT_BUILD) -> tuple:
+    """The keypoints ``render`` would return, without drawing (they never depend on the background;
+    a stool, a cap or a build can change the figure's size in the frame)."""
+    attributes = wearables.canonical_attributes(attributes)
+    return pixel_keypoints(lay_out_scene(subject_id, pose, int(size), seed, (0, 0, 0), attributes, build))
 
 
 def contact_sheet(subjects: Sequence[str] | None = None, poses: Sequence[str] | None = None, size: int = 96,
