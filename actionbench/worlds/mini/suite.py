@@ -1,29 +1,46 @@
 """The mini suites: a world's model, its dataset and its exact judge, one suite per world version.
 
-``mini`` is the world ``world.PLAIN_NAME_WORLD`` (v1 for now); ``mini-v1`` and ``mini-v2`` name theirs.
-Their method settings are the suite's own protocol; an empty table means every method runs at
-its own (Stable Diffusion 2.1) defaults, as the first mini leaderboard rows did.
+``mini`` is the world ``world.PLAIN_NAME_WORLD``; ``mini-v1`` and ``mini-v2`` name theirs. A suite's
+method settings are its world's protocol (``protocol.json`` in the world's shipped folder, set by
+``actionbench mini protocol`` from held-out loss curves and the base model's own images, never from
+benchmark scores); a world without one runs every method at its own (Stable Diffusion 2.1) defaults,
+as the first mini leaderboard rows did.
 """
-from actionbench.spec import Suite
+from __future__ import annotations
 
-MINI_SUITE = Suite(
-    name="mini",
-    backbone="mini",
-    dataset="mini",
-    judge="mini",
-    description="ActionBench-mini: the offline world (shipped model, rendered exemplars, exact judge)",
-)
-MINI_V1_SUITE = Suite(
-    name="mini-v1",
-    backbone="mini-v1",
-    dataset="mini-v1",
-    judge="mini-v1",
-    description="ActionBench-mini v1: the first offline world, under its versioned name (the same numbers as mini)",
-)
-MINI_V2_SUITE = Suite(
-    name="mini-v2",
-    backbone="mini-v2",
-    dataset="mini-v2",
-    judge="mini-v2",
-    description="ActionBench-mini v2: exemplars that share their action's context signature (docs/mini-v2-design.md)",
-)
+import json
+
+from actionbench.spec import Suite
+from actionbench.worlds.mini.folders import shipped_dir
+from actionbench.worlds.mini.protocol import PROTOCOL_FILE, method_settings
+from actionbench.worlds.mini.world import PLAIN_NAME_WORLD
+
+
+def protocol_settings(world: str) -> tuple[dict, str]:
+    """The suite's method settings from the world's shipped protocol, and a note saying where they come from."""
+    try:
+        path = shipped_dir(world) / PROTOCOL_FILE
+    except Exception:  # noqa: BLE001 - a world without a shipped folder has no protocol
+        return {}, ""
+    if not path.is_file():
+        return {}, "no protocol: every method at its own defaults"
+    return method_settings(json.loads(path.read_text())), f"{world}'s protocol.json (actionbench mini protocol)"
+
+
+def world_suite(name: str, world: str, description: str) -> Suite:
+    settings, note = protocol_settings(world)
+    return Suite(name=name, backbone=world, dataset=world, judge=world, description=description,
+                 method_settings=settings, protocol_note=note)
+
+
+MINI_V1_SUITE = world_suite("mini-v1", "mini-v1",
+                            "ActionBench-mini v1: the first offline world (shipped model, rendered exemplars, exact judge)")
+MINI_V2_SUITE = world_suite("mini-v2", "mini-v2",
+                            "ActionBench-mini v2: exemplars that share their action's context signature "
+                            "(docs/mini-v2-design.md)")
+_plain_settings, _plain_note = protocol_settings(PLAIN_NAME_WORLD)
+MINI_SUITE = Suite(name="mini", backbone="mini", dataset="mini", judge="mini",
+                   description=f"ActionBench-mini: the offline world ({PLAIN_NAME_WORLD}: shipped model, rendered "
+                               "exemplars, exact judge)",
+                   method_settings=_plain_settings, protocol_note=_plain_note)
+"""The plain ``--suite mini``: the current world (``PLAIN_NAME_WORLD``) under the plain names."""
