@@ -17,7 +17,7 @@ from actionbench.worlds.mini.world import ATTRIBUTE_WORDS, BACKGROUND_TYPE_WORDS
 V1_FINGERPRINT = {"resolution": 32, "dtype": "float32", "scheduler": "DDIMScheduler", "prediction_type": "v_prediction",
                   "unet_parameters": 990060, "world": "mini-v1", "steps": 19200,
                   "weights_sha256": "300c9e4f8429d60d2a0a10c257b6d14677f5f4cf069c9db4522fc2e22d45ae43"}
-V1_DATASET_SHA256 = "365d3bdc335e03f2838d4f2c7f7af3c241d7bf0c99c4f18792a18145378cfecc"
+V1_DATASET_SHA256 = "0926920dc4ee53a2db929feddb5ba926966231ed4e05879a95e15d4db6325579"  # the landed mini rows recorded this
 V1_JUDGE_READINGS = [  # (look, pose, seed) -> (pose, subject) the v1 judge read
     (("man", "cheer", 3), ("cheer", "man")), (("old_man", "sit", 156), ("sit", "old_man")),
     (("michael_jackson", "lie", 309), ("lie", "michael_jackson")),
