@@ -142,7 +142,7 @@ def table_cmd(methods, num_inference_steps, train_steps, runs_dir, leaderboard_d
             out = Path(runs_dir) / name
             path = evaluate(spec, RunOptions(out=out))
             if path is not None:
-                add_result(path, leaderboard_dir, name=f"mini-{name}")
+                add_result(path, leaderboard_dir, name=f"mini-{name}", replace=True)  # the table refreshes its rows
                 done.append(name)
         except Exception as exc:  # one method failing (e.g. no ControlNet for mini) must not stop the table
             failed.append((name, f"{type(exc).__name__}: {exc}"))
