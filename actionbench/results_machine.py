@@ -101,17 +101,17 @@ def machine_description() -> dict:
 
 
 def machine_summary(machine: dict) -> str:
-    """One line: ``AMD EPYC (avx2; no avx512f) | torch 2.14.1 mkl, 1 thread`` (+ ``| GPU name``)."""
+    """One line: ``AMD EPYC (avx2, no avx512f); torch 2.14.1 mkl, 1 thread`` (+ ``; GPU name``)."""
     flags = machine.get("cpu_flags") or []
     widest = [f for f in ("amx_tile", "avx512f", "avx2", "sve2", "sve", "asimd") if f in flags][:1]
     vector = widest[0] if widest else "no avx2"
     if widest == ["avx2"]:  # the line that split the mini ADI row between two machines
-        vector += "; no avx512f"
+        vector += ", no avx512f"
     torch_info = machine.get("torch") or {}
     threads = torch_info.get("threads")
-    text = (f"{machine.get('cpu_model') or machine.get('architecture') or 'unknown CPU'} ({vector}) | torch "
+    text = (f"{machine.get('cpu_model') or machine.get('architecture') or 'unknown CPU'} ({vector}); torch "
             f"{torch_info.get('version', '?')} {torch_info.get('blas_info') or ''}".rstrip()
             + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""))
     if machine.get("gpu"):
-        text += f" | {machine['gpu']}"
+        text += f"; {machine['gpu']}"
     return text

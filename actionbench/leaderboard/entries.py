@@ -66,7 +66,8 @@ def add_result(results_path: str | Path, leaderboard_dir: str | Path = PROJECT_B
     Raises:
         ValidationError: the results are invalid, or do not match their run folder (every problem listed).
         ConfigError: a caveat without ``allow_partial``; ``name`` unsafe; an entry of that name holding
-            another run without ``replace`` (the message names it); the run already on the board by another name.
+            another run without ``replace`` (the message names it); the same records (images and verdicts)
+            already on the board as another entry, whatever spec they claim.
     """
     source = resolve_results_path(results_path)
     data = load_valid_results(source)
@@ -89,7 +90,8 @@ def add_result(results_path: str | Path, leaderboard_dir: str | Path = PROJECT_B
         return target  # this very file is already the entry
     twin = _entry_with_records(board, records_hash(data), besides=name)
     if twin is not None:
-        raise ConfigError(f"this run is already on the board as entry '{twin}' (same record set); nothing was added")
+        raise ConfigError(f"this run's records (the same images and verdicts) are already on the board as entry "
+                          f"'{twin}'; one run's evidence makes one entry, so nothing was added")
     if target.exists() and not replace:
         try:
             existing = describe_run(read_json(target, "leaderboard results file"))

@@ -39,9 +39,11 @@ def reproduce_spec(results: Mapping):
     recorded = results["spec"]
     spec = recorded_run_spec(recorded)
     if spec.config is None:
+        commit = (results.get("provenance") or {}).get("git_commit")
         raise ActionBenchError(
             f"method {recorded['method']!r} is not installed here, or its config no longer takes the recorded "
-            "fields; install the ActionBench (or method package) version that made the entry")
+            "fields (configs were reorganised since); re-run with the ActionBench that made the entry"
+            + (f" (git commit {commit[:12]}: `git checkout {commit[:12]}`)" if commit else ""))
     return dataclasses.replace(spec, judge=str(results["judge"]["name"]))
 
 
