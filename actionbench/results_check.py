@@ -67,7 +67,7 @@ def check_results(record: Any) -> list[str]:
                    if isinstance(found, int) and found > SCHEMA_VERSION
                    else "rewrite the results with the current runner (`actionbench judge --out RUN`)")]
     legacy = is_legacy(record)
-    problems: list[str] = _first(non_finite_numbers(record), "non-finite numbers")
+    problems: list[str] = listed(non_finite_numbers(record), "non-finite numbers")
     _check_fields(record, TOP_FIELDS if legacy else TOP_FIELDS_V2, "", problems)
     _check_spec(record, problems)
     if isinstance(record.get("judge"), dict):
@@ -81,11 +81,11 @@ def check_results(record: Any) -> list[str]:
     if not records:
         problems.append("records is empty: nothing was judged; run `actionbench judge --out RUN` first")
     record_problems = _check_records(records, legacy)
-    problems.extend(_first(record_problems, "problems in records"))
+    problems.extend(listed(record_problems, "problems in records"))
     problems.extend(_duplicated_units(records))
     if record_problems:
         return problems
-    problems.extend(_first(prediction_conflicts(records), "verdicts that contradict the judge's own prediction"))
+    problems.extend(listed(prediction_conflicts(records), "verdicts that contradict the judge's own prediction"))
     metrics = record.get("metrics")
     if isinstance(metrics, dict):
         problems.extend(check_metrics(metrics, records))
@@ -122,7 +122,7 @@ def _check_fields(obj: Mapping, fields: Mapping[str, Any], where: str, problems:
             problems.append(f"{where}{key} is {obj[key]!r} ({type(obj[key]).__name__}); expected {_type_name(types)}")
 
 
-def _first(problems: list[str], what: str) -> list[str]:
+def listed(problems: list[str], what: str) -> list[str]:
     """The first ``MAX_LISTED`` problems and a count of the rest."""
     more = len(problems) - MAX_LISTED
     return problems[:MAX_LISTED] + ([f"... and {more} more {what}"] if more > 0 else [])
@@ -257,7 +257,7 @@ def check_metrics(metrics: dict, records: list, where: str = "metrics") -> list[
     mismatches: list[str] = []
     compare_values(expected, metrics, where, mismatches)
     if mismatches:
-        problems += _first(mismatches, "metric mismatches")
+        problems += listed(mismatches, "metric mismatches")
         problems.append("the metrics do not match the records (edited by hand, or records changed): "
                         "recompute them with actionbench.metrics.compute_metrics(records)")
     return problems
@@ -275,7 +275,7 @@ def _check_hash_and_derived(record: Mapping, records: list) -> list[str]:
         if key in record:
             compare_values(expected, record[key], key, mismatches)
     if mismatches:
-        problems += _first(mismatches, "mismatches in the blocks derived from the records")
+        problems += listed(mismatches, "mismatches in the blocks derived from the records")
         problems.append("floor and per_seed do not match the records: recompute them with "
                         "actionbench.results_schema.derived_blocks(records)")
     return problems

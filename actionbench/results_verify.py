@@ -24,7 +24,7 @@ from typing import Any, Mapping
 from .errors import ActionBenchError
 from .hashing import canonical_json, sha256_file
 from .io import read_json
-from .results_check import _first, check_coverage, check_metrics, check_results, compare_values, expected_units
+from .results_check import check_coverage, check_metrics, check_results, compare_values, expected_units, listed
 from .results_schema import derived_blocks, is_legacy, judge_folder
 
 SPEC_FILE = "spec.json"  # as actionbench.runfolder names it
@@ -148,7 +148,7 @@ def _check_judgments(results: Mapping, run_dir: Path, check: RunCheck) -> None:
         mismatches: list[str] = []
         for key, expected in derived_blocks(derived).items():
             compare_values(expected, results.get(key), f"{key} (from the judgment files)", mismatches)
-        problems += _first(mismatches, "mismatches")
+        problems += listed(mismatches, "mismatches")
     problems += check_coverage(results, derived)
     check.problems.extend(problems)
 

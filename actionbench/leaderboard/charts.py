@@ -57,7 +57,7 @@ def heat_map(confusion: Mapping, name: str) -> str:
     rows, columns, counts = confusion["rows"], confusion["columns"], confusion["counts"]
     esc = html.escape
     cell, left, top = HEAT_CELL, 72, 66
-    width, height = max(300, left + len(columns) * cell + 4), top + len(rows) * cell + 16
+    width, height = max(330, left + len(columns) * cell + 4), top + len(rows) * cell + 16
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="confusion matrix of {esc(name)}: target action by judged pose class" '
              'font-family="sans-serif" font-size="9">']
@@ -74,6 +74,6 @@ def heat_map(confusion: Mapping, name: str) -> str:
             parts.append(f'<rect x="{left + j * cell}" y="{y}" width="{cell}" height="{cell}" '
                          f'fill="{_shade(count / total)}"{stroke}><title>made for {esc(str(target))}, judged '
                          f'{esc(str(column))}: {count} of {total} ({100 * count / total:.0f}%)</title></rect>')
-    parts.append(f'<text x="{left}" y="{height - 3}" fill="#555">rows: target action; columns: judged pose; '
+    parts.append(f'<text x="4" y="{height - 3}" fill="#555">rows: target action; columns: judged pose; '
                  'shade: share of the row</text></svg>')
     return "".join(parts)

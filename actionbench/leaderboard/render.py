@@ -134,10 +134,11 @@ def render_csv(frame: pd.DataFrame) -> str:
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#222}
-table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1440px;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.85rem}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;white-space:nowrap}
 th{background:#f3f3f3} td:nth-child(2),th:nth-child(2),td:nth-child(n+8),th:nth-child(n+8){text-align:left}
+td:nth-child(10),td:nth-child(13){white-space:normal;min-width:12rem;font-size:.8rem}
 tr:has(.reported) td{color:#555;font-style:italic}
 .run{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start;margin-bottom:2rem}
 .run img{max-width:100%;border:1px solid #ccc}
