@@ -1,9 +1,10 @@
 """The results record: one JSON per run, its shape declared here once.
 
 Like lm-evaluation-harness's ``simple_evaluate`` output: the spec and its hash, the
-dataset manifest hash, method and judge versions, metrics with intervals, every
-per-image record, and provenance (package versions, ActionBench's own commit, device,
-wall time).
+dataset manifest hash, method and judge versions, metrics with intervals, the floor (false
+alarms, lift, confusion matrix, mutual information) and per-seed totals, every per-image record
+with its image's SHA-256, the record set's hash and its coverage of the protocol, and provenance
+(package versions, ActionBench's own commit, device and machine, wall time).
 
 The runner builds a record with ``build_results`` (per-image records from ``image_record``);
 the leaderboard and ``actionbench validate`` check one with ``check_results``
@@ -32,6 +33,7 @@ from .results_schema import (  # noqa: F401 - the shape, re-exported for readers
     derived_blocks,
     record_set_sha256,
 )
+
 PACKAGES = ("actionbench", "torch", "diffusers", "transformers", "accelerate", "open-clip-torch", "numpy", "pillow",
             "safetensors", "scikit-learn")
 
