@@ -258,18 +258,23 @@ def collect_results(run: Run, evaluator_description: dict, key: str, started_at:
                     world_size: int = 1) -> dict:
     """Build the results record from the run folder (requires every unit to be judged).
 
+    Every record carries the SHA-256 of its image, hashed now from the file that was judged, so the
+    results can later be checked against the images (``actionbench validate --run``).
     Timings are summed over every process that worked on the run (``OUT/timings``), so a run
     resumed after a kill still reports all the work it took."""
+    from .hashing import sha256_file
+
     records = []
     for unit in run.units():
         path = run.judgment_path(key, unit)
         if not path.exists():
             continue
         verdict = read_json(path, "judgment")
+        image = run.image_path(unit)
         record = image_record(
             unit.id, unit.action_id, unit.subject_id, unit.k, unit.seed,
-            str(run.image_path(unit).relative_to(run.out)), verdict["action_ok"], verdict["subject_ok"],
-            verdict.get("detail", {}),
+            image.relative_to(run.out).as_posix(), verdict["action_ok"], verdict["subject_ok"],
+            verdict.get("detail", {}), image_sha256=sha256_file(image),
         )
         if unit.train_seed is not None:
             record["train_seed"] = unit.train_seed
@@ -284,7 +289,8 @@ def collect_results(run: Run, evaluator_description: dict, key: str, started_at:
         stage_times = run.stage_times
     record = build_results(run.out.name, read_json(run.out / SPEC_FILE, "run spec"), evaluator_description, records,
                            failures, len(run.units()),
-                           provenance(run.device, started_at, wall_time_s, stage_times, world_size))
+                           provenance(run.device, started_at, wall_time_s, stage_times, world_size),
+                           train_seeds=len(run.train_seeds))
     record["provenance"]["processes"] = processes or 1
     return record
 

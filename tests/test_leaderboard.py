@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from run_fixtures import ColourJudgeV2, copy_run, make_run
 
 from actionbench.errors import ConfigError
-from actionbench.hashing import stable_hash
 from actionbench.io import atomic_write_json
 from actionbench.leaderboard import (
     ValidationError,
@@ -21,6 +21,7 @@ from actionbench.leaderboard import (
     render_leaderboard,
     validate_results,
 )
+from actionbench.leaderboard.grids import display_width, image_width
 from actionbench.metrics import compute_metrics
 from actionbench.results import build_results, check_results, image_record
 
@@ -30,9 +31,8 @@ SUBJECTS = ("man", "cat")
 COLOURS = {"cheer": (230, 90, 40), "sit": (40, 120, 230), "squat": (140, 60, 180)}
 
 
-def make_run(root: Path, name: str, method: str = "adi", judge_version: str = "1", right=lambda a, s, k: True,
-             preset: str | None = "smoke", drop_image: str | None = None) -> Path:
-    """A run folder with small images, judgments from ``right(a, s, k) -> (action_ok, subject_ok)``, results.json."""
+def make_grid_run(root: Path, name: str, right=lambda a, s, k: True, drop_image: str | None = None) -> Path:
+    """A small run folder for grid drawing only: 3 actions x 2 subjects, one colour per action."""
     from PIL import Image, ImageDraw
 
     run = root / name
@@ -47,32 +47,31 @@ def make_run(root: Path, name: str, method: str = "adi", judge_version: str = "1
                     (run / rel).parent.mkdir(parents=True, exist_ok=True)
                     image.save(run / rel)
                 ok = right(a, s, k)
-                ok = (ok, ok) if isinstance(ok, bool) else ok
                 records.append({"unit_id": f"{a}/{s}/{k}", "action_id": a, "subject_id": s, "k": k, "seed": 7 + k,
-                                "image": rel, "action_ok": ok[0], "subject_ok": ok[1], "detail": {}})
-    spec = {"method": method, "method_version": "1", "method_config": {"steps": 2}, "config_hash": "c0ffee000000",
-            "backbone": {"id": "tiny"}, "dataset": "synthetic", "manifest_sha256": "ab" * 32,
-            "protocol": {"images_per_pair": 2}, "preset": preset}
-    results = {
-        "schema_version": 1, "run_name": name, "spec": spec, "spec_hash": stable_hash(spec),
-        "judge": {"name": "tiny", "version": judge_version, "human": False, "model": "actionbench-tiny-clip",
-                  "pretrained": None},
-        "metrics": compute_metrics(records), "records": records, "failures": [], "complete": True,
-        "provenance": {"actionbench_version": "0.1.0", "git_commit": None, "git_dirty": None, "packages": {},
-                       "device": "cpu", "python": "3.11", "platform": "linux", "started_at": "2026-01-02T03:04:05+00:00",
-                       "finished_at": "2026-01-02T03:05:00+00:00", "wall_time_s": 55.0},
-    }
+                                "image": rel, "action_ok": ok, "subject_ok": ok, "detail": {}})
+    results = {"schema_version": 1, "run_name": name, "spec": {"method": "adi"}, "judge": {"name": "tiny",
+               "version": "1"}, "metrics": compute_metrics(records), "records": records}
     atomic_write_json(run / "results.json", results)
     return run
 
 
-@pytest.fixture
-def runs(tmp_path):
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Three full runs of the synthetic protocol, made once: adi all right, sd right on k=0 only, and
+    textual inversion right on cheer only, judged by another judge version."""
+    root = tmp_path_factory.mktemp("runs")
     return {
-        "good": make_run(tmp_path / "runs", "good", "adi", "1", lambda a, s, k: True),
-        "half": make_run(tmp_path / "runs", "half", "sd", "1", lambda a, s, k: k == 0),
-        "newjudge": make_run(tmp_path / "runs", "newjudge", "textual_inversion", "2", lambda a, s, k: (a == "cheer", True)),
+        "good": make_run(root, "good", method="adi"),
+        "half": make_run(root, "half", lambda a, s, k, seed: k == 0, method="sd"),
+        "newjudge": make_run(root, "newjudge", lambda a, s, k, seed: (a == "cheer", True), method="textual_inversion",
+                             judge=ColourJudgeV2),
     }
+
+
+@pytest.fixture
+def runs(built, tmp_path):
+    """Fresh copies of the built runs, to edit freely."""
+    return {key: copy_run(path, tmp_path / "runs") for key, path in built.items()}
 
 
 def load(run: Path) -> dict:
@@ -81,6 +80,7 @@ def load(run: Path) -> dict:
 
 def test_valid_results_pass(runs):
     assert validate_results(runs["good"] / "results.json") == []
+    assert validate_results(runs["good"] / "results.json", run_dir=runs["good"]) == []
     assert load_valid_results(load(runs["half"]))["run_name"] == "half"
 
 
@@ -92,19 +92,20 @@ def test_validate_catches_tampering_and_says_where(runs):
     assert any(p.startswith("metrics.total.mean is 0.9 but the records give 0.5") for p in problems)
     assert any("compute_metrics" in p for p in problems)
 
-    wrong_version = dict(data, schema_version=2)
+    wrong_version = dict(data, schema_version=3)
     [problem] = validate_results(wrong_version)
-    assert "schema_version is 2" in problem and "upgrade actionbench" in problem
+    assert "schema_version is 3" in problem and "upgrade actionbench" in problem
 
     duplicated = copy.deepcopy(data)
     duplicated["records"].append(copy.deepcopy(duplicated["records"][0]))
     problems = validate_results(duplicated)
     assert any("unit_id 'cheer/man/0' appears 2 times" in p for p in problems)
-    assert any("metrics.n is 12 but there are 13 records" in p for p in problems)
+    assert any("metrics.n is 368 but there are 369 records" in p for p in problems)
 
     edited_spec = copy.deepcopy(data)
-    edited_spec["spec"]["method_config"]["steps"] = 2000
-    assert any(p.startswith("spec_hash is") for p in validate_results(edited_spec))
+    edited_spec["spec"]["method_config"]["seed"] = 2000
+    problems = validate_results(edited_spec)
+    assert any(p.startswith("spec_hash is") for p in problems) and any("spec.config_hash" in p for p in problems)
 
     broken = copy.deepcopy(data)
     del broken["judge"]["version"]
@@ -121,7 +122,7 @@ def test_validate_catches_tampering_and_says_where(runs):
 
 
 def test_grid_has_labels_and_judgment_borders(tmp_path):
-    run = make_run(tmp_path, "grid", right=lambda a, s, k: a != "sit", drop_image="images/squat/cat/0.png")
+    run = make_grid_run(tmp_path, "grid", right=lambda a, s, k: a != "sit", drop_image="images/squat/cat/0.png")
     cell = 96
     grid = make_grid(run, cell=cell)
     label_w, top = max(64, cell * 3 // 4), 18 + 16
@@ -139,7 +140,7 @@ def test_grid_is_stored_at_native_size_not_upscaled(tmp_path):
     """Grids used to upscale 32-pixel images into ~700 KB files; now each image is pasted pixel for pixel."""
     from PIL import Image
 
-    run = make_run(tmp_path, "native", right=lambda a, s, k: a != "sit")
+    run = make_grid_run(tmp_path, "native", right=lambda a, s, k: a != "sit")
     grid = make_grid(run)
     cell, border, label_w, top = 32 + 2 * 3, 2, 64, 18 + 16  # 32-pixel image, 2-pixel border, 1-pixel gap
     assert grid.size == (label_w + len(SUBJECTS) * cell, top + len(ACTIONS) * cell)
@@ -154,7 +155,7 @@ def test_grid_is_stored_at_native_size_not_upscaled(tmp_path):
 
 
 def test_grid_writes_long_subject_names_upwards_at_native_size(tmp_path):
-    run = make_run(tmp_path, "long")
+    run = make_grid_run(tmp_path, "long")
     data = load(run)
     for r in data["records"]:
         r["subject_id"] = {"man": "police_officer", "cat": "albert_einstein"}[r["subject_id"]]
@@ -170,8 +171,8 @@ def test_add_result_copies_validates_and_draws(runs, tmp_path):
     assert path.read_bytes() == (runs["good"] / "results.json").read_bytes()  # byte-for-byte copy
     grid = board / "grids" / f"{path.stem}.png"
     assert grid.is_file()
-    assert add_result(runs["good"], board) == path  # same run again: replaced, not duplicated
-    with pytest.raises(ConfigError, match="already holds a different run"):
+    assert add_result(runs["good"], board) == path  # the same file again: nothing changes
+    with pytest.raises(ConfigError, match=f"entry '{path.stem}' already holds run 'good'.*--replace"):
         add_result(runs["half"], board, name=path.stem)
     with pytest.raises(ConfigError, match="must be 1-100 letters"):
         add_result(runs["half"], board, name="../escape")
@@ -192,9 +193,9 @@ def test_render_groups_by_judge_version_and_marks_reported_rows(runs, tmp_path):
     assert set(written) == {"markdown", "csv", "html"} and all(p.parent == board for p in written.values())
 
     md = written["markdown"].read_text()
-    assert "## Dataset `synthetic`, backbone `tiny`" in md and "## Dataset `v1`, backbone `sd21`" in md
-    v1 = md.index("### Judge: tiny v1 (actionbench-tiny-clip)")
-    v2 = md.index("### Judge: tiny v2 (actionbench-tiny-clip)")
+    assert "## Dataset `synthetic`, backbone `mini`" in md and "## Dataset `v1`, backbone `sd21`" in md
+    v1 = md.index("### Judge: colour v1")
+    v2 = md.index("### Judge: colour v2")
     table_v1 = md[v1:v2]
     assert table_v1.index("| 1 | adi |") < table_v1.index("| 2 | sd |")  # sorted by total within the group
     assert "textual_inversion" not in table_v1 and "| 1 | textual_inversion |" in md[v2:]  # never ranked across versions
@@ -212,18 +213,20 @@ def test_render_groups_by_judge_version_and_marks_reported_rows(runs, tmp_path):
         ("60.33", "51.09", "sd21", "paper (unspecified, likely human)")
     ti = next(r for r in by_kind["measured"] if r["method"] == "textual_inversion")
     assert ti["per_action.cheer.action_pct"] == "100.0" and ti["per_action.sit.action_pct"] == "0.0"
-    assert ti["judge_version"] == "2" and ti["spec_hash"] and ti["run_date"] == "2026-01-02"
+    assert ti["judge_version"] == "2" and ti["spec_hash"] and re.fullmatch(r"\d{4}-\d\d-\d\d", ti["run_date"])
+    assert float(ti["lift"]) == pytest.approx(1 / 8) and ti["seeds"] == "1" and ti["run_name"] == "newjudge"
 
     page = written["html"].read_text()
     assert page.startswith("<!doctype html>") and "<script" not in page and 'src="http' not in page
-    assert page.count("<svg") == 3 and page.count('<table class="dataframe board">') == 3
+    assert page.count("<svg") == 6 and page.count('<table class="dataframe board">') == 3  # bars + heat maps
     assert page.count('<span class="reported" title="Huang et al., CVPR 2024, Table 1 (SD 2.1)">reported</span>') == 8
     assert "tr:has(.reported) td{color:#555;font-style:italic}" in page
     # grids are stored small and scaled up in the page by a whole factor, pixels kept sharp
     assert "image-rendering:pixelated" in page
     for path in added:
         assert f'href="results/{path.name}"' in page
-        assert f'<img class="grid" src="grids/{path.stem}.png" width="{(64 + 2 * 38) * 6}"' in page
+        width = display_width(image_width(board / "grids" / f"{path.stem}.png"))
+        assert f'<img class="grid" src="grids/{path.stem}.png" width="{width}"' in page
 
     before = {k: p.read_bytes() for k, p in written.items()}
     assert {k: p.read_bytes() for k, p in render_leaderboard(board).items()} == before  # deterministic
@@ -236,7 +239,7 @@ def test_render_extra_results_and_invalid_files(runs, tmp_path):
     tampered = load(runs["half"])
     tampered["records"] = tampered["records"][:-1]
     atomic_write_json(board / "results" / "bad.json", tampered)
-    with pytest.raises(ValidationError, match=r"bad.json is not a valid results file(.|\n)*metrics.n is 12"):
+    with pytest.raises(ValidationError, match=r"bad.json is not a valid results file(.|\n)*metrics.n is 368"):
         render_leaderboard(board)
 
 
@@ -251,7 +254,7 @@ def test_tables_come_from_one_frame_in_display_order(runs, tmp_path):
     assert list(measured["method"]) == ["adi", "sd", "textual_inversion"]  # total order inside tiny v1, then v2
     assert list(measured["rank"]) == [1, 2, 1]
     assert list(frame.loc[frame["kind"] == "reported", "rank"]) == list(range(1, 9))
-    assert list(measured["total"]) == [1.0, 0.5, pytest.approx(1 / 3)]
+    assert list(measured["total"]) == [1.0, 0.5, pytest.approx(1 / 8)]
 
 
 def test_committed_results_files_stay_valid():
@@ -263,20 +266,23 @@ def test_committed_results_files_stay_valid():
 
 
 def test_results_builder_output_passes_the_checker():
-    records = [image_record(f"cheer/man/{k}", "cheer", "man", k, 7 + k, f"images/cheer/man/{k}.png", True, k == 0,
-                            {}) for k in range(2)]
-    spec = {"method": "adi", "method_version": "1", "method_config": {}, "config_hash": "c0ffee000000",
-            "backbone": {"id": "tiny"}, "dataset": "synthetic", "manifest_sha256": "ab" * 32, "protocol": {},
-            "preset": None}
+    from actionbench.dataset import load_dataset
+    from run_fixtures import recorded_spec
+
+    dataset = load_dataset("synthetic")
+    records = [image_record(u.id, u.action_id, u.subject_id, u.k, u.seed,
+                            f"images/{u.action_id}/{u.subject_id}/{u.k}.png", True, u.k == 0, {}, image_sha256="0" * 64)
+               for u in dataset.units()]
+    spec = recorded_spec()
     provenance = {"actionbench_version": None, "git_commit": None, "git_dirty": None, "packages": {},
                   "device": "cpu", "python": "3.11", "platform": "linux", "started_at": "2026-01-02T03:04:05+00:00",
-                  "finished_at": "2026-01-02T03:05:00+00:00", "wall_time_s": 1.0}
-    record = build_results("run", spec, {"name": "tiny", "version": "1", "human": False}, records, [], 2, provenance)
-    assert check_results(record) == [] and record["complete"] is True
+                  "finished_at": "2026-01-02T03:05:00+00:00", "wall_time_s": 1.0, "machine": {}}
+    record = build_results("run", spec, {"name": "tiny", "version": "1", "human": False}, records, [], 368, provenance)
+    assert check_results(record) == [] and record["complete"] is True and record["coverage"]["partial"] is False
     assert list(record)[:2] == ["schema_version", "run_name"] and record["metrics"]["total"]["mean"] == 0.5
-    assert build_results("run", spec, record["judge"], records, [], 3, provenance)["complete"] is False
+    assert build_results("run", spec, record["judge"], records, [], 369, provenance)["complete"] is False
     assert any("records[0] (cheer/man/0).seed" in p for p in check_results(dict(record, records=[
-        dict(records[0], seed="7")])))
+        dict(records[0], seed="7"), *records[1:]])))
 
 
 def test_quickstart_leaderboard_step_changes_no_tracked_file(tmp_path, monkeypatch):
@@ -297,7 +303,7 @@ def test_quickstart_leaderboard_step_changes_no_tracked_file(tmp_path, monkeypat
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "checkout copy"], check=True)
-    make_run(checkout / "runs", "quickstart")
+    make_run(checkout / "runs", "quickstart", method="adi")
     monkeypatch.chdir(checkout)
 
     result = CliRunner().invoke(main, ["leaderboard", "runs/quickstart"])

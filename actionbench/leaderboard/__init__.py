@@ -1,24 +1,28 @@
 """Leaderboard: validate results files, keep copies, draw image grids, render Markdown / CSV / HTML.
 
-- ``validate``: what may enter a board (results files, checked by ``actionbench.results``; the
-  paper's ``reported.json``).
+- ``validate``: what may enter a board (results files, checked by ``actionbench.results_check`` and,
+  against their run folder, ``actionbench.results_verify``; the paper's ``reported.json``), and
+  why an entry is not a full one (``entry_caveats``).
+- ``entries``: adding a run (checked against its run folder; never replacing an entry without
+  ``replace``) and the ``verified`` records a re-judging keeps beside an entry.
 - ``grids``: a run's image grid at native size.
+- ``ranks``: rank ranges from paired clustered comparisons.
 - ``tables``: the rows of a board as one pandas DataFrame, grouped and ranked.
-- ``render``: adding a run to a board folder, and the CSV, Markdown and HTML from that frame.
+- ``charts``, ``render``: the CSV, Markdown and HTML from that frame.
+- ``rejudge``, ``reproduce``: re-judging an entry's images, re-running an entry's spec (they
+  use the runner, so they are imported by name, not from here).
 
 Ranking rule: rows are grouped by dataset, backbone and judge (name, version and model) and
 never ranked across groups (see ``tables``). The paper's rows form their own judge group.
 
-Public API: ``validate_results``, ``load_valid_results``, ``make_grid``, ``add_result``,
-``render_leaderboard``, ``personal_board_dir``, ``ValidationError``.
+Public API: ``validate_results``, ``validate_run``, ``load_valid_results``, ``make_grid``,
+``add_result``, ``render_leaderboard``, ``personal_board_dir``, ``ValidationError``.
 """
 from __future__ import annotations
 
+from .entries import PROJECT_BOARD, add_result, default_name, resolve_entry, write_verified
 from .grids import make_grid
 from .render import (
-    PROJECT_BOARD,
-    add_result,
-    default_name,
     personal_board_dir,
     render_csv,
     render_html,
@@ -30,13 +34,16 @@ from .validate import (
     REPORTED_FILE,
     RESULTS_FILE,
     ValidationError,
+    entry_caveats,
     load_valid_results,
     resolve_results_path,
     validate_results,
+    validate_run,
 )
 
 __all__ = [
     "PROJECT_BOARD", "REPORTED_FILE", "RESULTS_FILE", "ValidationError", "add_result", "board_frame", "collect_rows",
-    "default_name", "load_reported", "load_valid_results", "make_grid", "personal_board_dir", "render_csv",
-    "render_html", "render_leaderboard", "render_markdown", "resolve_results_path", "validate_results",
+    "default_name", "entry_caveats", "load_reported", "load_valid_results", "make_grid", "personal_board_dir",
+    "render_csv", "render_html", "render_leaderboard", "render_markdown", "resolve_entry", "resolve_results_path",
+    "validate_results", "validate_run", "write_verified",
 ]

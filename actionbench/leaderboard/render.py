@@ -1,10 +1,11 @@
-"""Writing a leaderboard folder: adding a run, and rendering Markdown, CSV and HTML from one frame.
+"""Rendering a leaderboard folder: Markdown, CSV and HTML from one frame.
 
 Layout of a leaderboard folder::
 
     leaderboard/reported.json          the paper's numbers (Huang et al., CVPR 2024, Table 1), marked reported
-    leaderboard/results/<name>.json    byte-for-byte copies of results files (``add_result``)
+    leaderboard/results/<name>.json    byte-for-byte copies of results files (``entries.add_result``)
     leaderboard/grids/<name>.png       image grid of each added run at native size, drawn at add time
+    leaderboard/verified/<name>.json   re-judgings of an entry's images (``actionbench rejudge --record``)
     leaderboard/LEADERBOARD.md, leaderboard.csv, index.html      written by ``render_leaderboard``
 
 A personal board (``render_leaderboard(PROJECT_BOARD, runs, page_dir=personal_board_dir(runs))``)
@@ -13,29 +14,49 @@ shows the project's rows next to your runs without touching the project's folder
 from __future__ import annotations
 
 import html
-import re
+import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import pandas as pd
 
-from actionbench.errors import ActionBenchError, ConfigError
-from actionbench.io import atomic_write_bytes, atomic_write_text, read_json, save_image
+from actionbench.io import atomic_write_text
 
-from .grids import display_width, make_grid
+from .charts import bar_chart, heat_map
+from .entries import PROJECT_BOARD, add_result, default_name  # noqa: F401 - the board's API, kept importable here
+from .grids import display_width
 from .tables import FIELDS, PER_ACTION, RUN_FIELDS, SCORE_COLUMNS, board_frame, collect_rows, marker, missing, \
-    per_action, score_text, sections, slug, text_or
-from .validate import load_valid_results, resolve_results_path
+    per_action, rank_text, score_text, sections, text_or
 
-PROJECT_BOARD = Path("leaderboard")  # the project's board, relative to the checkout
 PERSONAL_BOARD = "leaderboard"  # a personal board's folder inside a run folder
-COLUMNS = ("#", "method", "action %", "subject %", "total %", "n", "preset", "run date", "spec hash", "source")
-LEFT_COLUMNS = ("method", "preset", "run date", "spec hash", "source")  # left-aligned in the Markdown tables
+COLUMNS = ("#", "method", "action %", "subject %", "total %", "n", "seeds", "preset", "run", "machine", "run date",
+           "spec hash", "status")
+LEFT_COLUMNS = ("method", "preset", "run", "machine", "run date", "spec hash", "status")  # left-aligned in Markdown
 INTRO = (
     "Per generated image a judge answers two yes/no questions: is the target action shown, is the target "
     "subject shown. *Action* and *subject* are the percentages of yes; *total* counts an image only when both "
-    "are yes on that same image. Measured rows show a 95% bootstrap interval in brackets. Rows are ranked by "
-    "total only within one dataset, backbone and judge (name, version and model): never across them."
+    "are yes on that same image. Measured rows show a 95% clustered interval in brackets (actions, with their "
+    "training seeds, and subjects resampled). Rows are ranked by total only within one dataset, backbone and "
+    "judge (name, version and model): never across them."
+)
+READING_DOC = Path(__file__).resolve().parents[2] / "docs" / "reading-the-leaderboard.md"
+HOW_TO_READ = (
+    ("Intervals", "the 95% interval treats actions (with their training seeds) and subjects as the sampled units: "
+                  "it says where the score would land with new actions and subjects like these. Rows from files "
+                  "written before clustered intervals show it recomputed from their records."),
+    ("Ranks", "a rank such as 2-4 means the paired clustered comparison (`actionbench compare`) cannot tell the "
+              "row from the rows at those places. Overlapping intervals alone do not decide it; the paper's rows "
+              "have no records and get plain ranks. Partial and smoke-preset rows are shown but not ranked."),
+    ("The floor", "a method can score by drawing benchmark poses whatever it is asked. Lift (hit rate minus "
+                  "false-alarm rate; `leaderboard.csv`) and each run's confusion heat map show whether the judged "
+                  "pose depends on the target; a `null` row is what the judge says when nothing was learned."),
+    ("Total", "counts an image only when action and subject are both right on it, so it falls far below "
+              "action x subject when a method copies the exemplars' people instead of keeping the subject."),
+    ("Status", "`verified by rejudge`: someone with the images re-judged the entry with the same judge and the "
+               "verdicts agreed. `legacy`: a file from before image hashes; nothing ties its numbers to images. "
+               "`partial`, `smoke preset`, `test backbone`: not the full protocol."),
+    ("Seeds, run, machine", "training seeds per action, the run's name and its machine: CPU training rounds "
+                            "differently across CPUs, so two runs of one spec are two rows."),
 )
 
 
@@ -43,12 +64,26 @@ INTRO = (
 
 
 def display_frame(table: pd.DataFrame, method_cell, marker_cell=marker) -> pd.DataFrame:
-    """The shown columns of one judge's table, as text: rank, method, scores with intervals, run facts."""
-    cells = [[str(row["rank"]), method_cell(row), score_text(row, "action"), score_text(row, "subject"),
-              score_text(row, "total"), text_or(row["n"]), text_or(row["preset"]),
-              text_or(row["run_date"]), text_or(row["spec_hash"]), marker_cell(row)]
+    """The shown columns of one judge's table, as text: rank (range), method, scores with intervals, run facts."""
+    cells = [[rank_text(row), method_cell(row), score_text(row, "action"), score_text(row, "subject"),
+              score_text(row, "total"), text_or(row["n"]), text_or(row["seeds"]), text_or(row["preset"]),
+              text_or(row["run_name"]), text_or(row["machine"]), text_or(row["run_date"]), text_or(row["spec_hash"]),
+              marker_cell(row)]
              for row in table.to_dict("records")]
     return pd.DataFrame(cells, columns=list(COLUMNS))
+
+
+def reading_link(page_dir: str | Path | None) -> str:
+    """Where the page links ``docs/reading-the-leaderboard.md``: relative to the page where the checkout has it."""
+    if page_dir is not None and READING_DOC.is_file():
+        return Path(os.path.relpath(READING_DOC, Path(page_dir).resolve())).as_posix()
+    return "docs/reading-the-leaderboard.md"
+
+
+def how_to_read_markdown(page_dir: str | Path | None) -> list[str]:
+    lines = ["## How to read the leaderboard", ""]
+    lines += [f"- **{title}**: {text}" for title, text in HOW_TO_READ]
+    return lines + ["", f"More: [How to read the leaderboard]({reading_link(page_dir)}).", ""]
 
 
 def markdown_table(frame: pd.DataFrame, left: Iterable[str] = LEFT_COLUMNS) -> list[str]:
@@ -65,12 +100,12 @@ def _reported_sources(frame: pd.DataFrame) -> list[str]:
     return sorted({s for s in frame.loc[frame["kind"] == "reported", "source"] if not missing(s) and s})
 
 
-def render_markdown(frame: pd.DataFrame) -> str:
-    """LEADERBOARD.md: one table per dataset, backbone and judge (``board_frame`` order)."""
+def render_markdown(frame: pd.DataFrame, page_dir: str | Path | None = None) -> str:
+    """LEADERBOARD.md: how to read it, then one table per dataset, backbone and judge (``board_frame`` order)."""
     def method_cell(row):
         return row["label"] if row["kind"] == "measured" else f"{row['label']} (`{row['method']}`)"
 
-    lines = ["# ActionBench leaderboard", "", INTRO, ""]
+    lines = ["# ActionBench leaderboard", "", INTRO, "", *how_to_read_markdown(page_dir)]
     for (dataset, backbone), tables in sections(frame):
         lines += [f"## Dataset `{dataset}`, backbone `{backbone}`", ""]
         for judge_label, table in tables:
@@ -98,53 +133,52 @@ def render_csv(frame: pd.DataFrame) -> str:
     return out.to_csv(index=False, lineterminator="\n", na_rep="")
 
 
-def _bar_chart(row: Mapping) -> str:
-    """Per-action action / subject / total accuracy as grouped bars (inline SVG, no scripts)."""
-    values = per_action(row)
-    actions = list(values)
-    colors = {"action": "#1f77b4", "subject": "#ff7f0e", "total": "#2ca02c"}
-    group_w, bar_w, left, top, plot_h = 66, 16, 34, 22, 140
-    width, height = left + max(1, len(actions)) * group_w + 10, top + plot_h + 34
-    esc = html.escape
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="per-action accuracy of {esc(row["name"])}" font-family="sans-serif" font-size="10">']
-    for tick in (0, 25, 50, 75, 100):
-        y = top + plot_h - plot_h * tick / 100
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 6}" y2="{y:.1f}" stroke="#ddd"/>'
-                     f'<text x="{left - 4}" y="{y + 3:.1f}" text-anchor="end" fill="#555">{tick}</text>')
-    for k, (metric, color) in enumerate(colors.items()):
-        parts.append(f'<rect x="{left + k * 70}" y="4" width="10" height="10" fill="{color}"/>'
-                     f'<text x="{left + k * 70 + 14}" y="13">{metric}</text>')
-    for i, action in enumerate(actions):
-        x0 = left + i * group_w + 8
-        for k, metric in enumerate(colors):
-            value = float(values[action].get(metric, 0.0))
-            h = plot_h * value
-            parts.append(f'<rect x="{x0 + k * bar_w}" y="{top + plot_h - h:.1f}" width="{bar_w - 2}" '
-                         f'height="{h:.1f}" fill="{colors[metric]}"><title>{esc(action)} {metric}: '
-                         f'{100 * value:.1f}%</title></rect>')
-        parts.append(f'<text x="{x0 + 1.5 * bar_w - 1}" y="{top + plot_h + 14}" text-anchor="middle">'
-                     f'{esc(action[:11])}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#222}
-table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1440px;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.85rem}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;white-space:nowrap}
-th{background:#f3f3f3} td:nth-child(2),th:nth-child(2),td:last-child,th:last-child{text-align:left}
+th{background:#f3f3f3} td:nth-child(2),th:nth-child(2),td:nth-child(n+8),th:nth-child(n+8){text-align:left}
+td:nth-child(10),td:nth-child(13){white-space:normal;min-width:12rem;font-size:.8rem}
 tr:has(.reported) td{color:#555;font-style:italic}
 .run{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start;margin-bottom:2rem}
 .run img{max-width:100%;border:1px solid #ccc}
 .run img.grid{image-rendering:pixelated;height:auto}
 .meta{font-size:.85rem;color:#444} code{font-size:.85em}
+.howto{font-size:.9rem;max-width:900px} .howto li{margin:.2rem 0}
 """
 
 
-def render_html(frame: pd.DataFrame) -> str:
-    """index.html: the tables (``DataFrame.to_html``), then each run's grid and per-action bars. Static:
-    no scripts, no network; grids are scaled up by a whole factor with ``image-rendering: pixelated``."""
+def _code(text: str) -> str:
+    """`name` (already escaped) as <code>name</code>."""
+    parts = text.split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _run_meta(row: Mapping) -> str:
+    """The facts line of a run on the page: spec, judge, seeds, machine, interval, floor, status, links."""
+    esc = html.escape
+    facts = [f'method <code>{esc(row["method"])}</code> v{esc(str(row["method_version"]))}, dataset '
+             f'<code>{esc(row["dataset"])}</code>, backbone <code>{esc(row["backbone"])}</code>, judge '
+             f'{esc(row["judge_label"])}, preset {esc(text_or(row["preset"], "none"))}, spec '
+             f'<code>{esc(text_or(row["spec_hash"], "-"))}</code>, run {esc(text_or(row["run_name"], "-"))} '
+             f'({esc(text_or(row["run_date"], "-"))}), n = {row["n"]}, training seeds {text_or(row["seeds"])}'
+             + (f' (total per seed: {esc(row["per_seed"])})' if not missing(row.get("per_seed")) else "")]
+    facts.append(f'machine: {esc(text_or(row["machine"]))}')
+    facts.append(f'interval: {esc(text_or(row["interval"]))}')
+    if not missing(row["lift"]):
+        mutual = "" if missing(row["mutual_information_bits"]) else \
+            f', mutual information {row["mutual_information_bits"]:.2f} bits'
+        facts.append(f'lift {100 * row["lift"]:.1f} points{mutual}')
+    facts.append(f'status: {esc(marker(row))}' + (f'; {esc(row["verified"])}' if not missing(row["verified"]) else ""))
+    facts.append(f'record set <code>{esc(text_or(row["records_sha256"], "-"))[:16]}</code>; '
+                 f'<a href="{esc(text_or(row["results_file"], ""))}">results JSON</a>')
+    return "; ".join(facts)
+
+
+def render_html(frame: pd.DataFrame, page_dir: str | Path | None = None) -> str:
+    """index.html: how to read it, the tables (``DataFrame.to_html``), then each run's grid, per-action bars
+    and confusion heat map. Static: no scripts, no network; grids are scaled up by a whole factor with
+    ``image-rendering: pixelated``."""
     esc = html.escape
 
     def method_cell(row):
@@ -161,7 +195,10 @@ def render_html(frame: pd.DataFrame) -> str:
     out = ['<!doctype html>', '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f'<title>ActionBench leaderboard</title><style>{CSS}</style></head><body>',
-           '<h1>ActionBench leaderboard</h1>', f'<p>{esc(INTRO).replace("*", "")}</p>']
+           '<h1>ActionBench leaderboard</h1>', f'<p>{esc(INTRO).replace("*", "")}</p>',
+           '<section class="howto" id="how-to-read"><h2>How to read the leaderboard</h2><ul>',
+           *[f'<li><b>{esc(title)}</b>: {_code(esc(text))}</li>' for title, text in HOW_TO_READ],
+           f'</ul><p>More: <a href="{esc(reading_link(page_dir))}">How to read the leaderboard</a>.</p></section>']
     for (dataset, backbone), tables in sections(frame):
         out.append(f'<h2>Dataset <code>{esc(dataset)}</code>, backbone <code>{esc(backbone)}</code></h2>')
         for judge_label, table in tables:
@@ -179,22 +216,18 @@ def render_html(frame: pd.DataFrame) -> str:
         out.append('<h2>Runs</h2>')
     for row in measured:
         name = esc(row["name"])
-        incomplete = marker(row) == "measured (incomplete)"
         out.append(f'<section id="run-{name}"><h3>{name}</h3>')
-        meta = (f'method <code>{esc(row["method"])}</code> v{esc(str(row["method_version"]))}, dataset '
-                f'<code>{esc(row["dataset"])}</code>, backbone <code>{esc(row["backbone"])}</code>, judge '
-                f'{esc(row["judge_label"])}, preset {esc(text_or(row["preset"], "none"))}, spec '
-                f'<code>{esc(text_or(row["spec_hash"], "-"))}</code>, run {esc(text_or(row["run_date"], "-"))}, '
-                f'n = {row["n"]}{" (incomplete)" if incomplete else ""}; '
-                f'<a href="{esc(text_or(row["results_file"], ""))}">results JSON</a>')
-        out.append(f'<p class="meta">{meta}</p><div class="run">')
+        out.append(f'<p class="meta">{_run_meta(row)}</p><div class="run">')
         if not missing(row["grid"]) and row["grid"]:
             width = display_width(None if missing(row["grid_width"]) else int(row["grid_width"]))
             out.append(f'<img class="grid" src="{esc(row["grid"])}"' + (f' width="{width}"' if width else "")
                        + f' alt="image grid of {name}: rows actions, columns subjects; '
                        'green border: action and subject right, red: not" loading="lazy">')
         if per_action(row):
-            out.append(_bar_chart(row))
+            out.append(bar_chart(row))
+        confusion = row.get("confusion")
+        if isinstance(confusion, Mapping) and confusion.get("rows"):
+            out.append(heat_map(confusion, row["name"]))
         out.append('</div></section>')
     out.append('</body></html>')
     return "\n".join(out) + "\n"
@@ -226,9 +259,9 @@ def render_leaderboard(leaderboard_dir: str | Path = PROJECT_BOARD, extra_result
     page = board if page_dir is None else Path(page_dir)
     frame = board_frame(collect_rows(board, extra_results, page))
     return {
-        "markdown": atomic_write_text(page / "LEADERBOARD.md", render_markdown(frame)),
+        "markdown": atomic_write_text(page / "LEADERBOARD.md", render_markdown(frame, page)),
         "csv": atomic_write_text(page / "leaderboard.csv", render_csv(frame)),
-        "html": atomic_write_text(page / "index.html", render_html(frame)),
+        "html": atomic_write_text(page / "index.html", render_html(frame, page)),
     }
 
 
@@ -236,55 +269,3 @@ def personal_board_dir(runs: Iterable[str | Path]) -> Path:
     """Where a personal board of ``runs`` goes: ``<first run folder>/leaderboard``."""
     first = Path(next(iter(runs)))
     return (first if first.is_dir() else first.parent) / PERSONAL_BOARD
-
-
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def default_name(results: Mapping) -> str:
-    """``<method>-<spec hash>-<judge>-v<version>``: one leaderboard row per spec and judge version."""
-    judge = results.get("judge") or {}
-    return slug(f"{results['spec']['method']}-{results['spec_hash']}-{judge.get('name')}-v{judge.get('version')}")[:100]
-
-
-def _judge_id(results: Mapping) -> tuple:
-    judge = results.get("judge") or {}
-    return judge.get("name"), str(judge.get("version")), judge.get("model"), judge.get("pretrained")
-
-
-def add_result(results_path: str | Path, leaderboard_dir: str | Path = PROJECT_BOARD, name: str | None = None) -> Path:
-    """Validate a results file and add it to a leaderboard folder; returns the copy's path.
-
-    The JSON is copied byte for byte to ``<leaderboard_dir>/results/<name>.json`` (image paths in
-    it stay relative to the original run folder) and the run's image grid, drawn now from the
-    run folder at native size, goes to ``<leaderboard_dir>/grids/<name>.png``. Adding the same
-    run (same spec and judge) again replaces it.
-
-    Raises:
-        ValidationError: the results file is invalid (every problem is listed).
-        ConfigError: ``name`` is not a safe file name, or already names a different run.
-    """
-    source = resolve_results_path(results_path)
-    data = load_valid_results(source)
-    name = default_name(data) if name is None else name
-    if not _SAFE_NAME.match(name):
-        raise ConfigError(f"leaderboard entry name {name!r} must be 1-100 letters, digits, '.', '_' or '-' "
-                          "(starting with a letter or digit)")
-    board = Path(leaderboard_dir)
-    target = board / "results" / f"{name}.json"
-    if target.exists():
-        try:
-            existing = read_json(target, "leaderboard results file")
-        except ActionBenchError:
-            existing = None  # a damaged copy is simply replaced
-        if isinstance(existing, dict) and (existing.get("spec_hash"), _judge_id(existing)) != (
-                data.get("spec_hash"), _judge_id(data)):
-            raise ConfigError(
-                f"{target} already holds a different run (spec {existing.get('spec_hash')}, judge "
-                f"{_judge_id(existing)}); choose another name=..., or delete that file to replace it"
-            )
-    grid = make_grid(source)  # from the run folder, now: the copy's image paths point there
-    atomic_write_bytes(target, source.read_bytes())
-    save_image(grid, board / "grids" / f"{name}.png")
-    return target
-

@@ -7,7 +7,12 @@ the Markdown and the HTML tables.
 Ranking rule: rows are grouped by dataset, backbone and judge (name, version and model);
 they are sorted by total accuracy inside a group and never ranked across groups, so a new
 judge version or dataset starts a new table (lm-evaluation-harness #2211: scores moved
-when prompts changed). The paper's rows form their own judge group.
+when prompts changed). The paper's rows form their own judge group. A measured row's rank is
+a range where the paired clustered comparison cannot separate it from others (``ranks``);
+partial and smoke-preset rows are shown, marked, but not ranked.
+
+Intervals are the clustered ones (``actionbench.metrics``). A file from before issue 13 stores
+the image bootstrap; its row shows the clustered interval recomputed from its records, and says so.
 
 Accuracies in the frame are fractions; the tables show percentages.
 """
@@ -23,16 +28,19 @@ import pandas as pd
 
 from actionbench.io import TMP_MARKER, read_json
 
+from .entries import read_verified, records_hash
 from .grids import image_width
-from .validate import METRICS, REPORTED_FILE, RESULTS_FILE, ValidationError, check_reported, load_valid_results, \
-    resolve_results_path
+from .ranks import rank_ranges, range_text
+from .validate import METRICS, REPORTED_FILE, RESULTS_FILE, ValidationError, check_reported, entry_caveats, \
+    load_valid_results, ranked, resolve_results_path
 
 # The columns of a row, in CSV order; every metric adds a mean and a 95% interval (fractions).
 FIELDS = ("kind", "name", "method", "label", "method_version", "dataset", "backbone", "judge_name", "judge_version",
           "judge_model", "judge_pretrained", "judge_human")
 SCORE_COLUMNS = tuple(f"{m}{part}" for m in METRICS for part in ("", "_ci_lo", "_ci_hi"))
-RUN_FIELDS = ("n", "complete", "preset", "run_name", "run_date", "spec_hash", "config_hash", "manifest_sha256",
-              "source", "results_file", "grid")
+RUN_FIELDS = ("n", "seeds", "complete", "ranked", "rank_range", "preset", "run_name", "machine", "run_date",
+              "spec_hash", "config_hash", "manifest_sha256", "records_sha256", "interval", "per_seed", "caveats", "verified",
+              "lift", "mutual_information_bits", "source", "results_file", "grid")
 PER_ACTION = "per_action."  # per-action columns: per_action.<action>.<metric>
 
 
@@ -46,21 +54,84 @@ def missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
-def measured_row(data: Mapping, name: str, results_file: str, grid: str | None) -> dict:
-    """A row from a valid results record. ``results_file`` and ``grid`` are relative to the page."""
-    spec, judge, metrics, prov = data["spec"], data["judge"], data["metrics"], data.get("provenance", {})
+def display_metrics(data: Mapping) -> tuple[Mapping, str]:
+    """The metrics a row shows and the name of their interval: the stored block when its interval is
+    clustered; otherwise (files from before issue 13: the image bootstrap) the clustered one recomputed
+    from the records, named as such."""
+    from actionbench.metrics import compute_metrics
+    from actionbench.stats import base_kind
+
+    metrics = data["metrics"]
+    stored = metrics.get("interval") if isinstance(metrics.get("interval"), Mapping) else {}
+    kind = str(stored.get("kind") or "")
+    if base_kind(kind) == "cluster":
+        return metrics, kind
+    recomputed = compute_metrics(data["records"])
+    return recomputed, (f"{recomputed['interval']['kind']}, recomputed from the records (the file stores the "
+                        f"{kind or 'image'} bootstrap)")
+
+
+def floor_of(data: Mapping) -> Mapping:
+    """The run's floor block (false alarms, lift, confusion, mutual information); computed for older files."""
+    from actionbench.floor import floor_measures
+
+    stored = data.get("floor")
+    return stored if isinstance(stored, Mapping) else floor_measures(data["records"])
+
+
+def machine_text(provenance: Mapping) -> str | None:
+    """The machine's one-line summary (schema 2), else the device line older files have."""
+    machine = provenance.get("machine")
+    if isinstance(machine, Mapping) and machine.get("summary"):
+        return str(machine["summary"])
+    return provenance.get("device")
+
+
+def verified_text(verified: Mapping | None) -> str | None:
+    """``verified by rejudge: 368 of 368 verdicts agree (2026-12-01)`` or the disagreement it found."""
+    if not verified:
+        return None
+    agree, n = verified.get("agree"), verified.get("n")
+    when = str(verified.get("rejudged_at") or "")[:10]
+    head = "verified by rejudge" if verified.get("verified") else "rejudged, NOT verified"
+    return f"{head}: {agree} of {n} verdicts agree" + (f" ({when})" if when else "")
+
+
+def per_seed_text(data: Mapping) -> str | None:
+    """``0: 17.12; 1: 15.01`` (total % per training seed) for a run with several seeds, else None."""
+    from actionbench.results_schema import per_seed_summary
+
+    summary = data.get("per_seed") if isinstance(data.get("per_seed"), Mapping) else per_seed_summary(data["records"])
+    if summary.get("count", 0) < 2:
+        return None
+    return "; ".join(f"{seed}: {100 * values['total']:.2f}" for seed, values in summary["per_seed"].items())
+
+
+def measured_row(data: Mapping, name: str, results_file: str, grid: str | None,
+                 verified: Mapping | None = None) -> dict:
+    """A row from a valid results record. ``results_file`` and ``grid`` are relative to the page.
+
+    The row keeps the record under ``_results`` (for the rank ranges and the heat map), outside the frame."""
+    spec, judge, prov = data["spec"], data["judge"], data.get("provenance", {})
+    metrics, interval = display_metrics(data)
+    floor = floor_of(data)
+    mutual = floor.get("mutual_information") or {}
     row = {
         "kind": "measured", "name": name, "method": spec["method"], "label": spec["method"],
         "method_version": str(spec.get("method_version")), "dataset": spec["dataset"],
         "backbone": spec["backbone"]["id"], "judge_name": str(judge["name"]), "judge_version": str(judge["version"]),
         "judge_model": judge.get("model"), "judge_pretrained": judge.get("pretrained"),
         "judge_human": judge.get("human"),
-        "n": metrics["n"], "complete": data.get("complete", True), "preset": spec.get("preset"),
-        "run_name": data.get("run_name"),
+        "n": metrics["n"], "seeds": len(spec.get("train_seeds") or [None]), "complete": data.get("complete", True),
+        "ranked": ranked(data), "preset": spec.get("preset"), "run_name": data.get("run_name"),
+        "machine": machine_text(prov),
         "run_date": str(prov.get("finished_at") or prov.get("started_at") or "")[:10] or None,
         "spec_hash": data["spec_hash"], "config_hash": spec.get("config_hash"),
-        "manifest_sha256": spec.get("manifest_sha256"), "source": "measured", "results_file": results_file,
-        "grid": grid,
+        "manifest_sha256": spec.get("manifest_sha256"), "records_sha256": records_hash(data), "interval": interval,
+        "caveats": "; ".join(entry_caveats(data)) or None, "verified": verified_text(verified),
+        "per_seed": per_seed_text(data), "lift": floor.get("lift"), "mutual_information_bits": mutual.get("bits"),
+        "source": "measured", "results_file": results_file, "grid": grid, "confusion": floor.get("confusion"),
+        "_results": data,
     }
     for m in METRICS:
         lo, hi = metrics[m]["ci95"] or (None, None)
@@ -87,7 +158,7 @@ def load_reported(path: str | Path, relative_to: str | Path | None = None) -> li
             "kind": "reported", "name": f"reported-{slug(row['method'])}", "method": row["method"],
             "label": row.get("label", row["method"]), "dataset": str(row.get("dataset", "v1")),
             "backbone": str(row.get("backbone", "sd21")), "judge_name": str(row.get("judge", "paper")),
-            "n": row.get("n"), "complete": True, "run_date": row.get("date"),
+            "n": row.get("n"), "complete": True, "ranked": True, "run_date": row.get("date"),
             "source": row.get("source", data.get("source")),
             "results_file": os.path.relpath(path, relative_to) if relative_to is not None else path.name,
             **{m: row[f"{m}_pct"] / 100.0 for m in METRICS},
@@ -113,8 +184,10 @@ def collect_rows(board: str | Path, extra_results: Iterable[str | Path] = (), pa
         if results_dir.is_dir() else []
     for path in files:
         grid = board / "grids" / f"{path.stem}.png"
-        rows.append(_with_grid(measured_row(load_valid_results(path), path.stem, _link(path, page_dir),
-                                            _link(grid, page_dir) if grid.is_file() else None), grid))
+        data = load_valid_results(path)
+        verified = read_verified(board, path.stem, records_hash(data))
+        rows.append(_with_grid(measured_row(data, path.stem, _link(path, page_dir),
+                                            _link(grid, page_dir) if grid.is_file() else None, verified), grid))
     for item in extra_results:
         path = resolve_results_path(item)
         name = path.parent.name if path.name == RESULTS_FILE else path.stem
@@ -150,28 +223,45 @@ def judge_label(row: Mapping) -> str:
     return label
 
 
+def assign_rank_ranges(rows: list[dict]) -> None:
+    """Set ``rank_range`` on every ranked measured row, per ranking group (``ranks.rank_ranges``)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["kind"] == "measured" and row.get("ranked") and row.get("_results") is not None:
+            groups.setdefault((row["dataset"], row["backbone"], judge_label(row)), []).append(row)
+    for members in groups.values():
+        for row, (best, worst) in zip(members, rank_ranges([row["_results"] for row in members])):
+            row["rank_range"] = range_text(best, worst)
+
+
 def board_frame(rows: list[dict]) -> pd.DataFrame:
-    """The rows as one DataFrame in display order, with ``judge_label``, ``reported_judge``, ``rank``
-    and ``order`` columns.
+    """The rows as one DataFrame in display order, with ``judge_label``, ``reported_judge``, ``rank``,
+    ``rank_range`` and ``order`` columns.
 
     Display order: by dataset and backbone; inside, measured judges (by label) before the
-    paper's; inside a judge, by total accuracy (then method, name). ``rank`` counts within
-    one dataset, backbone and judge; ``order`` is the row's place in ``rows``. Per-action
-    columns come in the order the actions first appear in ``rows``.
+    paper's; inside a judge, ranked rows by total accuracy (then method, name), then the unranked
+    ones (partial, smoke preset). ``rank`` counts ranked rows within one dataset, backbone and
+    judge (NA for unranked rows); ``rank_range`` is the range the paired comparisons allow;
+    ``order`` is the row's place in ``rows``. Per-action columns come in the order the actions
+    first appear in ``rows``.
     """
+    assign_rank_ranges(rows)
     per_action = list(dict.fromkeys(k for row in rows for k in row if k.startswith(PER_ACTION)))
-    columns = [*FIELDS, *SCORE_COLUMNS, *RUN_FIELDS, "grid_width", *per_action]
+    columns = [*FIELDS, *SCORE_COLUMNS, *RUN_FIELDS, "grid_width", "confusion", *per_action]
     frame = pd.DataFrame.from_records(rows, columns=columns)
-    frame = frame.astype({"n": "Int64", "grid_width": "Int64",
-                          **{c: "float64" for c in (*SCORE_COLUMNS, *per_action)}})
+    frame = frame.astype({"n": "Int64", "seeds": "Int64", "grid_width": "Int64",
+                          **{c: "float64" for c in (*SCORE_COLUMNS, "lift", "mutual_information_bits", *per_action)}})
+    frame["ranked"] = frame["ranked"].fillna(True).astype(bool)
     frame["judge_label"] = [judge_label(row) for row in rows]
     frame["order"] = range(len(frame))
     frame["reported_judge"] = frame["kind"] != "measured"  # the paper's judges after the measured ones
+    frame["unranked"] = ~frame["ranked"]
     frame["sort_total"] = -frame["total"].fillna(-1.0)
-    frame = frame.sort_values(["dataset", "backbone", "reported_judge", "judge_label", "sort_total", "method", "name"],
-                              kind="stable", ignore_index=True)
-    frame["rank"] = frame.groupby(["dataset", "backbone", "reported_judge", "judge_label"]).cumcount() + 1
-    return frame.drop(columns=["sort_total"])
+    group = ["dataset", "backbone", "reported_judge", "judge_label"]
+    frame = frame.sort_values([*group, "unranked", "sort_total", "method", "name"], kind="stable", ignore_index=True)
+    frame["rank"] = (frame.groupby([*group, "unranked"]).cumcount() + 1).astype("Int64")
+    frame.loc[frame["unranked"], "rank"] = pd.NA
+    return frame.drop(columns=["sort_total", "unranked"])
 
 
 def sections(frame: pd.DataFrame) -> Iterator[tuple[tuple[str, str], list[tuple[str, pd.DataFrame]]]]:
@@ -204,12 +294,25 @@ def score_text(row: Mapping, metric: str) -> str:
     return text
 
 
+def rank_text(row: Mapping) -> str:
+    """The rank shown: the range for measured rows (``2-4``), the plain rank for the paper's, ``-`` if unranked."""
+    if missing(row.get("rank")):
+        return "-"
+    return str(row["rank_range"]) if not missing(row.get("rank_range")) else str(row["rank"])
+
+
 def marker(row: Mapping) -> str:
-    """``reported``, ``measured`` or ``measured (incomplete)``."""
+    """``reported``, ``measured``, ``measured, verified by rejudge``, or with the row's caveats in brackets
+    (``measured (partial: 3 of 368 images; smoke preset)``)."""
     if row["kind"] == "reported":
         return "reported"
-    incomplete = not missing(row["complete"]) and not bool(row["complete"])
-    return "measured (incomplete)" if incomplete else "measured"
+    text = "measured"
+    if not missing(row.get("verified")) and str(row["verified"]).startswith("verified"):
+        text += ", verified by rejudge"
+    elif not missing(row.get("verified")):
+        text += ", rejudged: NOT verified"
+    caveats = row.get("caveats")
+    return f"{text} ({caveats})" if not missing(caveats) and caveats else text
 
 
 def text_or(value: Any, default: str = "-") -> str:

@@ -1,8 +1,10 @@
 """What may enter a leaderboard: results files and the paper's reported rows, checked.
 
-A results file is checked by ``actionbench.results.check_results`` (the schema lives there,
-beside the builder the runner uses); this module finds and reads the files, and raises one
-``ValidationError`` that lists every problem.
+A results file is checked by ``actionbench.results.check_results`` (the schema lives in
+``actionbench.results_schema``, beside the builder the runner uses) and, given its run folder,
+by ``actionbench.results_verify.verify_run``; this module finds and reads the files, raises one
+``ValidationError`` that lists every problem, and says why an entry is not a full-protocol one
+(``entry_caveats``).
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from typing import Any, Mapping, Sequence
 from actionbench.errors import ActionBenchError, SchemaError
 from actionbench.io import read_json
 from actionbench.results import check_results
+from actionbench.results_schema import SMOKE_PRESET, TEST_BACKBONES, is_legacy
+from actionbench.results_verify import RunCheck, verify_run
 
 RESULTS_FILE = "results.json"  # the runner's name for a run folder's results
 REPORTED_FILE = "reported.json"
@@ -50,18 +54,66 @@ def _load(path_or_dict: str | Path | Mapping) -> tuple[Any, str]:
     return read_json(path, "results file"), str(path)
 
 
-def validate_results(path_or_dict: str | Path | Mapping) -> list[str]:
+def validate_results(path_or_dict: str | Path | Mapping, run_dir: str | Path | None = None) -> list[str]:
     """Every problem found in a results file or record (empty list: valid).
 
     Reads the file (a truncated one is a problem, not a crash) and runs
-    ``actionbench.results.check_results`` on it: schema version, required keys and types, spec
-    hash, metrics recomputed from the records, unique unit ids.
+    ``actionbench.results.check_results`` on it: schema version, required keys and types, finite
+    numbers, spec and record-set hashes, metrics recomputed from the records, protocol coverage.
+    With ``run_dir`` it is also checked against that run folder (``verify_run``: spec.json, image
+    hashes, judgment files, artifacts).
     """
+    return validate_run(path_or_dict, run_dir).problems if run_dir is not None else _problems(path_or_dict)
+
+
+def _problems(path_or_dict: str | Path | Mapping) -> list[str]:
     try:
         data, _ = _load(path_or_dict)
     except ActionBenchError as exc:
         return [str(exc)]
     return check_results(data)
+
+
+def validate_run(path_or_dict: str | Path | Mapping, run_dir: str | Path) -> RunCheck:
+    """``verify_run`` of a results file (or record) against ``run_dir``; an unreadable file is a problem."""
+    try:
+        data, _ = _load(path_or_dict)
+    except ActionBenchError as exc:
+        return RunCheck(problems=[str(exc)])
+    return verify_run(data, run_dir)
+
+
+def entry_caveats(data: Mapping) -> list[str]:
+    """Why a valid results record is not a full, verifiable leaderboard entry (empty: it is one).
+
+    Partial coverage (fewer images than the protocol, failed units, a bring-your-own subset), the
+    smoke preset, a test backbone (random weights), and legacy files (no image or record hashes).
+    ``leaderboard --add`` refuses such a run unless ``--allow-partial``; the board marks it.
+    """
+    caveats = []
+    spec = data.get("spec") or {}
+    coverage = data.get("coverage") if isinstance(data.get("coverage"), Mapping) else {}
+    n = len(data.get("records") or [])
+    if data.get("complete", True) is False:
+        expected = coverage.get("expected")
+        what = "given images" if coverage.get("declared") == "given images" else "images"
+        caveats.append(f"partial: {n} of {expected} {what}" if expected else f"partial: {n} images")
+        if data.get("failures"):
+            caveats.append(f"{len(data['failures'])} units failed")
+    if SMOKE_PRESET in str(spec.get("preset") or "").split(","):
+        caveats.append("smoke preset")
+    backbone = (spec.get("backbone") or {}).get("id")
+    if backbone in TEST_BACKBONES:
+        caveats.append(f"test backbone {backbone}")
+    if is_legacy(data):
+        caveats.append("legacy: no image or record hashes")
+    return caveats
+
+
+def ranked(data: Mapping) -> bool:
+    """Whether a row takes part in the ranking: complete, and not the smoke preset (fewer steps than the protocol)."""
+    spec = data.get("spec") or {}
+    return data.get("complete", True) is not False and SMOKE_PRESET not in str(spec.get("preset") or "").split(",")
 
 
 def load_valid_results(path_or_dict: str | Path | Mapping) -> dict:

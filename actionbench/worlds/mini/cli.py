@@ -186,7 +186,7 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
 
         if leaderboard_dir:
             for row, path in done:
-                click.echo(f"added {add_result(path, Path(leaderboard_dir), name=f'{suite}-{row.name}')}")
+                click.echo(f"added {add_result(path, Path(leaderboard_dir), name=f'{suite}-{row.name}', replace=True)}")
             render_leaderboard(Path(leaderboard_dir))
         else:
             render_leaderboard(PROJECT_BOARD, extra_results=results, page_dir=Path(runs_dir) / "leaderboard")
