@@ -113,8 +113,8 @@ def run_table(rows: list[Row], suite: str, runs_dir: Path, train_seeds: int, job
                 done.append((row, results))
                 say(f"mini table: {name} finished in {duration(time.perf_counter() - t0)}")
             else:
-                failed.append((row, f"exit status {proc.returncode}; see {out / 'table.log'}"))
-                say(f"mini table: {name} FAILED (exit {proc.returncode}); see {out / 'table.log'}")
+                failed.append((row, f"exit status {proc.returncode}; see {runs_dir / (name + '.log')}"))
+                say(f"mini table: {name} FAILED (exit {proc.returncode}); see {runs_dir / (name + '.log')}")
         finished = {r.name for r, _ in done} | {r.name for r, _ in failed}
         for row in list(waiting):
             if len(running) >= jobs:
@@ -131,8 +131,8 @@ def run_table(rows: list[Row], suite: str, runs_dir: Path, train_seeds: int, job
                     continue
                 extra["random_keep_fraction"] = round(fraction, 4)
             out = runs_dir / row.name
-            out.mkdir(parents=True, exist_ok=True)
-            log = open(out / "table.log", "a")
+            runs_dir.mkdir(parents=True, exist_ok=True)
+            log = open(runs_dir / f"{row.name}.log", "a")  # beside the run folder: --out must be ours alone
             proc = subprocess.Popen(command(row, suite, out, train_seeds, extra), stdout=log, stderr=subprocess.STDOUT,
                                     env=env)
             running[row.name] = (row, proc, out, time.perf_counter())
