@@ -65,7 +65,16 @@ def test_tiny_judge_one_bool_judgment_per_request_and_deterministic(dataset, tmp
     second = TinyCLIPJudge(dataset, batch_size=2).judge(reqs)
     assert [j.unit_id for j in first] == [r.unit_id for r in reqs]
     assert all(type(j.action_ok) is bool and type(j.subject_ok) is bool for j in first)
-    assert [(j.action_ok, j.subject_ok, j.detail) for j in first] == [(j.action_ok, j.subject_ok, j.detail) for j in second]
+    # Batch size changes the kernels' float rounding (last digits differ on AVX-512 machines): the labels
+    # must agree exactly, the scores within a tolerance.
+    assert [(j.action_ok, j.subject_ok) for j in first] == [(j.action_ok, j.subject_ok) for j in second]
+    for a, b in zip(first, second):
+        assert a.detail.keys() == b.detail.keys()
+        for key, value in a.detail.items():
+            if isinstance(value, float):
+                assert value == pytest.approx(b.detail[key], rel=1e-4, abs=1e-6), key
+            else:
+                assert value == b.detail[key], key
     labels = {a.id for a in dataset.actions} | {NONE_LABEL}
     for j in first:
         assert j.detail["action_pred"] in labels
