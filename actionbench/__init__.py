@@ -6,6 +6,30 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+PORTABLE_CPU_MATH = {
+    # The same vector kernels on every x86 CPU that has AVX2: torch's own ops, MKL's BLAS and oneDNN's
+    # convolutions would otherwise pick AVX-512 paths where they exist, which round differently, so the
+    # same run on two machines trained to different numbers (issue 13: 126 of 368 judgments differed).
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_CBWR": "AVX2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+}
+"""Set (unless already set, or ``ACTIONBENCH_PORTABLE_CPU=0``) when actionbench is imported before torch,
+as the command line always is; recorded in every result's ``provenance.machine``."""
+
+
+def _portable_cpu_math() -> None:
+    import os
+    import sys
+
+    if os.environ.get("ACTIONBENCH_PORTABLE_CPU", "1") == "0" or "torch" in sys.modules:
+        return
+    for key, value in PORTABLE_CPU_MATH.items():
+        os.environ.setdefault(key, value)
+
+
+_portable_cpu_math()
+
 _LAZY = {
     "load_dataset": ("actionbench.dataset", "load_dataset"),
     "Dataset": ("actionbench.dataset", "Dataset"),

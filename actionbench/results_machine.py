@@ -94,6 +94,7 @@ def machine_description() -> dict:
         "architecture": platform.machine(),
         "torch": torch_info,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "cpu_math": {key: os.environ.get(key) for key in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")},
         "gpu": gpu,
     }
     description["summary"] = machine_summary(description)
