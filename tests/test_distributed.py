@@ -55,36 +55,62 @@ def _images(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted((folder / "images").rglob("*.png"))}
 
 
-@pytest.mark.slow
-def test_torchrun_two_processes_equal_one_process(tmp_path):
+@pytest.fixture(scope="module")
+def single_process_run(tmp_path_factory):
+    """The reference: one process, one thread (torchrun gives each of its processes one thread, and CPU
+    kernels round differently with another thread count: bit-identity holds for the same device and threads)."""
     from actionbench.runner import RunOptions, RunSpec, evaluate
 
     import torch
 
-    # torchrun gives each process OMP_NUM_THREADS=1, and CPU kernels round differently with another
-    # thread count (a pixel may move by 1/255): bit-identity holds for the same device and thread count
+    folder = tmp_path_factory.mktemp("single")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        single = evaluate(RunSpec.build(METHOD, {}, backbone="tiny", dataset="synthetic", judge="tiny", preset="smoke"),
-                          RunOptions(out=tmp_path / "single"))
+        return evaluate(RunSpec.build(METHOD, {}, backbone="tiny", dataset="synthetic", judge="tiny", preset="smoke"),
+                        RunOptions(out=folder / "run"))
     finally:
         torch.set_num_threads(threads)
 
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["one node, two processes", "two nodes, one process each"])
+def test_torchrun_two_processes_equal_one_process(layout, single_process_run, tmp_path):
     markers = tmp_path / "markers"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
            "ACTIONBENCH_RANK_MARKERS": str(markers), "ACTIONBENCH_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1",
            "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "actionbench", "eval", "--method", METHOD, "--backbone", "tiny", "--dataset", "synthetic",
+    job = ["-m", "actionbench", "eval", "--method", METHOD, "--backbone", "tiny", "--dataset", "synthetic",
            "--judge", "tiny", "--preset", "smoke", "--device", "cpu", "--out", str(tmp_path / "multi")]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    launcher = [sys.executable, "-m", "torch.distributed.run"]
+    if layout == "one node, two processes":
+        done = [subprocess.run(launcher + ["--standalone", "--nproc_per_node", "2"] + job, env=env,
+                               capture_output=True, text=True, timeout=300)]
+    else:  # multi-node through torchrun's rendezvous, both "nodes" on 127.0.0.1 (what a SLURM job array does)
+        port = _free_port()
+        nodes = [subprocess.Popen(launcher + ["--nnodes", "2", "--nproc_per_node", "1", "--node_rank", str(rank),
+                                              "--master_addr", "127.0.0.1", "--master_port", str(port)] + job,
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for rank in (0, 1)]
+        done = []
+        for node in nodes:
+            out, err = node.communicate(timeout=300)
+            done.append(subprocess.CompletedProcess(node.args, node.returncode, out, err))
+    for result in done:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     ranks = sorted(json.loads(p.read_text())["rank"] for p in markers.glob("rank-*-of-2.json"))
     assert ranks == [0, 1]  # two processes really ran, with gloo
-    a = json.loads(single.read_text())
+    a = json.loads(single_process_run.read_text())
     b = json.loads((tmp_path / "multi" / "results.json").read_text())
     assert b["provenance"]["world_size"] == 2 and a["provenance"]["world_size"] == 1
     assert a["metrics"] == b["metrics"] and b["complete"]
@@ -96,6 +122,6 @@ def test_torchrun_two_processes_equal_one_process(tmp_path):
     # both processes customized (no action twice: each artifact is one folder, made by one pid)
     pids = {json.loads(p.read_text())["meta"]["pid"] for p in (tmp_path / "multi" / "artifacts").glob("*/artifact.json")}
     assert len(pids) == 2
-    one, two = _images(tmp_path / "single"), _images(tmp_path / "multi")
+    one, two = _images(single_process_run.parent), _images(tmp_path / "multi")
     assert len(one) == 368 and one == two
     assert not list((tmp_path / "multi").rglob(".tmp-*"))
