@@ -332,6 +332,9 @@ def ti_section(args) -> None:
     if not DIFFUSERS_EXAMPLE.is_file():
         print(f"\n[ti] skipped: the pinned diffusers example is not at {DIFFUSERS_EXAMPLE}")
         return
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # saving the text encoder draws a bar otherwise
     s1, s2 = args.ti_steps
     work = Path(tempfile.mkdtemp(prefix="speed-ti-"))
     pipeline = save_backbone(build_tiny_backbone(), work / "pipeline")
@@ -377,8 +380,9 @@ def ti_section(args) -> None:
         walls = [(b[1] - a[1]) / (s2 - s1) for a, b in zip(runs[(who, s1)], runs[(who, s2)])]
         per_step[who] = statistics.median(deltas)
         starts = statistics.median(c for c, _ in runs[(who, s1)])
+        each = "" if len(deltas) == 1 else f"; repetitions {', '.join(f'{d * 1e3:.0f}' for d in deltas)} ms"
         print(f"  {who:<10} {per_step[who] * 1e3:8.1f} ms CPU per step  ({statistics.median(walls) * 1e3:.1f} ms wall; "
-              f"process with {s1} steps: {starts:.1f} CPU-s)")
+              f"process with {s1} steps: {starts:.1f} CPU-s{each})")
     ratio = per_step["ours"] / per_step["diffusers"]
     print(f"  ours / diffusers' example: {ratio:.2f}x  {verdict(ratio, 1.0)}")
     print(f"  logs and outputs: {work}")
