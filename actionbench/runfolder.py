@@ -228,6 +228,7 @@ class ProcessTiming:
     def __init__(self, out: Path):
         self.path = out / TIMINGS_DIR / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:6]}.json"
         self.started = time.perf_counter()
+        self.cpu_started = time.process_time()  # this process's CPU, all threads: what a busy machine cannot inflate
         self.stages: dict[str, float] = {}
         self.current: tuple[str, float] | None = None
         self.last_write = 0.0
@@ -244,6 +245,7 @@ class ProcessTiming:
             if self.current is not None:
                 stages[self.current[0]] = stages.get(self.current[0], 0.0) + now - self.current[1]
             atomic_write_json(self.path, {"pid": os.getpid(), "wall_time_s": round(now - self.started, 3),
+                                          "cpu_time_s": round(time.process_time() - self.cpu_started, 3),
                                           "stage_times_s": {k: round(v, 3) for k, v in stages.items()}})
 
     def stage_done(self, stage: str, seconds: float) -> None:
@@ -265,3 +267,19 @@ def summed_timings(out: Path) -> tuple[float, dict[str, float], int]:
         for stage, seconds in record.get("stage_times_s", {}).items():
             stages[stage] = stages.get(stage, 0.0) + float(seconds)
     return wall, stages, count
+
+
+def summed_cpu_time(out: Path) -> tuple[float, int, int]:
+    """CPU seconds (``cpu_time_s``) summed over the processes that recorded it, how many did, and how many
+    processes worked on the run in all (records written before CPU was recorded have none)."""
+    cpu, recorded, count = 0.0, 0, 0
+    for path in sorted((out / TIMINGS_DIR).glob("*.json")) if (out / TIMINGS_DIR).is_dir() else []:
+        try:
+            record = read_json(path)
+        except ActionBenchError:
+            continue
+        count += 1
+        if "cpu_time_s" in record:
+            recorded += 1
+            cpu += float(record["cpu_time_s"])
+    return cpu, recorded, count

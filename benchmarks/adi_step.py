@@ -27,15 +27,11 @@ os.environ.setdefault("ACTIONBENCH_NO_PROGRESS", "1")
 os.environ.setdefault("ACTIONBENCH_HOME", tempfile.mkdtemp(prefix="actionbench-bench-"))
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=2, help="anchors per step (B)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions of each step (median reported)")
-    parser.add_argument("--budget", type=float, default=30.0,
-                        help="stop repeating after this many seconds of timing (at least one repetition)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: CPU time = work done)")
-    args = parser.parse_args(argv)
+def measure(backbone_name: str = "tiny", batch: int = 2, repeats: int = 5, budget: float = 30.0) -> dict:
+    """Median CPU and wall seconds of the P+ step, the batched ADI step and the naive one, interleaved.
 
+    Returns ``{"cpu": {name: s}, "wall": {name: s}, "repetitions": n, "layers": L, "seconds": total}``;
+    also called by ``benchmarks/speed.py``."""
     import torch
 
     import actionbench.methods.adi as adi
@@ -44,9 +40,8 @@ def main(argv=None) -> None:
     from actionbench.methods.p_plus import pplus_loss
     from actionbench.training import NoiseDraw, draw_noise, fixed_generator, word_embedding
 
-    torch.set_num_threads(args.threads)
-    backbone = load_backbone("tiny")
-    b, n_layers, token = args.batch, num_layers(backbone), "<adi-bench>"
+    backbone = load_backbone(backbone_name)
+    b, n_layers, token = batch, num_layers(backbone), "<adi-bench>"
     g = fixed_generator(0)
     shape = (b, backbone.unet.config.in_channels, backbone.latent_size, backbone.latent_size)
     anchor, context, action = (torch.randn(shape, generator=g) for _ in range(3))
@@ -85,24 +80,41 @@ def main(argv=None) -> None:
         for fn in steps.values():  # warm-up
             fn()
         timing_started = time.perf_counter()
-        for _ in range(args.repeats):  # interleaved, so load spikes hit every variant alike
-            if times["P+ step"] and time.perf_counter() - timing_started > args.budget:
+        for _ in range(repeats):  # interleaved, so load spikes hit every variant alike
+            if times["P+ step"] and time.perf_counter() - timing_started > budget:
                 break
             for name, fn in steps.items():
                 c0, w0 = time.process_time(), time.perf_counter()
                 fn()
                 times[name].append(time.process_time() - c0)
                 walls[name].append(time.perf_counter() - w0)
-    med = {name: statistics.median(values) for name, values in times.items()}
-    wall = {name: statistics.median(values) for name, values in walls.items()}
+    return {"cpu": {name: statistics.median(values) for name, values in times.items()},
+            "wall": {name: statistics.median(values) for name, values in walls.items()},
+            "repetitions": len(times["P+ step"]), "layers": n_layers, "seconds": time.perf_counter() - started}
 
-    print(f"tiny backbone: {n_layers} cross-attention layers, B={b} anchors, {torch.get_num_threads()} CPU threads, "
-          f"median of {len(times['P+ step'])}")
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=2, help="anchors per step (B)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions of each step (median reported)")
+    parser.add_argument("--budget", type=float, default=30.0,
+                        help="stop repeating after this many seconds of timing (at least one repetition)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: CPU time = work done)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    result = measure("tiny", args.batch, args.repeats, args.budget)
+    med, wall = result["cpu"], result["wall"]
+
+    print(f"tiny backbone: {result['layers']} cross-attention layers, B={args.batch} anchors, "
+          f"{torch.get_num_threads()} CPU threads, median of {result['repetitions']}")
     for name, value in med.items():
         print(f"  {name:<28} {value * 1000:8.1f} ms CPU  ({wall[name] * 1000:8.1f} ms wall)")
     print(f"ADI step / P+ step (same B):     {med['ADI step, batched'] / med['P+ step']:.2f}x")
     print(f"batched / naive (3 passes):      {med['ADI step, batched'] / med['ADI step, naive (3 passes)']:.2f}x")
-    print(f"(measured in {time.perf_counter() - started:.0f} s)")
+    print(f"(measured in {result['seconds']:.0f} s)")
 
 
 if __name__ == "__main__":
