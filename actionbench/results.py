@@ -112,17 +112,19 @@ def image_record(unit_id: str, action_id: str, subject_id: str, k: int, seed: in
 
 
 def build_results(run_name: str, spec: dict, judge: dict, records: list[dict], failures: list[str],
-                  expected_records: int, provenance: dict) -> dict:
+                  expected_records: int, provenance: dict, subject_categories: Mapping[str, str] | None = None) -> dict:
     """The results record of a run, its keys in the order they are written.
 
     Args:
         run_name: the run folder's name.
         spec: the recorded spec (``spec.json``); its stable hash is stored beside it.
-        judge: the judge's ``describe()`` (name, version, human, model...).
+        judge: the judge's ``describe()`` (name, version, human, model...); its ``per_image_metrics``
+            (e.g. leak) are summarised beside action, subject and total.
         records: ``image_record`` dicts, one per judged image.
         failures: ids of the units that failed (e.g. a diverging loss).
         expected_records: how many images the protocol asks for; fewer records means incomplete.
         provenance: ``provenance(...)`` of this run.
+        subject_categories: subject id -> category (the dataset's); every metric is also given per category.
     """
     from .hashing import stable_hash
     from .metrics import compute_metrics
@@ -133,7 +135,8 @@ def build_results(run_name: str, spec: dict, judge: dict, records: list[dict], f
         "spec": spec,
         "spec_hash": stable_hash(spec),
         "judge": judge,
-        "metrics": compute_metrics(records),
+        "metrics": compute_metrics(records, per_image_metrics=tuple(judge.get("per_image_metrics") or ()),
+                                   subject_categories=subject_categories),
         "records": records,
         "failures": failures,
         "complete": len(records) == expected_records and not failures,
