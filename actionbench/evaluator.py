@@ -41,11 +41,16 @@ class Evaluator(ABC):
     Subclasses set ``name`` (registry id) and ``VERSION``: any change to prompts, model,
     or thresholds bumps ``VERSION``, and the leaderboard never ranks rows judged by
     different versions against each other.
+
+    ``per_image_metrics`` names booleans the judge puts in every judgment's ``detail`` that results
+    summarise like action, subject and total (a mean with the same clustered interval, per action,
+    per subject and per subject category), e.g. ``("leak", "total_clean")``; ``describe()`` records them.
     """
 
     name: ClassVar[str]
     VERSION: ClassVar[str] = "1"
     human: ClassVar[bool] = False
+    per_image_metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, dataset: Dataset, device: str = "cpu", **options: Any):
         self.dataset = dataset
@@ -63,7 +68,10 @@ class Evaluator(ABC):
 
     def describe(self) -> dict:
         """Name, version and model identity, recorded in every result."""
-        return {"name": self.name, "version": self.VERSION, "human": self.human, "options": dict(self.options)}
+        out = {"name": self.name, "version": self.VERSION, "human": self.human, "options": dict(self.options)}
+        if self.per_image_metrics:  # absent otherwise, so the descriptions of older judges stay as they were
+            out["per_image_metrics"] = list(self.per_image_metrics)
+        return out
 
 
 def image_of(request: JudgeRequest):

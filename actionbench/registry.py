@@ -38,7 +38,7 @@ BUILTIN_JUDGES = {
     "human": "actionbench.evaluators.human:HumanJudge",
     "mini": "actionbench.worlds.mini.judge:MiniJudge",
     "mini-v1": "actionbench.worlds.mini.judge:MiniV1Judge",
-    "mini-v2": "actionbench.worlds.mini.judge:MiniV2JudgePending",
+    "mini-v2": "actionbench.worlds.mini.judge_v2:MiniV2Judge",
 }
 BUILTIN_BACKBONES = {
     # name -> loader(name) returning an ``actionbench.backbone.Backbone``; hub ids, ``hf:`` and

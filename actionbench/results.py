@@ -18,6 +18,7 @@ import datetime as _dt
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -113,19 +114,22 @@ def image_record(unit_id: str, action_id: str, subject_id: str, k: int, seed: in
 
 
 def build_results(run_name: str, spec: dict, judge: dict, records: list[dict], failures: list[str],
-                  expected_records: int, provenance: dict, train_seeds: int = 1) -> dict:
+                  expected_records: int, provenance: dict, train_seeds: int = 1,
+                  subject_categories: Mapping[str, str] | None = None) -> dict:
     """The results record of a run, its keys in the order they are written.
 
     Args:
         run_name: the run folder's name.
         spec: the recorded spec (``spec.json``); its stable hash is stored beside it.
-        judge: the judge's ``describe()`` (name, version, human, model...).
+        judge: the judge's ``describe()`` (name, version, human, model...); its ``per_image_metrics``
+            (e.g. leak) are summarised beside action, subject and total.
         records: ``image_record`` dicts, one per judged image (with ``image_sha256``).
         failures: ids of the units that failed (e.g. a diverging loss).
         expected_records: how many images the protocol asks for (all training seeds); fewer records
             means incomplete.
         provenance: ``provenance(...)`` of this run.
         train_seeds: how many training seeds ``expected_records`` counts.
+        subject_categories: subject id -> category (the dataset's); every metric is also given per category.
 
     ``records_sha256`` hashes the record set (``record_set_sha256``); ``coverage`` says how much of
     the protocol was judged, ``declared`` being ``"protocol"`` or, for bring-your-own images,
@@ -147,7 +151,8 @@ def build_results(run_name: str, spec: dict, judge: dict, records: list[dict], f
         "spec": spec,
         "spec_hash": stable_hash(spec),
         "judge": judge,
-        "metrics": compute_metrics(records),
+        "metrics": compute_metrics(records, per_image_metrics=tuple(judge.get("per_image_metrics") or ()),
+                                   subject_categories=subject_categories),
         **derived_blocks(records),
         "records": records,
         "records_sha256": record_set_sha256(records),

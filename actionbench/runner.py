@@ -290,7 +290,8 @@ def collect_results(run: Run, evaluator_description: dict, key: str, started_at:
     record = build_results(run.out.name, read_json(run.out / SPEC_FILE, "run spec"), evaluator_description, records,
                            failures, len(run.units()),
                            provenance(run.device, started_at, wall_time_s, stage_times, world_size),
-                           train_seeds=len(run.train_seeds))
+                           train_seeds=len(run.train_seeds),
+                           subject_categories={s.id: s.category for s in run.dataset.subjects})
     record["provenance"]["processes"] = processes or 1
     return record
 

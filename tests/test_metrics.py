@@ -236,3 +236,92 @@ def test_a_judge_without_predicted_classes_has_no_matrix_and_says_so():
     clip = [dict(r, detail={"action_pred": r["detail"]["pose"]}) for r in FLOOR]
     assert floor_measures(clip)["judged_class_key"] == "action_pred"
     assert floor_measures(clip)["confusion"] == floor_measures(FLOOR)["confusion"]
+
+
+# --- per-image metrics a judge declares (leak, total_clean) and the per-category breakdown ---------------------
+
+
+def flagged(record, leak):
+    """``record`` with the mini-v2 judge's two per-image metrics in its detail."""
+    clean = record["action_ok"] and record["subject_ok"] and not leak
+    return {**record, "detail": {"leak": leak, "total_clean": clean}}
+
+
+LEAKS = [flagged(r, bool(i % 3 == 0)) for i, r in enumerate(GRID)]
+CATEGORIES = {"man": "human", "cat": "animal", "dog": "animal"}
+
+
+def test_per_image_metrics_from_detail_are_summarised_like_action_with_the_same_resamples():
+    plain = compute_metrics(GRID, n_boot=300)
+    m = compute_metrics(LEAKS, n_boot=300, per_image_metrics=("leak", "total_clean"))
+    leak = [r["detail"]["leak"] for r in LEAKS]
+    clean = [r["detail"]["total_clean"] for r in LEAKS]
+    assert m["per_image_metrics"] == ["leak", "total_clean"]
+    assert m["leak"]["mean"] == pytest.approx(np.mean(leak)) and m["total_clean"]["mean"] == pytest.approx(np.mean(clean))
+    lo, hi = m["leak"]["ci95"]
+    assert lo < m["leak"]["mean"] < hi
+    for name in ("action", "subject", "total"):  # adding metrics changes none of the others
+        assert m[name] == plain[name]
+    assert {k: v for k, v in m["per_subject"]["cat"].items() if k in plain["per_subject"]["cat"]} == plain["per_subject"]["cat"]
+    assert m["per_action"]["cheer"]["leak"] == pytest.approx(np.mean(leak[:6]))
+    assert set(m["per_subject"]["man"]) == {"n", "action", "subject", "total", "leak", "total_clean"}
+    # as extra metrics, the same numbers
+    as_extra = compute_metrics(GRID, n_boot=300, extra={"leak": [float(v) for v in leak]})
+    assert as_extra["other"]["leak"] == m["leak"]
+
+
+def test_per_category_breakdown_has_its_own_clustered_interval():
+    m = compute_metrics(LEAKS, n_boot=300, per_image_metrics=("leak",), subject_categories=CATEGORIES)
+    assert list(m["per_category"]) == ["human", "animal"]
+    animals = m["per_category"]["animal"]
+    assert animals["subjects"] == ["cat", "dog"] and animals["n"] == 16
+    only_animals = compute_metrics([r for r in LEAKS if r["subject_id"] != "man"], n_boot=300, per_image_metrics=("leak",))
+    for name in ("action", "subject", "total", "leak"):
+        assert animals[name] == only_animals[name]
+    assert "per_category" not in compute_metrics(LEAKS, n_boot=300)
+
+
+def test_a_missing_per_image_metric_names_the_record_and_the_fix():
+    with pytest.raises(ValueError, match=r"cheer/man/0 has no detail.leak.*actionbench judge --out RUN"):
+        compute_metrics(GRID, per_image_metrics=("leak",))
+    with pytest.raises(ValueError, match="detail.leak must be true or false"):
+        compute_metrics([flagged(GRID[0], "yes")], per_image_metrics=("leak",))
+
+
+def test_stored_blocks_recompute_with_their_per_image_metrics_and_categories_and_old_ones_as_before():
+    m = compute_metrics(LEAKS, per_image_metrics=("leak", "total_clean"), subject_categories=CATEGORIES)
+    assert recompute_metrics(LEAKS, m) == m
+    old = compute_metrics(GRID)  # a block from before: no per-image metrics, no categories
+    assert recompute_metrics(GRID, old) == old
+    assert recompute_metrics(LEAKS, old) == old  # records with a detail but a block that never listed it
+
+
+def test_results_with_a_judges_per_image_metrics_validate_and_an_edited_leak_does_not():
+    from actionbench.dataset import load_dataset
+    from actionbench.results import build_results, check_results, image_record
+    from run_fixtures import recorded_spec
+
+    dataset = load_dataset("synthetic")
+    records = []
+    for i, u in enumerate(dataset.units()):
+        action_ok, subject_ok, leak = i % 2 == 0, u.k == 0, i % 3 == 0
+        path = f"images/{u.action_id}/{u.subject_id}/{u.k}.png"
+        detail = {"leak": leak, "total_clean": action_ok and subject_ok and not leak}
+        records.append(image_record(u.id, u.action_id, u.subject_id, u.k, u.seed, path, action_ok, subject_ok, detail,
+                                    image_sha256="0" * 64))
+    categories = {s.id: s.category for s in dataset.subjects}
+    spec = recorded_spec()
+    provenance = {"actionbench_version": None, "git_commit": None, "git_dirty": None, "packages": {},
+                  "device": "cpu", "python": "3.11", "platform": "linux", "started_at": "2026-01-02T03:04:05+00:00",
+                  "finished_at": "2026-01-02T03:05:00+00:00", "wall_time_s": 1.0, "machine": {}}
+    judge = {"name": "mini-v2", "version": "1", "human": False, "per_image_metrics": ["leak", "total_clean"]}
+    result = build_results("run", spec, judge, records, [], len(records), provenance, subject_categories=categories)
+    metrics = result["metrics"]
+    assert metrics["leak"]["mean"] == pytest.approx(np.mean([r["detail"]["leak"] for r in records]))
+    assert metrics["per_category"]["animal"]["leak"]["ci95"] is not None
+    assert check_results(result) == []
+    edited = {**metrics, "per_category": {**metrics["per_category"],
+                                          "animal": {**metrics["per_category"]["animal"], "leak": {"mean": 0.0, "ci95": [0, 0]}}}}
+    assert any("per_category.animal.leak" in p for p in check_results({**result, "metrics": edited}))
+    plain = build_results("run", spec, {"name": "tiny", "version": "1", "human": False}, records, [], len(records), provenance)
+    assert "leak" not in plain["metrics"] and check_results(plain) == []

@@ -48,7 +48,7 @@ def test_v1_versioned_names_give_the_backbone_dataset_and_judge_mini_gave():
     assert (suite.backbone, suite.dataset, suite.judge) == ("mini-v1", "mini-v1", "mini-v1")
 
 
-def test_v2_names_are_registered_and_refuse_clearly_what_is_not_there_yet(tmp_path):
+def test_v2_names_are_registered_and_refuse_clearly_what_is_not_there(tmp_path):
     import shutil
 
     from actionbench.backbone import load_backbone
@@ -58,8 +58,8 @@ def test_v2_names_are_registered_and_refuse_clearly_what_is_not_there_yet(tmp_pa
 
     suite = get_suite("mini-v2")
     assert (suite.backbone, suite.dataset, suite.judge) == ("mini-v2", "mini-v2", "mini-v2")
-    with pytest.raises(ActionBenchError, match="not built yet"):
-        get_evaluator("mini-v2")(None).check()
+    with pytest.raises(ActionBenchError, match="no judge.safetensors and judge.json in"):
+        get_evaluator("mini-v2")(None, folder=str(tmp_path)).check()
     for name in ("model.safetensors", "model.json"):
         shutil.copy(shipped_dir("mini-v1") / name, tmp_path / name)
     with pytest.raises(ActionBenchError, match=f"mini-v1 model, not mini-v2; load them as mini-v1:{tmp_path}"):

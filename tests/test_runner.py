@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from actionbench.errors import ActionBenchError, TrainingError
+from actionbench.evaluator import Evaluator, Judgment
 from actionbench.method import Artifact, Method, MethodConfig
 from actionbench.runner import RunOptions, RunSpec, customize, evaluate, generate, in_shard, open_run, parse_shard
 
@@ -159,3 +160,27 @@ def test_automatic_results_state_agreement_with_human_labels(tmp_path, monkeypat
     from actionbench.leaderboard import validate_results
 
     assert validate_results(out / "results.json") == []
+
+
+class LeakJudge(Evaluator):
+    """Declares a per-image metric: every salute image leaks; only cats are the right subject."""
+
+    name = "leak-dummy"
+    per_image_metrics = ("leak",)
+
+    def judge(self, requests):
+        return [Judgment(r.unit_id, True, r.subject_id == "cat", {"leak": r.action_id == "salute"}) for r in requests]
+
+
+def test_a_judges_per_image_metrics_reach_the_results_overall_and_per_subject_category(tmp_path):
+    from actionbench.results import check_results
+
+    run_spec = RunSpec.build(DUMMY, {}, backbone="tiny", dataset="synthetic", judge=f"{__name__}:LeakJudge")
+    record = json.loads(evaluate(run_spec, RunOptions(out=tmp_path / "run")).read_text())
+    metrics = record["metrics"]
+    assert record["judge"]["per_image_metrics"] == ["leak"] and metrics["per_image_metrics"] == ["leak"]
+    assert metrics["leak"]["mean"] == pytest.approx(1 / 8) and metrics["per_action"]["salute"]["leak"] == 1.0
+    assert set(metrics["per_category"]) == {"human", "personality", "animal"}
+    assert metrics["per_category"]["animal"]["subject"]["mean"] == pytest.approx(1 / len(
+        metrics["per_category"]["animal"]["subjects"]))
+    assert check_results(record) == []

@@ -55,7 +55,8 @@ def train_cmd(world_name, steps, out, seed, threads, fit_judge, init_from, learn
     world = world_option(world_name)
     refuse_shipped(out or shipped_dir(world.name), "actionbench mini train", replace_shipped)
     if fit_judge and world != MINI_V1:
-        raise ConfigError(f"--judge fits v1's judge; {world.name} has its own (not built yet): drop --judge")
+        raise ConfigError(f"--judge fits v1's judge; drop --judge and fit {world.name}'s after training with "
+                          f"`actionbench mini judge --world v2 --backbone {world.name}:FOLDER --out FOLDER`")
 
     from actionbench.worlds.mini.train import stage_one_config, train_mini
 
@@ -89,27 +90,60 @@ def check_cmd(backbone, out, seeds, steps, guidance):
 
 
 @mini_group.command("judge")
-@click.option("--backbone", default="mini", show_default=True,
-              help="Model whose artefacts the judge learns to read through (mini or mini:/folder).")
+@click.option("--world", "world_name", default="v1", show_default=True,
+              help="World version: v1 (pose and subject), or v2 (also attributes and background type).")
+@click.option("--backbone", default=None,
+              help="Model whose artefacts the judge learns to read through (default: the world's shipped one; "
+                   "mini:/folder, mini-v2:/folder).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for judge.safetensors + judge.json (default: the shipped ones, with --replace-shipped).")
 @click.option("--epochs", type=int, default=12, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="v2: seed of the renders, noise and training.")
+@click.option("--per-pair", type=int, default=8, show_default=True, help="v2: training renders per look and pose.")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
 @replace_shipped_option
 @friendly_errors
-def judge_cmd(backbone, out, epochs, threads, replace_shipped):
+def judge_cmd(world_name, backbone, out, epochs, seed, per_pair, threads, replace_shipped):
     """Refit the exact mini judge (renders, half of them passed through the model) and report held-out accuracy."""
     from actionbench.worlds.mini.folders import refuse_shipped, shipped_dir
+    from actionbench.worlds.mini.world import MINI_V1, world_option
 
-    refuse_shipped(out or shipped_dir(), "actionbench mini judge", replace_shipped)
+    world = world_option(world_name)
+    refuse_shipped(out or shipped_dir(world.name), "actionbench mini judge", replace_shipped)
 
     import torch
 
-    from actionbench.worlds.mini.judge import fit_mini_judge
-
     if threads:
         torch.set_num_threads(threads)
-    fit_mini_judge(out=out, backbone=backbone, epochs=epochs, log=click.echo, replace_shipped=replace_shipped)
+    if world == MINI_V1:
+        from actionbench.worlds.mini.judge import fit_mini_judge
+
+        fit_mini_judge(out=out, backbone=backbone or "mini", epochs=epochs, log=click.echo,
+                       replace_shipped=replace_shipped)
+    else:
+        from actionbench.worlds.mini.judge_v2 import fit_mini_v2_judge
+
+        fit_mini_v2_judge(out=out, backbone=backbone or world.name, epochs=epochs, seed=seed, per_pair=per_pair,
+                          log=click.echo, replace_shipped=replace_shipped)
+
+
+@mini_group.command("judge-check")
+@click.option("--backbone", required=True, help="The v2 model that draws the images (mini-v2, mini-v2:FOLDER).")
+@click.option("--judges", required=True, help="Two v2 judge folders fitted with different seeds: A,B.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for judge-check.json, CSVs, sheet.")
+@click.option("--images", type=int, default=320, show_default=True, help="Images to sample (half with context).")
+@friendly_errors
+def judge_check_cmd(backbone, judges, out, images):
+    """Check the v2 judge on generated images: agreement of two judges per head, what each reads of what was
+    asked, confusion matrices."""
+    from actionbench.errors import ConfigError
+
+    folders = [f.strip() for f in judges.split(",") if f.strip()]
+    if len(folders) != 2:
+        raise ConfigError(f"--judges takes two folders, A,B; got {judges!r}")
+    from actionbench.worlds.mini.judge_check import check_judges
+
+    check_judges(backbone, folders, out, n=images, log=click.echo)
 
 
 @mini_group.command("controlnet")

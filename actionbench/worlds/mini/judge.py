@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from actionbench.config import SamplerConfig
 from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, refuse_shipped, shipped_dir
+from actionbench.worlds.mini.world import MINI_V1, WorldSpec
 
 SIZE = 32
 NONE = "none"
@@ -106,10 +107,10 @@ THROUGH_MODEL_SAMPLER = SamplerConfig(num_inference_steps=20, guidance_scale=4.0
 
 @torch.no_grad()
 def through_model(backbone, images: np.ndarray, meta, strength: tuple[float, float], seed: int,
-                  sampler: SamplerConfig = THROUGH_MODEL_SAMPLER) -> np.ndarray:
+                  sampler: SamplerConfig = THROUGH_MODEL_SAMPLER, world: WorldSpec = MINI_V1) -> np.ndarray:
     """SDEdit: noise each batch of renders to a random ``strength`` of the schedule and let the model
-    denoise it with the renders' training captions. Labels stay the render's; the pixels get the
-    model's artefacts."""
+    denoise it with the renders' training captions (``world``'s caption rules). Labels stay the render's;
+    the pixels get the model's artefacts."""
     from actionbench.training import encode_prompts, sdedit
     from actionbench.worlds.mini.captions import scene_caption
     from actionbench.worlds.mini.train import TrainConfig
@@ -123,14 +124,15 @@ def through_model(backbone, images: np.ndarray, meta, strength: tuple[float, flo
     for start in range(0, len(images), sampler.batch_size):
         x = to_tensor(images[start:start + sampler.batch_size])
         latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
-        cond = encode_prompts(backbone, [scene_caption(m, rng, caption_cfg) for m in meta[start:start + sampler.batch_size]])
+        captions = [scene_caption(m, rng, caption_cfg, world) for m in meta[start:start + sampler.batch_size]]
+        cond = encode_prompts(backbone, captions)
         z = sdedit(backbone, latents, cond, rng.uniform(*strength), sampler, generator, negative_prompt_embeds=uncond)
         x = vae.decode(z / vae.config.scaling_factor).sample.clamp(-1, 1)
         out.append(((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
     return np.concatenate(out)
 
 
-def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Pixel noise of random strength (most batches) and a shift of up to 2 pixels."""
     n = len(x)
     sigma = torch.rand(n, 1, 1, 1, generator=generator) * 0.25
@@ -161,7 +163,7 @@ def _train(net: JudgeNet, x: torch.Tensor, pose_y: torch.Tensor, subject_y: torc
             idx = order[i * batch_size:(i + 1) * batch_size]
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * step / total))
-            pose_logits, subject_logits = net(_augment(x[idx], generator))
+            pose_logits, subject_logits = net(augment(x[idx], generator))
             loss = F.cross_entropy(pose_logits, pose_y[idx]) + F.cross_entropy(subject_logits, subject_y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -305,20 +307,3 @@ class MiniV1Judge(MiniJudge):
     """Exact judge of the mini world v1 under its versioned name (the judge of ``mini`` today, the same weights)."""
 
     name = "mini-v1"
-
-
-class MiniV2JudgePending(Evaluator):
-    """ActionBench-mini v2's judge: not built yet (issue 14, step 3); refuses to run rather than guess."""
-
-    name = "mini-v2"
-    VERSION = "0"
-
-    def check(self) -> None:
-        from actionbench.errors import ActionBenchError
-
-        raise ActionBenchError("the mini-v2 judge (pose, subject, attributes and background types) is not built yet; "
-                               "judge mini-v2 samples with another judge (--judge NAME) until it lands")
-
-    def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgment]:
-        self.check()
-        return []
