@@ -125,7 +125,8 @@ def plan_run(run: Run, evaluator=None, shard: tuple[int, int] = (0, 1), probe: b
     if evaluator is not None:
         key = judge_key(evaluator)
         judged = [u for u in units if not run.judgment_path(key, u).exists()]
-        plan.stages.append(StagePlan("judge", len(judged), "images", len(judged) * JUDGE_ROWS_PER_IMAGE, key))
+        plan.stages.append(StagePlan("judge", len(judged), "images", len(judged) * JUDGE_ROWS_PER_IMAGE,
+                                     f"{evaluator.name}, version {evaluator.VERSION}"))
     if probe and any(s.rows for s in plan.stages):
         plan.row_seconds = probe_row_seconds(run.backbone)
     plan.estimate()

@@ -230,7 +230,7 @@ def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int 
     count = 0
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
     stage = start_stage(run, "judge")
-    for batch in progress(batches, desc=f"judge {key}", unit="images", weight=len, extra=run_eta(run, stage)):
+    for batch in progress(batches, desc=f"judge {evaluator.name}", unit="images", weight=len, extra=run_eta(run, stage)):
         requests = [JudgeRequest(u.id, u.action_id, u.subject_id, run.image_path(u)) for u in batch]
         for unit, verdict in zip(batch, evaluator.judge(requests)):
             atomic_write_json(run.judgment_path(key, unit), {

@@ -239,7 +239,7 @@ def test_a_three_image_100_percent_row_is_not_ranked_first(built, tmp_path):
     three = make_run(tmp_path, "three", keep=lambda u: u.action_id == "cheer" and u.subject_id == "man" or
                      (u.action_id, u.subject_id, u.k) == ("sit", "man", 0), method="adi")
     add_result(three, board, allow_partial=True)
-    table = render_leaderboard(board)["markdown"].read_text().split("### Judge: colour v1")[1]
+    table = render_leaderboard(board)["markdown"].read_text().split("### Judge: colour, version 1")[1]
     assert table.index("| 1 | sd | 50.00") < table.index("| - | adi | 100.00")
 
 

@@ -194,8 +194,8 @@ def test_render_groups_by_judge_version_and_marks_reported_rows(runs, tmp_path):
 
     md = written["markdown"].read_text()
     assert "## Dataset `synthetic`, backbone `mini`" in md and "## Dataset `v1`, backbone `sd21`" in md
-    v1 = md.index("### Judge: colour v1")
-    v2 = md.index("### Judge: colour v2")
+    v1 = md.index("### Judge: colour, version 1")
+    v2 = md.index("### Judge: colour, version 2")
     table_v1 = md[v1:v2]
     assert table_v1.index("| 1 | adi |") < table_v1.index("| 2 | sd |")  # sorted by total within the group
     assert "textual_inversion" not in table_v1 and "| 1 | textual_inversion |" in md[v2:]  # never ranked across versions

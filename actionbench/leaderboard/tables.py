@@ -216,7 +216,7 @@ def _with_grid(row: dict, grid: Path) -> dict:
 
 def judge_label(row: Mapping) -> str:
     """``name vVERSION (model, pretrained)``: the judge group a row is ranked in."""
-    label = row["judge_name"] if missing(row.get("judge_version")) else f"{row['judge_name']} v{row['judge_version']}"
+    label = row["judge_name"] if missing(row.get("judge_version")) else f"{row['judge_name']}, version {row['judge_version']}"
     if not missing(row.get("judge_model")):
         pretrained = row.get("judge_pretrained")
         label += f" ({row['judge_model']}" + (f", {pretrained})" if not missing(pretrained) else ")")
