@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from .report import duration, say
-from .runfolder import Run, customize_key, image_complete, in_shard, judge_key
+from .runfolder import Run, customize_key, image_complete, in_shard, judge_key, shard_customizations
 
 
 JUDGE_ROWS_PER_IMAGE = 0.5
@@ -109,8 +109,8 @@ def generation_rows_per_image(method) -> float:
 
 def plan_run(run: Run, evaluator=None, shard: tuple[int, int] = (0, 1), probe: bool = True):
     """What is left to do in this run folder, stage by stage, with a rough time from a short probe."""
-    actions = [(a, seed) for seed in run.train_seeds for a in run.dataset.actions
-               if in_shard(customize_key(a.id, seed), shard) and not run.artifact_dir(a.id, seed).exists()
+    actions = [(a, seed) for a, seed in shard_customizations(run.dataset.actions, run.train_seeds, shard)
+               if not run.artifact_dir(a.id, seed).exists()
                and not run.failure_path(customize_key(a.id, seed), seed).exists()]
     units = [u for u in run.units() if in_shard(u.pair_key, shard)]
     images = [u for u in units if not image_complete(run.image_path(u))]

@@ -55,6 +55,15 @@ def in_shard(unit_id: str, shard: tuple[int, int]) -> bool:
     return n == 1 or int(hashlib.sha256(unit_id.encode()).hexdigest()[:8], 16) % n == i
 
 
+def shard_customizations(actions, train_seeds, shard: tuple[int, int]) -> list[tuple]:
+    """The (action, training seed) customizations of ``shard``: round-robin over the run's list (seed by
+    seed, actions in the dataset's order), so N shards learn ceil or floor of (actions x seeds) / N each.
+    A few expensive units split by hash would be lumpy (8 actions over 4 shards hashed: 2, 0, 4, 2)."""
+    i, n = shard
+    everything = [(a, seed) for seed in train_seeds for a in actions]
+    return everything if n == 1 else everything[i::n]
+
+
 class Run:
     """A run folder and the live objects that work on it."""
 

@@ -39,6 +39,7 @@ from .runfolder import (  # noqa: F401 - the runner's API
     customize_key,
     image_complete,
     in_shard,
+    shard_customizations,
     judge_key,
     lock_shard,
     remove_run_temporaries,
@@ -120,8 +121,7 @@ def customize(run: Run, shard: tuple[int, int] = (0, 1)) -> dict[str, Path]:
     """Learn every action not yet learned. A unit that fails training is recorded and skipped."""
     started = time.perf_counter()
     done: dict[str, Path] = {}
-    todo = [(a, seed) for seed in run.train_seeds for a in run.dataset.actions
-            if in_shard(customize_key(a.id, seed), shard)]
+    todo = shard_customizations(run.dataset.actions, run.train_seeds, shard)
     stage = start_stage(run, "customize")
     for action, seed in progress(todo, desc=f"customize {run.spec.method}", unit="actions", extra=run_eta(run, stage)):
         target = customize_action(run, action, seed)

@@ -60,6 +60,17 @@ def test_shards_partition_units():
         parse_shard("3/3")
 
 
+def test_shards_split_customizations_evenly_so_no_shard_idles_while_another_trains_half():
+    from actionbench.runfolder import shard_customizations
+
+    actions = [f"action{i}" for i in range(8)]
+    for n in (2, 3, 4, 8):
+        parts = [shard_customizations(actions, [0, 1, 2], (i, n)) for i in range(n)]
+        assert sorted(sum(parts, [])) == sorted((a, s) for a in actions for s in (0, 1, 2))
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert shard_customizations(actions, [None], (0, 1)) == [(a, None) for a in actions]
+
+
 def test_full_run_then_resume_redoes_nothing(tmp_path):
     out = tmp_path / "run"
     path = evaluate(spec(), RunOptions(out=out))
