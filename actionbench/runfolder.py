@@ -263,32 +263,31 @@ class ProcessTiming:
         self.tick(force=True)
 
 
-def summed_timings(out: Path) -> tuple[float, dict[str, float], int]:
-    """Wall time and stage times summed over every process that worked on the run, and how many."""
-    wall, stages, count = 0.0, {}, 0
+def _timing_records(out: Path) -> list[dict]:
+    """The timings each process wrote (``OUT/timings/*.json``); unreadable ones are left out."""
+    records = []
     for path in sorted((out / TIMINGS_DIR).glob("*.json")) if (out / TIMINGS_DIR).is_dir() else []:
         try:
-            record = read_json(path)
+            records.append(read_json(path))
         except ActionBenchError:
             continue
-        count += 1
+    return records
+
+
+def summed_timings(out: Path) -> tuple[float, dict[str, float], int]:
+    """Wall time and stage times summed over every process that worked on the run, and how many."""
+    wall, stages = 0.0, {}
+    records = _timing_records(out)
+    for record in records:
         wall += float(record.get("wall_time_s", 0.0))
         for stage, seconds in record.get("stage_times_s", {}).items():
             stages[stage] = stages.get(stage, 0.0) + float(seconds)
-    return wall, stages, count
+    return wall, stages, len(records)
 
 
 def summed_cpu_time(out: Path) -> tuple[float, int, int]:
     """CPU seconds (``cpu_time_s``) summed over the processes that recorded it, how many did, and how many
     processes worked on the run in all (records written before CPU was recorded have none)."""
-    cpu, recorded, count = 0.0, 0, 0
-    for path in sorted((out / TIMINGS_DIR).glob("*.json")) if (out / TIMINGS_DIR).is_dir() else []:
-        try:
-            record = read_json(path)
-        except ActionBenchError:
-            continue
-        count += 1
-        if "cpu_time_s" in record:
-            recorded += 1
-            cpu += float(record["cpu_time_s"])
-    return cpu, recorded, count
+    records = _timing_records(out)
+    recorded = [float(r["cpu_time_s"]) for r in records if "cpu_time_s" in r]
+    return sum(recorded), len(recorded), len(records)

@@ -21,7 +21,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -147,8 +147,10 @@ def _labels(meta, poses: list[str], subjects: list[str]) -> tuple[torch.Tensor, 
             torch.tensor([subjects.index(subject_label(m.look)) for m in meta]))
 
 
-def _train(net: JudgeNet, x: torch.Tensor, pose_y: torch.Tensor, subject_y: torch.Tensor, epochs: int,
-           seed: int, learning_rate: float = 2e-3, batch_size: int = 64) -> list[float]:
+def train_classifier(net: nn.Module, x: torch.Tensor, loss_of: Callable[[Any, torch.Tensor], torch.Tensor], epochs: int,
+                     seed: int, desc: str, learning_rate: float = 2e-3, batch_size: int = 64) -> list[float]:
+    """Fit a judge network: AdamW with a cosine schedule, ``augment``ed batches; ``loss_of(outputs, batch_index)``
+    is the loss of one batch. Returns the mean loss per epoch. Used by the v1 and v2 judges."""
     from actionbench.report import progress
 
     generator = torch.Generator().manual_seed(seed)
@@ -156,15 +158,14 @@ def _train(net: JudgeNet, x: torch.Tensor, pose_y: torch.Tensor, subject_y: torc
     per_epoch = len(x) // batch_size
     total, step, losses = epochs * per_epoch, 0, []
     net.train()
-    for _ in progress(range(epochs), desc="mini judge", total=epochs):
+    for _ in progress(range(epochs), desc=desc, total=epochs):
         order = torch.randperm(len(x), generator=generator)
         running = 0.0
         for i in range(per_epoch):
             idx = order[i * batch_size:(i + 1) * batch_size]
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * step / total))
-            pose_logits, subject_logits = net(augment(x[idx], generator))
-            loss = F.cross_entropy(pose_logits, pose_y[idx]) + F.cross_entropy(subject_logits, subject_y[idx])
+            loss = loss_of(net(augment(x[idx], generator)), idx)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -173,6 +174,14 @@ def _train(net: JudgeNet, x: torch.Tensor, pose_y: torch.Tensor, subject_y: torc
         losses.append(round(running / per_epoch, 4))
     net.eval()
     return losses
+
+
+def _train(net: JudgeNet, x: torch.Tensor, pose_y: torch.Tensor, subject_y: torch.Tensor, epochs: int,
+           seed: int) -> list[float]:
+    def loss_of(logits, idx):
+        return F.cross_entropy(logits[0], pose_y[idx]) + F.cross_entropy(logits[1], subject_y[idx])
+
+    return train_classifier(net, x, loss_of, epochs, seed, "mini judge")
 
 
 @torch.no_grad()

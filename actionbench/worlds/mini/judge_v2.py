@@ -25,7 +25,6 @@ same clustered intervals as action, subject and total.
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from torch.nn import functional as F
 
 from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, refuse_shipped, shipped_dir
-from actionbench.worlds.mini.judge import HELDOUT_STRENGTH, THROUGH_MODEL_STRENGTH, augment, to_tensor
+from actionbench.worlds.mini.judge import HELDOUT_STRENGTH, THROUGH_MODEL_STRENGTH, to_tensor, train_classifier
 from actionbench.worlds.mini.world import MINI_V2, WorldSpec
 
 PERSON = "person"  # the subject class of the generic exemplar people
@@ -135,32 +134,9 @@ def _loss(logits: tuple[torch.Tensor, ...], labels: Labels) -> torch.Tensor:
             + F.cross_entropy(background, labels.background))
 
 
-def _train(net: ContextJudgeNet, x: torch.Tensor, labels: Labels, epochs: int, seed: int,
-           learning_rate: float = 2e-3, batch_size: int = 64) -> list[float]:
-    """AdamW with a cosine schedule, v1's augmentation (pixel noise, a shift of up to 2 pixels); the mean loss per epoch."""
-    from actionbench.report import progress
-
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=1e-4)
-    per_epoch = len(x) // batch_size
-    total, step, losses = epochs * per_epoch, 0, []
-    net.train()
-    for _ in progress(range(epochs), desc="mini-v2 judge", total=epochs):
-        order = torch.randperm(len(x), generator=generator)
-        running = 0.0
-        for i in range(per_epoch):
-            idx = order[i * batch_size:(i + 1) * batch_size]
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * step / total))
-            loss = _loss(net(augment(x[idx], generator)), labels.take(idx))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            running += float(loss.detach())
-            step += 1
-        losses.append(round(running / per_epoch, 4))
-    net.eval()
-    return losses
+def _train(net: ContextJudgeNet, x: torch.Tensor, labels: Labels, epochs: int, seed: int) -> list[float]:
+    """v1's fit (AdamW, cosine schedule, pixel noise and a shift of up to 2 pixels) on the four heads' loss."""
+    return train_classifier(net, x, lambda outputs, idx: _loss(outputs, labels.take(idx)), epochs, seed, "mini-v2 judge")
 
 
 @torch.no_grad()
