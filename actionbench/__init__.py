@@ -7,11 +7,13 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 PORTABLE_CPU_MATH = {
-    # The same vector kernels on every x86 CPU that has AVX2: torch's own ops, MKL's BLAS and oneDNN's
-    # convolutions would otherwise pick AVX-512 paths where they exist, which round differently, so the
-    # same run on two machines trained to different numbers (issue 13: 126 of 368 judgments differed).
+    # The same vector kernels on every x86 CPU that has AVX2 for torch's own ops and oneDNN's convolutions,
+    # which would otherwise pick AVX-512 paths where they exist and round differently (issue 13: the same
+    # run on two machines, 126 of 368 judgments differed). On an AVX2 machine both are what torch picks anyway.
+    # MKL is not pinned: its reproducibility mode (MKL_CBWR=AVX2) changed the rounding on an AVX2 machine
+    # too (ADI's action-different tuning, from its first step), which would move every landed row; set it
+    # yourself to pin MKL's GEMMs across CPUs (docs/reliability.md, "Same numbers on other machines").
     "ATEN_CPU_CAPABILITY": "avx2",
-    "MKL_CBWR": "AVX2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
 }
 """Set (unless already set, or ``ACTIONBENCH_PORTABLE_CPU=0``) when actionbench is imported before torch,
