@@ -57,18 +57,25 @@ def subject_label(look: str) -> str:
     return look if look in SUBJECT_IDS else NONE
 
 
+def conv_features(width: int) -> nn.Sequential:
+    """The judges' trunk: six 3x3 conv blocks (GroupNorm, SiLU), 32 -> 8 pixels, 4 x ``width`` channels."""
+
+    def block(c_in, c_out, stride):
+        return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), nn.GroupNorm(8, c_out), nn.SiLU())
+
+    w = width
+    return nn.Sequential(block(3, w, 1), block(w, w, 1), block(w, 2 * w, 2), block(2 * w, 2 * w, 1),
+                         block(2 * w, 4 * w, 2), block(4 * w, 4 * w, 1))
+
+
 class JudgeNet(nn.Module):
     """Six 3x3 conv blocks (32 -> 8 pixels), mean+max pooling, a linear head per label."""
 
     def __init__(self, n_poses: int, n_subjects: int, width: int = 32):
         super().__init__()
 
-        def block(c_in, c_out, stride):
-            return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), nn.GroupNorm(8, c_out), nn.SiLU())
-
         w = width
-        self.features = nn.Sequential(block(3, w, 1), block(w, w, 1), block(w, 2 * w, 2), block(2 * w, 2 * w, 1),
-                                      block(2 * w, 4 * w, 2), block(4 * w, 4 * w, 1))
+        self.features = conv_features(width)
         self.pose = nn.Linear(8 * w, n_poses)
         self.subject = nn.Linear(8 * w, n_subjects)
 

@@ -37,7 +37,8 @@ from torch.nn import functional as F
 
 from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, refuse_shipped, shipped_dir
-from actionbench.worlds.mini.judge import HELDOUT_STRENGTH, THROUGH_MODEL_STRENGTH, to_tensor, train_classifier
+from actionbench.worlds.mini.judge import (HELDOUT_STRENGTH, THROUGH_MODEL_STRENGTH, conv_features, to_tensor,
+                                           train_classifier)
 from actionbench.worlds.mini.world import MINI_V2, WorldSpec
 
 PERSON = "person"  # the subject class of the generic exemplar people
@@ -109,12 +110,8 @@ class ContextJudgeNet(nn.Module):
     def __init__(self, classes: Classes, width: int = 32):
         super().__init__()
 
-        def block(c_in, c_out, stride):
-            return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), nn.GroupNorm(8, c_out), nn.SiLU())
-
         w = width
-        self.features = nn.Sequential(block(3, w, 1), block(w, w, 1), block(w, 2 * w, 2), block(2 * w, 2 * w, 1),
-                                      block(2 * w, 4 * w, 2), block(4 * w, 4 * w, 1))
+        self.features = conv_features(width)
         self.pose = nn.Linear(8 * w, len(classes.poses))
         self.subject = nn.Linear(8 * w, len(classes.subjects))
         self.attributes = nn.Linear(8 * w, len(classes.attributes))
