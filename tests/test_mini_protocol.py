@@ -1,0 +1,92 @@
+"""The mini world's protocol (issue 16, lever 2): the rule's pieces, the record the suite applies,
+and one short measurement end to end on the shipped mini world (constants shrunk)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from actionbench.worlds.mini import protocol as P
+
+
+def test_flattened_step_is_where_the_smoothed_curve_has_made_90_percent_of_its_drop():
+    falling = [(0, 1.0), (25, 0.5), (50, 0.3), (75, 0.21), (100, 0.2), (125, 0.2), (150, 0.2)]
+    assert P.flattened_step(falling) == 75  # smoothed: 0.75 0.6 0.34 0.24 0.20 0.20 0.20
+    assert P.flattened_step([(0, 1.0), (25, 0.9), (50, 0.8), (75, 0.7)]) == 75  # never flat: the last step
+
+
+def test_a_drop_is_measurable_only_when_it_reaches_one_percent_and_does_not_end_above_the_start():
+    assert P.drops_measurably([(0, 1.0), (25, 0.98), (50, 0.985)])
+    assert not P.drops_measurably([(0, 1.0), (25, 0.995), (50, 0.996)])  # under 1 %
+    assert not P.drops_measurably([(0, 1.0), (25, 0.9), (50, 1.01)])  # ends above its start
+    assert not P.drops_measurably([(0, 1.0)])
+
+
+def test_the_rule_takes_the_smallest_multiple_that_works_and_keeps_the_default_without_evidence():
+    flat = [(0, 1.0), (25, 1.0), (50, 1.0)]
+    falling = [(0, 1.0), (25, 0.8), (50, 0.7), (75, 0.7)]
+    settings, reason = P.choose("m", {1.0: [flat, flat], 10.0: [falling, falling]}, 1e-4, "lr", "steps")
+    assert settings == {"steps": 75, "lr": pytest.approx(1e-3)} and "x10" in reason
+    settings, _ = P.choose("m", {1.0: [falling, falling]}, 1e-4, "lr", "steps")
+    assert settings == {"steps": 75}  # x1 works: the learning rate is not written at all
+    settings, reason = P.choose("m", {1.0: [flat], 10.0: [flat], 100.0: [flat]}, 1e-4, "lr", "steps")
+    assert "lr" not in settings and "default learning rate stays" in reason
+
+
+def test_the_suite_applies_a_protocol_record_sampler_for_all_then_per_method():
+    record = {"sampler": {"num_inference_steps": 20},
+              "rows": [{"method": "p_plus", "settings": {"train_steps": 300}},
+                       {"method": "adi", "settings": {"train_steps": 200}},
+                       {"method": "adi", "settings": {"action_different_tune_steps": 50}}]}
+    assert P.method_settings(record) == {"*": {"sampler.num_inference_steps": 20}, "p_plus": {"train_steps": 300},
+                                         "adi": {"train_steps": 200, "action_different_tune_steps": 50}}
+
+
+def test_the_shipped_protocol_is_what_the_mini_suite_runs_with():
+    from actionbench.worlds.mini.folders import shipped_dir
+    from actionbench.worlds.mini.suite import MINI_SUITE, MINI_V1_SUITE
+    from actionbench.worlds.mini.world import PLAIN_NAME_WORLD
+
+    path = shipped_dir("mini-v1") / P.PROTOCOL_FILE
+    if not path.is_file():
+        pytest.skip("mini v1 ships no protocol.json")
+    record = json.loads(path.read_text())
+    assert MINI_V1_SUITE.method_settings == P.method_settings(record)
+    assert "protocol.json" in MINI_V1_SUITE.protocol_note
+    if PLAIN_NAME_WORLD == "mini-v1":
+        assert MINI_SUITE.method_settings == MINI_V1_SUITE.method_settings
+    # every curve the record shows was measured, and every chosen step is one of its evaluated steps
+    for row in record["rows"]:
+        assert row["curves"] and row["reason"]
+        steps = row["settings"].get("train_steps") or row["settings"].get("action_different_tune_steps")
+        assert any(steps in [s for s, _ in c["points"]] for c in row["curves"])
+
+
+def test_a_short_protocol_run_on_mini_writes_a_record_the_suite_can_apply(tmp_path, monkeypatch):
+    """The whole measurement with its constants shrunk: sampler agreement, TI's curves, ADI's tuning."""
+    monkeypatch.setattr(P, "SAMPLER_REFERENCE", 4)
+    monkeypatch.setattr(P, "SAMPLER_CANDIDATES", (2, 3))
+    monkeypatch.setattr(P, "EVERYDAY_PROMPTS", (("man", "stand"),))
+    monkeypatch.setattr(P, "MAX_CURVE_STEPS", 4)
+    monkeypatch.setattr(P, "EVAL_EVERY", 2)
+    monkeypatch.setattr(P, "EVAL_REPEATS", 1)
+    monkeypatch.setattr(P, "LR_MULTIPLIERS", (1.0, 10.0))
+    lines = []
+    path = P.run_protocol("mini", "mini", "mini", tmp_path, methods=["textual_inversion"], log=lines.append)
+    record = json.loads(path.read_text())
+    assert record["sampler"]["num_inference_steps"] in (2, 3, 4)
+    assert set(record["sampler"]["agreement_with_50_steps"]) == {"2", "3"}
+    assert [r["row"] for r in record["rows"]] == ["textual_inversion"]
+    ti = record["rows"][0]
+    assert ti["settings"]["train_steps"] in (2, 4)
+    assert {c["label"].split()[-1] for c in ti["curves"]} >= {"cheer"} and all(len(c["points"]) == 3 for c in ti["curves"])
+    assert record["cpu_seconds"] > 0 and any(line.startswith("sampler:") for line in lines)
+    settings = P.method_settings(record)
+    assert settings["textual_inversion"]["train_steps"] == ti["settings"]["train_steps"]
+
+    from actionbench.backbone import load_backbone
+    from actionbench.dataset import load_dataset
+
+    tuning = P.tuning_curves(load_backbone("mini"), load_dataset("mini"), log=lines.append)
+    assert tuning.row == "adi action-different tuning" and len(tuning.curves) in (2, 4)
+    assert set(tuning.settings) <= {"action_different_tune_steps", "action_different_tune_lr"}
