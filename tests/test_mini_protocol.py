@@ -33,6 +33,17 @@ def test_the_rule_takes_the_smallest_multiple_that_works_and_keeps_the_default_w
     assert "lr" not in settings and "default learning rate stays" in reason
 
 
+def test_a_curve_cut_short_of_the_default_before_it_flattened_keeps_the_default_steps():
+    still_falling = [(0, 1.0), (25, 0.9), (50, 0.8), (75, 0.7)]
+    flat_early = [(0, 1.0), (25, 0.7), (50, 0.7), (75, 0.7)]
+    settings, reason = P.choose("m", {1.0: [still_falling]}, 1e-4, "lr", "steps", default_steps=3000)
+    assert settings == {} and "default 3000 steps stay" in reason
+    settings, _ = P.choose("m", {1.0: [flat_early]}, 1e-4, "lr", "steps", default_steps=3000)
+    assert settings == {"steps": 50}
+    settings, _ = P.choose("m", {1.0: [still_falling]}, 1e-4, "lr", "steps", default_steps=75)  # not cut: the rule's step
+    assert settings == {"steps": 75}
+
+
 def test_the_suite_applies_a_protocol_record_sampler_for_all_then_per_method():
     record = {"sampler": {"num_inference_steps": 20},
               "rows": [{"method": "p_plus", "settings": {"train_steps": 300}},
@@ -59,7 +70,7 @@ def test_the_shipped_protocol_is_what_the_mini_suite_runs_with():
     for row in record["rows"]:
         assert row["curves"] and row["reason"]
         steps = row["settings"].get("train_steps") or row["settings"].get("action_different_tune_steps")
-        assert any(steps in [s for s, _ in c["points"]] for c in row["curves"])
+        assert steps is None or any(steps in [s for s, _ in c["points"]] for c in row["curves"])
 
 
 def test_a_short_protocol_run_on_mini_writes_a_record_the_suite_can_apply(tmp_path, monkeypatch):

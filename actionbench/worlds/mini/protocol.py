@@ -14,7 +14,9 @@ too weak (a fine-tuning learning rate that hardly moves the model). The rule:
    its start. If no multiple does, the default stays (no change without evidence). ADI's
    action-different tuning gets the same rule on single exemplar images.
 3. **Training steps**, per method: the first evaluated step where the held-out loss (smoothed over
-   three evaluations) has made 90 % of its total drop: where it has flattened.
+   three evaluations) has made 90 % of its total drop: where it has flattened. A curve that reaches
+   that point only at its last evaluation, cut short of the method's default by ``MAX_CURVE_STEPS``,
+   has not shown that it flattened: the default step count stays.
 
 The held-out loss is the method's plain denoising loss on the exemplars, evaluated on fixed draws of
 rows, noise and timesteps that training never uses (``actionbench.training.loop.heldout_tracking``).
@@ -85,22 +87,30 @@ def drops_measurably(points: list[tuple[int, float]]) -> bool:
     return bool(values) and min(values) <= start * (1 - MEASURABLE_DROP) and values[-1] <= start
 
 
+def chosen_steps(curves: list[list[tuple[int, float]]], default_steps: int | None, steps_field: str) -> tuple[dict, str]:
+    """Rule 3 on one learning rate's curves: the step where every curve has flattened, unless a curve
+    only got there at its last evaluation and was cut short of the default (then the default stays)."""
+    steps = max(flattened_step(c) for c in curves)
+    last = min(c[-1][0] for c in curves)
+    if default_steps is not None and steps >= last and last < default_steps:
+        return {}, f"not flat by step {last}, where the curves were cut: the default {default_steps} steps stay"
+    return {steps_field: int(steps)}, f"flattened by step {steps} on every curve"
+
+
 def choose(method: str, curves_by_lr: dict[float, list[list[tuple[int, float]]]], default_lr: float,
-           lr_field: str, steps_field: str) -> tuple[dict, str]:
+           lr_field: str, steps_field: str, default_steps: int | None = None) -> tuple[dict, str]:
     """Apply rules 2 and 3 to one method's curves (per learning-rate multiple, one curve per action)."""
     for multiple in sorted(curves_by_lr):
         curves = curves_by_lr[multiple]
         if all(drops_measurably(c) for c in curves):
-            steps = max(flattened_step(c) for c in curves)
-            settings = {steps_field: int(steps)}
+            settings, said = chosen_steps(curves, default_steps, steps_field)
             if multiple != 1.0:
                 settings[lr_field] = default_lr * multiple
             return settings, (f"held-out loss drops by >= {MEASURABLE_DROP:.0%} at x{multiple:g} the default "
-                              f"learning rate; flattened by step {steps} on every curve")
-    steps = max(flattened_step(c) for c in curves_by_lr[min(curves_by_lr)])
-    return ({steps_field: int(steps)},
-            f"no multiple up to x{max(curves_by_lr):g} made the held-out loss drop by {MEASURABLE_DROP:.0%}: the default "
-            f"learning rate stays, with the step where its curve flattened ({steps})")
+                              f"learning rate; {said}")
+    settings, said = chosen_steps(curves_by_lr[min(curves_by_lr)], default_steps, steps_field)
+    return (settings, f"no multiple up to x{max(curves_by_lr):g} made the held-out loss drop by {MEASURABLE_DROP:.0%}: "
+                      f"the default learning rate stays; {said}")
 
 
 def sampler_steps(backbone, judge, prompts: list[tuple[str, str, str]], seeds: list[int]) -> tuple[int, dict]:
@@ -154,7 +164,7 @@ def method_curves(backbone, dataset, method: str, lr_field: str, steps_field: st
         curves += [Curve(label, default_lr * multiple, points) for label, points in own]
         if all(drops_measurably(c) for c in by_lr[multiple]):
             break  # the rule takes the smallest multiple that works: larger ones are not needed
-    settings, reason = choose(method, by_lr, default_lr, lr_field, steps_field)
+    settings, reason = choose(method, by_lr, default_lr, lr_field, steps_field, getattr(default, steps_field))
     return MethodProtocol(method, settings, reason, curves)
 
 
@@ -237,7 +247,8 @@ def tuning_curves(backbone, dataset, log=print) -> MethodProtocol:
         log(f"  adi action-different tuning x{multiple:g}: {len(tracker.curves)} curves")
         if all(drops_measurably(c) for c in by_lr[multiple]):
             break
-    settings, reason = choose("adi", by_lr, default_lr, "action_different_tune_lr", "action_different_tune_steps")
+    settings, reason = choose("adi", by_lr, default_lr, "action_different_tune_lr", "action_different_tune_steps",
+                              config.action_different_tune_steps)
     return MethodProtocol("adi", settings, reason, curves, row="adi action-different tuning")
 
 
