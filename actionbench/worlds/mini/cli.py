@@ -176,13 +176,28 @@ def controlnet_cmd(backbone, out, steps, threads, replace_shipped):
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="Folder for protocol.json and the curves (the world's data folder to ship it).")
 @click.option("--methods", default=None, help="Comma-separated subset (default: every trained method).")
-def protocol_cmd(backbone, dataset, judge_name, out, methods):
+@click.option("--merge", "parts", default=None,
+              help="Comma-separated protocol.json files measured in parts (--methods) on this world: join them "
+                   "and re-apply the rule to their curves instead of measuring.")
+def protocol_cmd(backbone, dataset, judge_name, out, methods, parts):
     """Set the world's sampler and per-method training settings by the documented rule (held-out loss
     curves, never benchmark scores); writes protocol.json, which the suite applies."""
+    import json
     from pathlib import Path
 
-    from actionbench.worlds.mini.protocol import run_protocol
+    from actionbench.worlds.mini.protocol import PROTOCOL_FILE, merge_records, plot_curves, run_protocol
 
+    if parts:
+        records = [json.loads(Path(p.strip()).read_text()) for p in parts.split(",")]
+        record = merge_records(records, world=f"{backbone} + {dataset} + {judge_name}")
+        Path(out).mkdir(parents=True, exist_ok=True)
+        path = Path(out) / PROTOCOL_FILE
+        path.write_text(json.dumps(record, indent=1) + "\n")
+        plot_curves(record, Path(out) / "protocol-curves.png")
+        for row in record["rows"]:
+            click.echo(f"{row['row']}: {row['settings']} ({row['reason']})")
+        click.echo(f"protocol: {path}")
+        return
     chosen = [m.strip() for m in methods.split(",")] if methods else None
     click.echo(f"protocol: {run_protocol(backbone, dataset, judge_name, Path(out), chosen, log=click.echo)}")
 

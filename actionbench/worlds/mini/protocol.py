@@ -168,10 +168,14 @@ def method_curves(backbone, dataset, method: str, lr_field: str, steps_field: st
     return MethodProtocol(method, settings, reason, curves)
 
 
+def rule_text() -> str:
+    return __doc__.split("The rule:")[1].split("The held-out loss")[0].strip()
+
+
 def write_protocol(out: Path, sampler: dict, methods: list[MethodProtocol], world: str) -> Path:
     record = {
         "world": world,
-        "rule": __doc__.split("The rule:")[1].split("The held-out loss")[0].strip(),
+        "rule": rule_text(),
         "constants": {"sampler_reference": SAMPLER_REFERENCE, "sampler_candidates": list(SAMPLER_CANDIDATES),
                       "sampler_agreement": SAMPLER_AGREEMENT, "lr_multipliers": list(LR_MULTIPLIERS),
                       "measurable_drop": MEASURABLE_DROP, "flat_within": FLAT_WITHIN,
@@ -184,6 +188,41 @@ def write_protocol(out: Path, sampler: dict, methods: list[MethodProtocol], worl
     path = out / PROTOCOL_FILE
     path.write_text(json.dumps(record, indent=1) + "\n")
     return path
+
+
+def reapply_rule(record: dict) -> dict:
+    """The record's settings and reasons derived again from its stored curves by the current rule (rules 2
+    and 3): for records measured in parts (``--methods``) or before a change of the rule; no training."""
+    from actionbench.registry import get_method
+
+    rows = []
+    for row in record["rows"]:
+        default = get_method(row["method"]).Config()
+        tuning = row["row"] != row["method"]
+        lr_field, steps_field = (("action_different_tune_lr", "action_different_tune_steps") if tuning
+                                 else ("learning_rate", "train_steps"))
+        default_lr = getattr(default, lr_field)
+        by_lr: dict[float, list] = {}
+        for curve in row["curves"]:
+            by_lr.setdefault(round(curve["lr"] / default_lr, 6), []).append([tuple(p) for p in curve["points"]])
+        settings, reason = choose(row["method"], by_lr, default_lr, lr_field, steps_field, getattr(default, steps_field))
+        rows.append(dict(row, settings=settings, reason=reason))
+    return dict(record, rows=rows, rule=rule_text())
+
+
+def merge_records(records: list[dict], world: str) -> dict:
+    """One protocol from records measured in parts on the same world: the sampler rule's result must
+    agree, rows are concatenated (each method once), and the rule is re-applied to every row."""
+    samplers = {json.dumps(r["sampler"], sort_keys=True) for r in records}
+    if len(samplers) != 1:
+        raise ValueError("the parts disagree on the sampler rule's result: measure them on the same world and code")
+    names = [row["row"] for r in records for row in r["rows"]]
+    if len(names) != len(set(names)):
+        raise ValueError(f"a row is in more than one part: {sorted(n for n in names if names.count(n) > 1)}")
+    merged = dict(records[0], world=world, rows=[row for r in records for row in r["rows"]],
+                  cpu_seconds=round(sum(r.get("cpu_seconds", 0.0) for r in records), 1),
+                  parts=len(records))
+    return reapply_rule(merged)
 
 
 def method_settings(protocol: dict) -> dict[str, dict]:
