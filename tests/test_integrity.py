@@ -154,7 +154,7 @@ def test_legacy_results_validate_as_legacy_and_are_marked():
     from actionbench.leaderboard import entry_caveats
     from actionbench.leaderboard.validate import validate_run as check_against
 
-    path = REPO / "leaderboard" / "results" / "mini-adi.json"
+    path = REPO / "leaderboard" / "results" / "mini-reversion.json"
     assert validate_results(path) == []
     data = json.loads(path.read_text())
     assert entry_caveats(data) == ["legacy: no image or record hashes"]
@@ -359,7 +359,7 @@ def test_reproduce_rebuilds_the_recorded_spec(built):
 def test_reproduce_of_an_entry_whose_config_layout_changed_names_the_commit_that_made_it():
     from actionbench.leaderboard.reproduce import reproduce_spec
 
-    entry = json.loads((REPO / "leaderboard" / "results" / "mini-adi.json").read_text())
+    entry = json.loads((REPO / "leaderboard" / "results" / "mini-reversion.json").read_text())
     with pytest.raises(ActionBenchError, match="re-run with the ActionBench that made the entry \\(git commit d661f736"):
         reproduce_spec(entry)
 

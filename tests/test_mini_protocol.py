@@ -89,11 +89,11 @@ def test_a_short_protocol_run_on_mini_writes_a_record_the_suite_can_apply(tmp_pa
     assert set(record["sampler"]["agreement_with_50_steps"]) == {"2", "3"}
     assert [r["row"] for r in record["rows"]] == ["textual_inversion"]
     ti = record["rows"][0]
-    assert ti["settings"]["train_steps"] in (2, 4)
+    assert ti["settings"].get("train_steps") in (None, 2)  # 4 is the cut (default 2,000): then the default stays
     assert {c["label"].split()[-1] for c in ti["curves"]} >= {"cheer"} and all(len(c["points"]) == 3 for c in ti["curves"])
     assert record["cpu_seconds"] > 0 and any(line.startswith("sampler:") for line in lines)
     settings = P.method_settings(record)
-    assert settings["textual_inversion"]["train_steps"] == ti["settings"]["train_steps"]
+    assert settings["textual_inversion"].get("train_steps") == ti["settings"].get("train_steps")
 
     from actionbench.backbone import load_backbone
     from actionbench.dataset import load_dataset
