@@ -101,3 +101,29 @@ def test_a_short_protocol_run_on_mini_writes_a_record_the_suite_can_apply(tmp_pa
     tuning = P.tuning_curves(load_backbone("mini"), load_dataset("mini"), log=lines.append)
     assert tuning.row == "adi action-different tuning" and len(tuning.curves) in (2, 4)
     assert set(tuning.settings) <= {"action_different_tune_steps", "action_different_tune_lr"}
+
+
+def test_records_measured_in_parts_merge_into_the_shipped_protocol(tmp_path):
+    """``mini protocol --merge``: the shipped record, split into two parts, joins back into the same
+    settings (the rule re-applied to the stored curves); overlapping or disagreeing parts are refused."""
+    from click.testing import CliRunner
+
+    from actionbench.cli import main
+    from actionbench.worlds.mini.folders import shipped_dir
+
+    shipped = json.loads((shipped_dir("mini-v1") / P.PROTOCOL_FILE).read_text())
+    first, second = (dict(shipped, rows=shipped["rows"][:3]), dict(shipped, rows=shipped["rows"][3:]))
+    parts = []
+    for i, part in enumerate((first, second)):
+        parts.append(tmp_path / f"part{i}.json")
+        parts[-1].write_text(json.dumps(part))
+    result = CliRunner().invoke(main, ["mini", "protocol", "--out", str(tmp_path / "merged"),
+                                       "--merge", ",".join(map(str, parts))])
+    assert result.exit_code == 0, result.output
+    merged = json.loads((tmp_path / "merged" / P.PROTOCOL_FILE).read_text())
+    assert P.method_settings(merged) == P.method_settings(shipped)
+    assert [(r["row"], r["reason"]) for r in merged["rows"]] == [(r["row"], r["reason"]) for r in shipped["rows"]]
+    with pytest.raises(ValueError, match="more than one part"):
+        P.merge_records([first, first], world="w")
+    with pytest.raises(ValueError, match="disagree on the sampler"):
+        P.merge_records([first, dict(second, sampler={"num_inference_steps": 20})], world="w")

@@ -185,15 +185,12 @@ def protocol_cmd(backbone, dataset, judge_name, out, methods, parts):
     import json
     from pathlib import Path
 
-    from actionbench.worlds.mini.protocol import PROTOCOL_FILE, merge_records, plot_curves, run_protocol
+    from actionbench.worlds.mini.protocol import merge_records, run_protocol, save_protocol
 
     if parts:
         records = [json.loads(Path(p.strip()).read_text()) for p in parts.split(",")]
         record = merge_records(records, world=f"{backbone} + {dataset} + {judge_name}")
-        Path(out).mkdir(parents=True, exist_ok=True)
-        path = Path(out) / PROTOCOL_FILE
-        path.write_text(json.dumps(record, indent=1) + "\n")
-        plot_curves(record, Path(out) / "protocol-curves.png")
+        path = save_protocol(record, Path(out))
         for row in record["rows"]:
             click.echo(f"{row['row']}: {row['settings']} ({row['reason']})")
         click.echo(f"protocol: {path}")

@@ -49,6 +49,9 @@ TRAINED = (
     ("custom_diffusion", "learning_rate", "train_steps"),
     ("adi", "learning_rate", "train_steps"),
 )
+TUNING_ROW = "adi action-different tuning"
+TUNING_FIELDS = ("action_different_tune_lr", "action_different_tune_steps")
+"""ADI's action-different tuning: its row in the record and its (learning-rate, step) fields."""
 
 
 @dataclass
@@ -172,8 +175,8 @@ def rule_text() -> str:
     return __doc__.split("The rule:")[1].split("The held-out loss")[0].strip()
 
 
-def write_protocol(out: Path, sampler: dict, methods: list[MethodProtocol], world: str) -> Path:
-    record = {
+def build_record(sampler: dict, methods: list[MethodProtocol], world: str, cpu_seconds: float) -> dict:
+    return {
         "world": world,
         "rule": rule_text(),
         "constants": {"sampler_reference": SAMPLER_REFERENCE, "sampler_candidates": list(SAMPLER_CANDIDATES),
@@ -183,10 +186,16 @@ def write_protocol(out: Path, sampler: dict, methods: list[MethodProtocol], worl
         "sampler": sampler,
         "rows": [{"row": m.row or m.method, "method": m.method, "settings": m.settings, "reason": m.reason,
                   "curves": [asdict(c) for c in m.curves]} for m in methods],
+        "cpu_seconds": round(cpu_seconds, 1),
     }
+
+
+def save_protocol(record: dict, out: Path) -> Path:
+    """Write ``protocol.json`` and the curves' PNG into ``out``; returns the JSON's path."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / PROTOCOL_FILE
     path.write_text(json.dumps(record, indent=1) + "\n")
+    plot_curves(record, out / "protocol-curves.png")
     return path
 
 
@@ -195,12 +204,11 @@ def reapply_rule(record: dict) -> dict:
     and 3): for records measured in parts (``--methods``) or before a change of the rule; no training."""
     from actionbench.registry import get_method
 
+    fields = {method: (lr_field, steps_field) for method, lr_field, steps_field in TRAINED}
     rows = []
     for row in record["rows"]:
         default = get_method(row["method"]).Config()
-        tuning = row["row"] != row["method"]
-        lr_field, steps_field = (("action_different_tune_lr", "action_different_tune_steps") if tuning
-                                 else ("learning_rate", "train_steps"))
+        lr_field, steps_field = TUNING_FIELDS if row["row"] == TUNING_ROW else fields[row["method"]]
         default_lr = getattr(default, lr_field)
         by_lr: dict[float, list] = {}
         for curve in row["curves"]:
@@ -286,9 +294,8 @@ def tuning_curves(backbone, dataset, log=print) -> MethodProtocol:
         log(f"  adi action-different tuning x{multiple:g}: {len(tracker.curves)} curves")
         if all(drops_measurably(c) for c in by_lr[multiple]):
             break
-    settings, reason = choose("adi", by_lr, default_lr, "action_different_tune_lr", "action_different_tune_steps",
-                              config.action_different_tune_steps)
-    return MethodProtocol("adi", settings, reason, curves, row="adi action-different tuning")
+    settings, reason = choose("adi", by_lr, default_lr, *TUNING_FIELDS, config.action_different_tune_steps)
+    return MethodProtocol("adi", settings, reason, curves, row=TUNING_ROW)
 
 
 
@@ -323,12 +330,9 @@ def run_protocol(backbone_name: str, dataset_name: str, judge_name: str, out: Pa
         log(f"{method}: {rows[-1].settings} ({rows[-1].reason})")
     if not methods or "adi" in methods:
         rows.append(tuning_curves(backbone, dataset, log=log))
-        log(f"adi action-different tuning: {rows[-1].settings} ({rows[-1].reason})")
+        log(f"{TUNING_ROW}: {rows[-1].settings} ({rows[-1].reason})")
     sampler = {"num_inference_steps": steps, "agreement_with_50_steps": {str(k): v for k, v in agreement.items()},
                "prompts": [p for p, _, _ in prompts], "seeds": 8}
-    path = write_protocol(out, sampler, rows, world=f"{backbone_name} + {dataset_name} + {judge_name}")
-    record = json.loads(path.read_text())
-    record["cpu_seconds"] = round(time.process_time() - started, 1)
-    path.write_text(json.dumps(record, indent=1) + "\n")
-    plot_curves(record, out / "protocol-curves.png")
-    return path
+    record = build_record(sampler, rows, f"{backbone_name} + {dataset_name} + {judge_name}",
+                          time.process_time() - started)
+    return save_protocol(record, out)
