@@ -9,7 +9,9 @@ that are none of ActionBench's eight. Made once per exemplar and settings, and c
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -20,15 +22,17 @@ from actionbench.io import load_image, make_temp_dir
 from actionbench.manifest import actionbench_home
 from actionbench.training import (
     ExemplarSet,
+    NoiseDraw,
+    StackedCopies,
     denoising_loss,
     draw_noise,
     encode_prompts,
     fixed_generator,
     make_optimizer,
+    patched_copy,
     run_training,
     sample_images,
     trainable_copy,
-    trainable_parameters,
 )
 
 ACTION_DIFFERENT_VERSION = 1
@@ -62,40 +66,55 @@ def action_different_cache_root(cfg) -> Path:
     return actionbench_home() / "adi-action-different"
 
 
-def tune_and_generate(backbone, image, settings: dict, seed: int) -> tuple[list, list[float]]:
-    """Tune a copy of the UNet on one image (DreamBooth-style), then draw that person doing other actions.
+def tune_and_generate(backbone, images: Sequence, settings: dict, seeds: Sequence[int]) -> list[tuple[list, list[float]]]:
+    """Tune one copy of the UNet per image (DreamBooth-style), then draw each person doing other actions.
 
-    Returns the images (one per prompt in ``settings["prompts"]``) and the tuning loss history.
+    The copies are tuned together, one batch row each (``StackedCopies``): each copy sees only its own
+    image and its own seeded draws, so it takes the steps a run on that image alone would take.
+    Returns, per image, the images (one per prompt in ``settings["prompts"]``) and the tuning loss history.
     """
-    # 1. A trainable fp32 copy of the UNet: the backbone's weights are never written.
+    # 1. fp32 copies of the UNet that differ in the tuned weights: the backbone's weights are never written.
     attention_only = settings["tune_params"] == "attention"
-    unet = trainable_copy(backbone.unet, (lambda n: ".attn1." in n or ".attn2." in n) if attention_only else None)
-    params = trainable_parameters(unet)
+    frozen = trainable_copy(backbone.unet, lambda n: False)
+    names = [n for n, _ in frozen.named_parameters() if not attention_only or ".attn1." in n or ".attn2." in n]
+    copies = StackedCopies(frozen, names, len(images))
 
-    # 2. Denoising loss on the single image captioned "a photo of sks person".
-    single = ExemplarSet.from_images(backbone, [image], [settings["subject_prompt"]])
+    # 2. Copy m's denoising loss on image m captioned "a photo of sks person", drawn with generator m.
+    single = ExemplarSet.from_images(backbone, images, [settings["subject_prompt"]] * len(images))
     text = encode_prompts(backbone, [settings["subject_prompt"]]).detach()
-    generator = fixed_generator(seed)
+    generators = [fixed_generator(seed) for seed in seeds]
+    histories: list[list[float]] = [[] for _ in images]
 
-    def loss(g: torch.Generator) -> torch.Tensor:
-        latents = single.sample_latents([0], g)
-        return denoising_loss(backbone, latents, text, draw_noise(backbone, latents, g), unet=unet)
+    def losses(gens: Sequence[torch.Generator]) -> torch.Tensor:
+        latents = [single.sample_latents([m], g) for m, g in enumerate(gens)]
+        draws = [draw_noise(backbone, lat, g) for lat, g in zip(latents, gens)]
+        draw = NoiseDraw(torch.cat([d.noise for d in draws]), torch.cat([d.timesteps for d in draws]))
+        return denoising_loss(backbone, torch.cat(latents), text.expand(len(gens), -1, -1), draw, unet=copies,
+                              reduction="none")
 
-    optimizer = make_optimizer(params, settings["tune_lr"])
-    history = run_training(lambda _: loss(generator), optimizer, settings["tune_steps"],
-                           desc="adi action-different tuning", heldout=loss)
-    unet.requires_grad_(False).eval()
-    if backbone.unet.dtype != torch.float32:
-        torch.nn.Module.to(unet, dtype=backbone.unet.dtype)
+    def step(_: int) -> torch.Tensor:
+        per_copy = losses(generators)
+        for history, value in zip(histories, per_copy.tolist()):
+            history.append(value)
+        return per_copy.sum()  # independent copies: each one's gradient is its own loss's
 
-    # 3. The same person doing other actions, one image per prompt, seeded from the cache key.
+    optimizer = make_optimizer(list(copies.params.values()), settings["tune_lr"])
+    run_training(step, optimizer, settings["tune_steps"], desc=f"adi action-different tuning ({len(images)} copies)",
+                 heldout=lambda g: losses([g] * len(images)).mean())
+    del optimizer  # its moments are as large as the tuned weights: free them before sampling
+
+    # 3. Each person doing other actions, one image per prompt, seeded from the cache key; one copy at a time.
     prompts = settings["prompts"]
     sampling = SamplerConfig(num_inference_steps=settings["inference_steps"], guidance_scale=settings["guidance_scale"],
                              negative_prompt=settings["negative_prompt"], batch_size=min(4, len(prompts)))
     with torch.no_grad():
         embeds = encode_prompts(backbone, prompts)
-    del optimizer  # its moments are as large as the tuned weights: free them before sampling
-    return sample_images(backbone, embeds, [seed + k for k in range(len(prompts))], sampling, unet=unet), history
+    results = []
+    for m, seed in enumerate(seeds):
+        unet = patched_copy(backbone.unet, copies.copy(m))
+        results.append((sample_images(backbone, embeds, [seed + k for k in range(len(prompts))], sampling, unet=unet),
+                        histories[m]))
+    return results
 
 
 def action_different_key(fingerprint: dict, exemplar_sha256: str, settings: dict) -> str:
@@ -112,34 +131,57 @@ def oracle_samples(exemplar, cfg) -> tuple[list, dict]:
     return list(exemplar.oracle(cfg.action_different_images)), {"key": "oracle", "folder": "", "made": False}
 
 
-def action_different_samples(backbone, exemplar, cfg) -> tuple[list, dict]:
-    """The action-different images of one exemplar, from the cache or made (and cached) now.
+def _cached(folder: Path, n_images: int) -> list | None:
+    """The images of a whole cache entry, or None (absent, incomplete or edited by hand: removed, made again)."""
+    if not folder.is_dir():
+        return None
+    try:
+        record = json.loads((folder / "provenance.json").read_text())
+        files = [folder / item["file"] for item in record["images"]]
+        if len(files) == n_images and all(f.is_file() for f in files):
+            return [load_image(f) for f in files]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    shutil.rmtree(folder, ignore_errors=True)
+    return None
 
-    Returns (PIL images, {"key", "folder", "made"}). The cache folder holds the PNGs and a
+
+def action_different_samples(backbone, exemplars: Sequence, cfg) -> list[tuple[list, dict]]:
+    """The action-different images of each exemplar, from the cache or made (and cached) now.
+
+    Returns, per exemplar, (PIL images, {"key", "folder", "made"}). The missing ones are made
+    ``cfg.action_different_tune_batch`` exemplars at a time (tuned together; the images do not depend on it
+    beyond float tolerance, so it is not part of the key). Each cache folder holds the PNGs and a
     ``provenance.json``; it is written to a temporary folder and renamed, so it is either whole or absent.
     """
     settings = action_different_settings(cfg)
-    exemplar_sha = sha256_file(exemplar.path)
-    key = action_different_key(backbone.fingerprint(), exemplar_sha, settings)
     root = action_different_cache_root(cfg)
-    folder = root / key
-    record_path = folder / "provenance.json"
-    if folder.is_dir():
-        try:
-            record = json.loads(record_path.read_text())
-            files = [folder / item["file"] for item in record["images"]]
-            if len(files) == len(settings["prompts"]) and all(f.is_file() for f in files):
-                return [load_image(f) for f in files], {"key": key, "folder": str(folder), "made": False}
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        import shutil  # incomplete or edited by hand: make it again
+    out: list = [None] * len(exemplars)
+    missing = []
+    for i, exemplar in enumerate(exemplars):
+        sha = sha256_file(exemplar.path)
+        key = action_different_key(backbone.fingerprint(), sha, settings)
+        images = _cached(root / key, len(settings["prompts"]))
+        if images is not None:
+            out[i] = (images, {"key": key, "folder": str(root / key), "made": False})
+        else:
+            missing.append((i, exemplar, sha, key))
+    group = max(1, int(cfg.action_different_tune_batch))
+    for start in range(0, len(missing), group):
+        chunk = missing[start:start + group]
+        seeds = [int(key[:8], 16) % 2**31 for _, _, _, key in chunk]
+        made = tune_and_generate(backbone, [exemplar.image() for _, exemplar, _, _ in chunk], settings, seeds)
+        for (i, exemplar, sha, key), seed, (images, history) in zip(chunk, seeds, made):
+            _save(root, key, backbone, exemplar, sha, settings, images, seed, history, together=len(chunk))
+            out[i] = (images, {"key": key, "folder": str(root / key), "made": True})
+    return out
 
-        shutil.rmtree(folder, ignore_errors=True)
 
-    seed = int(key[:8], 16) % 2**31
-    images, history = tune_and_generate(backbone, exemplar.image(), settings, seed)
+def _save(root: Path, key: str, backbone, exemplar, exemplar_sha: str, settings: dict, images: list, seed: int,
+          history: list[float], together: int) -> None:
     from actionbench.results import now_iso, package_versions
 
+    folder = root / key
     tmp = make_temp_dir(root, key)
     try:
         entries = []
@@ -155,6 +197,7 @@ def action_different_samples(backbone, exemplar, cfg) -> tuple[list, dict]:
             "settings": settings,
             "images": entries,
             "tune_loss_history": history,
+            "tuned_together": together,
             "created_at": now_iso(),
             "actionbench_version": package_versions().get("actionbench"),
         }
@@ -165,7 +208,4 @@ def action_different_samples(backbone, exemplar, cfg) -> tuple[list, dict]:
             pass
     finally:
         if tmp.exists():
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
-    return images, {"key": key, "folder": str(folder), "made": True}

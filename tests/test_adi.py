@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -253,6 +254,46 @@ def test_only_identifiers_change_cache_is_reused_and_artifact_reproduces(adi, ti
     images = method.generate(first, subject, [3, 4])
     again = method.generate(Artifact.load(first.path), subject, [3, 4])
     assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(images, again))
+
+
+def test_copies_tuned_together_take_the_steps_of_copies_tuned_alone(adi, tiny_backbone, two_exemplars):
+    """The failure it prevents: batching the action-different tunings (a speed setting, not part of the
+    cache key) silently changing what each copy learns, e.g. by mixing the copies' gradients or draws."""
+    b = tiny_backbone
+    settings = dict(adi.action_different_settings(config(adi, action_different_tune_steps=4,
+                                                         action_different_tune_lr=1e-3,
+                                                         action_different_inference_steps=2)))
+    images = [e.image() for e in two_exemplars.exemplars]
+    before = snapshot(b.unet)
+    together = adi_samples.tune_and_generate(b, images, settings, [11, 12])
+    alone = [adi_samples.tune_and_generate(b, [image], settings, [seed])[0] for image, seed in zip(images, [11, 12])]
+    assert changed_parameters(before, b.unet) == []
+    for (images_t, history_t), (images_a, history_a) in zip(together, alone):
+        assert len(history_t) == 4 and np.allclose(history_t, history_a, rtol=1e-4, atol=1e-7)
+        for x, y in zip(images_t, images_a):  # float tolerance through 2 sampler steps: a level or two of 255
+            assert np.abs(np.asarray(x, dtype=float) - np.asarray(y, dtype=float)).mean() < 0.5
+    # the two copies did learn different things (each saw only its own image)
+    assert not np.allclose(together[0][1], together[1][1])
+
+
+def test_tune_batch_makes_an_action_in_one_pass_and_keeps_one_cache_entry_per_exemplar(
+        adi, tiny_backbone, two_exemplars, tmp_path, monkeypatch):
+    calls = []
+    real = adi_samples.tune_and_generate
+    monkeypatch.setattr(adi_samples, "tune_and_generate", lambda b, images, *a: calls.append(len(images))
+                        or real(b, images, *a))
+    cfg = config(adi, action_different_tune_batch=2, action_different_cache_dir=tmp_path)
+    made = adi_samples.action_different_samples(tiny_backbone, two_exemplars.exemplars, cfg)
+    assert calls == [2] and [record["made"] for _, record in made] == [True, True]
+    for _, record in made:
+        provenance = json.loads((Path(record["folder"]) / "provenance.json").read_text())
+        assert provenance["tuned_together"] == 2 and "tune_batch" not in json.dumps(provenance["settings"])
+    # the batch is not part of the key: one at a time finds the same entries
+    again = adi_samples.action_different_samples(tiny_backbone, two_exemplars.exemplars,
+                                                 config(adi, action_different_cache_dir=tmp_path))
+    assert calls == [2] and [r["key"] for _, r in again] == [r["key"] for _, r in made]
+    with pytest.raises(ConfigError, match="action_different_tune_batch must be >= 1"):
+        config(adi, action_different_tune_batch=0)
 
 
 def test_ablations_are_config_switches(tiny_backbone, two_exemplars, subject, tmp_path):

@@ -31,7 +31,9 @@ from .loop import (  # noqa: F401
     fixed_generator,
 )
 from .sampling import sample_images, sdedit  # noqa: F401
-from .finetune import trainable_copy, trainable_parameters, changed_tensors, patched_copy, ArtifactModels  # noqa: F401
+from .finetune import (  # noqa: F401
+    trainable_copy, trainable_parameters, changed_tensors, patched_copy, ArtifactModels, StackedCopies,
+)
 from .prior import (  # noqa: F401
     PriorPreservationConfig,
     CLASS_IMAGES_DIR,

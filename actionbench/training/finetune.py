@@ -3,7 +3,9 @@ without ever writing the backbone's own weights, and storing only the changed te
 from __future__ import annotations
 
 import copy
+import warnings
 import weakref
+from types import SimpleNamespace
 from typing import Callable, Mapping
 
 import torch
@@ -24,6 +26,42 @@ def trainable_copy(module: torch.nn.Module, trainable: Callable[[str], bool] | N
     for name, param in clone.named_parameters():
         param.requires_grad_(trainable is None or bool(trainable(name)))
     return clone.train()
+
+
+class StackedCopies:
+    """M fine-tuned copies of one UNet that differ only in some tensors, run as one batch (``torch.func.vmap``).
+
+    ``params`` maps a parameter name to a tensor of shape (M, *shape): row m of an input batch goes through
+    copy m. Called like the UNet (``sample``, ``timestep``, ``encoder_hidden_states``), it returns an object
+    with ``.sample``, so ``denoising_loss(..., unet=copies)`` trains M copies in one forward and backward.
+    The copies' losses are independent: the gradient of their sum is each copy's own gradient, and AdamW
+    works element by element, so M copies trained together take the steps M separate runs would take
+    (equal within float tolerance, not bit for bit).
+    """
+
+    def __init__(self, unet: torch.nn.Module, names: list[str], copies: int) -> None:
+        base = dict(unet.named_parameters())
+        self.unet = unet.requires_grad_(False)
+        self.params = {n: base[n].detach().unsqueeze(0).repeat(copies, *[1] * base[n].dim()).requires_grad_(True)
+                       for n in names}
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    def copy(self, m: int) -> dict[str, torch.Tensor]:
+        return {name: value[m].detach() for name, value in self.params.items()}
+
+    def __call__(self, sample, timestep, encoder_hidden_states, cross_attention_kwargs=None):
+        from torch.func import functional_call, vmap
+
+        def one(params, x, t, text):
+            return functional_call(self.unet, params, (x[None], t[None], text[None]),
+                                   {"cross_attention_kwargs": cross_attention_kwargs}).sample[0]
+
+        with warnings.catch_warnings():  # torch has no batching rule for CPU flash attention: it loops, correctly
+            warnings.filterwarnings("ignore", message=".*performance drop.*batching rule.*")
+            return SimpleNamespace(sample=vmap(one)(self.params, sample, timestep, encoder_hidden_states))
 
 
 def trainable_parameters(module: torch.nn.Module) -> list[torch.nn.Parameter]:

@@ -287,7 +287,7 @@ def tuning_curves(backbone, dataset, log=print) -> MethodProtocol:
                         inference_steps=1, prompts=config.action_different_prompts[:1])
         with heldout_tracking(EVAL_EVERY, EVAL_REPEATS) as tracker:
             for exemplar in exemplars:
-                adi.tune_and_generate(backbone, exemplar.image(), settings, seed=0)
+                adi.tune_and_generate(backbone, [exemplar.image()], settings, seeds=[0])
         by_lr[multiple] = [points for _, points in tracker.curves]
         curves += [Curve(f"tuning {e.action_id}/{e.index}", default_lr * multiple, points)
                    for e, (_, points) in zip(exemplars, tracker.curves)]
