@@ -5,7 +5,7 @@ child process), with ``torch.set_num_threads(1)`` and ``OMP_NUM_THREADS=1``, and
 is measured side by side in one run (repetitions interleaved, medians taken), so the figures
 hold on a busy, shared machine. Wall times are printed for reference only.
 
-Sections (``--sections``, default ``step ti adi``):
+Sections (``--sections``, default ``step ti adi tune``):
 
 ``step``   Training step vs its floor, on the ``mini`` backbone, for textual_inversion (4 rows),
            p_plus (8 rows) and adi (4 anchors: 12 rows). The step is what the method runs per
@@ -23,6 +23,10 @@ Sections (``--sections``, default ``step ti adi``):
 ``adi``    ADI step vs P+ step on ``tiny`` at the same anchors (``benchmarks/adi_step.py``'s
            measurement): ADI / P+ (target <= 3; ADI has three rows per anchor) and batched / naive
            (one backward vs three; target < 1). About 1 CPU-min.
+``tune``   ADI's action-different tuning on ``mini``: one action's 10 exemplars' copies of the UNet tuned
+           together (``action_different_tune_batch=10``, what the mini suite runs) vs one at a time (the
+           default), the same steps (``--tune-steps``); then one sampler step per copy. Target: < 1
+           (a speed setting; equal steps within float tolerance, ``tests/test_adi.py``). About 1 CPU-min.
 ``main``   The README's main job, ``actionbench eval --method adi --suite mini``, in a child process
            with a fresh ``ACTIONBENCH_HOME`` (as on a clean clone: the mini dataset and ADI's
            action-different images are made too): the child's CPU seconds from process start to
@@ -33,8 +37,9 @@ Sections (``--sections``, default ``step ti adi``):
            all. Target: every method + null + ADI controls, one training seed, <= 60 CPU-minutes.
            Runs made before timings recorded CPU show their wall time only. Instant.
 
-    python benchmarks/speed.py                          # step, ti, adi
+    python benchmarks/speed.py                          # step, ti, adi, tune
     python benchmarks/speed.py --sections step --repeats 9
+    python benchmarks/speed.py --sections tune
     python benchmarks/speed.py --main-job               # also the README's main job (minutes)
     python benchmarks/speed.py --sections table --table runs/mini
 """
@@ -58,7 +63,7 @@ import _common  # noqa: E402,F401  (offline settings: HF_HUB_OFFLINE, no progres
 
 DIFFUSERS_EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "upstream" / "diffusers-examples" / "textual_inversion.py"
 """The pinned copy of diffusers' ``examples/textual_inversion/textual_inversion.py`` (never copied here)."""
-SECTIONS = ("step", "ti", "adi", "main", "table")
+SECTIONS = ("step", "ti", "adi", "tune", "main", "table")
 ACTION = "cheer"  # the synthetic action whose exemplars section ``ti`` trains on
 
 
@@ -406,6 +411,35 @@ def adi_section(args) -> None:
     print(f"  batched / naive:         {batched_over_naive:.2f}x  {verdict(batched_over_naive, 1.0, below=True)}")
 
 
+# --- section tune: ADI's action-different copies tuned together vs one at a time ----------------------
+
+
+def tune_section(args) -> None:
+    from actionbench.backbone import load_backbone
+    from actionbench.dataset import load_dataset
+    from actionbench.methods import adi
+
+    backbone, dataset = load_backbone("mini"), load_dataset("mini")
+    images = [e.image() for e in dataset.actions[0].exemplars]
+    config = adi.ADIConfig()
+    settings = dict(adi.action_different_settings(config), tune_steps=args.tune_steps, inference_steps=1,
+                    prompts=config.action_different_prompts[:1])
+    seeds = list(range(len(images)))
+    variants = {
+        f"{len(images)} copies together": timed(lambda: adi.tune_and_generate(backbone, images, settings, seeds)),
+        "one at a time": timed(lambda: [adi.tune_and_generate(backbone, [im], settings, [s])
+                                        for im, s in zip(images, seeds)]),
+    }
+    cpu, wall, done = interleaved(variants, max(1, args.repeats // 4), args.budget, warmup=1)
+    print(f"\n[tune] ADI's action-different tuning on mini: {len(images)} exemplars x {args.tune_steps} steps, "
+          f"then 1 sampler step each; median of {done} interleaved repetitions")
+    for name in variants:
+        per_step = cpu[name] / (len(images) * args.tune_steps)
+        print(f"  {name:<22} {cpu[name]:7.1f} CPU-s ({per_step * 1e3:.1f} ms per copy-step; wall {wall[name]:.1f} s)")
+    ratio = cpu[f"{len(images)} copies together"] / cpu["one at a time"]
+    print(f"  together / one at a time: {ratio:.2f}x  {verdict(ratio, 1.0, below=True)}")
+
+
 # --- section main: the README's main job -----------------------------------------------------------
 
 
@@ -472,7 +506,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=None,
-                        help="what to measure (default: step ti adi, plus main with --main-job, table with --table)")
+                        help="what to measure (default: step ti adi tune, plus main with --main-job, table with --table)")
     parser.add_argument("--main-job", action="store_true", help="also time the README's main job (10-30 minutes)")
     parser.add_argument("--table", metavar="RUNS_DIR", default=None, help="sum the CPU of the run folders there")
     parser.add_argument("--repeats", type=int, default=11, help="interleaved repetitions in step and adi (median)")
@@ -483,8 +517,9 @@ def main(argv=None) -> None:
                         help="max_train_steps of the two child runs per side in the ti section")
     parser.add_argument("--ti-repeats", type=int, default=1, help="repetitions of the four child runs (median)")
     parser.add_argument("--adi-batch", type=int, default=4, help="anchors per step in the adi section (ADI's default)")
+    parser.add_argument("--tune-steps", type=int, default=25, help="tuning steps per copy in the tune section")
     args = parser.parse_args(argv)
-    sections = args.sections or (["step", "ti", "adi"] + (["main"] if args.main_job else [])
+    sections = args.sections or (["step", "ti", "adi", "tune"] + (["main"] if args.main_job else [])
                                  + (["table"] if args.table else []))
     if "table" in sections and not args.table:
         parser.error("--sections table needs --table RUNS_DIR")
@@ -497,7 +532,7 @@ def main(argv=None) -> None:
     started_cpu, started = time.process_time(), time.perf_counter()
     print(f"machine: {machine_line()}")
     for name in sections:
-        {"step": step_section, "ti": ti_section, "adi": adi_section, "main": main_section,
+        {"step": step_section, "ti": ti_section, "adi": adi_section, "tune": tune_section, "main": main_section,
          "table": table_section}[name](args)
         sys.stdout.flush()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
