@@ -90,10 +90,10 @@ def test_judge_world_v2_refits_the_v2_judge_and_guards_its_shipped_folder(monkey
     seen = []
     monkeypatch.setattr(judge_v2, "fit_mini_v2_judge", lambda **kwargs: seen.append(kwargs) or {})
     result = CliRunner().invoke(main, ["mini", "judge", "--world", "v2", "--backbone", "mini-v2:/models/final",
-                                       "--seed", "1", "--width", "48", "--out", str(tmp_path)])
+                                       "--seed", "1", "--width", "48", "--through-model", "0", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert [(k["backbone"], k["seed"], k["width"], k["out"]) for k in seen] == [
-        ("mini-v2:/models/final", 1, 48, str(tmp_path))]
+    assert [(k["backbone"], k["seed"], k["width"], k["through_model_fraction"], k["out"]) for k in seen] == [
+        ("mini-v2:/models/final", 1, 48, 0.0, str(tmp_path))]
     refused = CliRunner().invoke(main, ["mini", "judge", "--world", "v2"])
     assert refused.exit_code == 2 and str(shipped_dir("mini-v2")) in refused.output.replace("\n", "")
 

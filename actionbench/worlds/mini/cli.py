@@ -101,10 +101,14 @@ def check_cmd(backbone, out, seeds, steps, guidance):
 @click.option("--seed", type=int, default=0, show_default=True, help="v2: seed of the renders, noise and training.")
 @click.option("--per-pair", type=int, default=8, show_default=True, help="v2: training renders per look and pose.")
 @click.option("--width", type=int, default=32, show_default=True, help="v2: channels of the network's first block.")
+@click.option("--through-model", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="v2: share of the training renders also passed through the model (0: clean renders only, "
+                   "no model loaded: a quick test of the network alone).")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
 @replace_shipped_option
 @friendly_errors
-def judge_cmd(world_name, backbone, out, epochs, seed, per_pair, width, threads, replace_shipped):
+def judge_cmd(world_name, backbone, out, epochs, seed, per_pair, width, through_model, threads,
+              replace_shipped):
     """Refit the exact mini judge (renders, half of them passed through the model) and report held-out accuracy."""
     from actionbench.worlds.mini.folders import refuse_shipped, shipped_dir
     from actionbench.worlds.mini.world import MINI_V1, world_option
@@ -125,7 +129,8 @@ def judge_cmd(world_name, backbone, out, epochs, seed, per_pair, width, threads,
         from actionbench.worlds.mini.judge_v2 import fit_mini_v2_judge
 
         fit_mini_v2_judge(out=out, backbone=backbone or world.name, epochs=epochs, seed=seed, per_pair=per_pair,
-                          width=width, log=click.echo, replace_shipped=replace_shipped)
+                          width=width, through_model_fraction=through_model, log=click.echo,
+                          replace_shipped=replace_shipped)
 
 
 @mini_group.command("judge-check")

@@ -273,7 +273,7 @@ def fit_mini_v2_judge(out: str | Path | None = None, backbone: str = "mini-v2", 
         "heldout": scores,
         "fit_seconds": round(time.time() - t0, 1),
         "reproduce": (f"actionbench mini judge --world v2 --backbone {backbone} --seed {seed} --epochs {epochs} "
-                      f"--per-pair {per_pair} --width {width} --out FOLDER"),
+                      f"--per-pair {per_pair} --width {width} --through-model {through_model_fraction:g} --out FOLDER"),
     }
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / JUDGE_WEIGHTS) as tmp:
