@@ -118,6 +118,7 @@ def through_model(backbone, images: np.ndarray, meta, strength: tuple[float, flo
     """SDEdit: noise each batch of renders to a random ``strength`` of the schedule and let the model
     denoise it with the renders' training captions (``world``'s caption rules). Labels stay the render's;
     the pixels get the model's artefacts."""
+    from actionbench.report import progress
     from actionbench.training import encode_prompts, sdedit
     from actionbench.worlds.mini.captions import scene_caption
     from actionbench.worlds.mini.train import TrainConfig
@@ -128,7 +129,9 @@ def through_model(backbone, images: np.ndarray, meta, strength: tuple[float, flo
     uncond = encode_prompts(backbone, [""])
     vae = backbone.vae
     out = []
-    for start in range(0, len(images), sampler.batch_size):
+    starts = range(0, len(images), sampler.batch_size)
+    for start in progress(starts, desc=f"through the model ({len(images)} renders)", total=len(starts),
+                          unit="batches"):
         x = to_tensor(images[start:start + sampler.batch_size])
         latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
         captions = [scene_caption(m, rng, caption_cfg, world) for m in meta[start:start + sampler.batch_size]]
