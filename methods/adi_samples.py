@@ -158,15 +158,16 @@ def action_different_samples(backbone, exemplars: Sequence, cfg) -> list[tuple[l
     root = action_different_cache_root(cfg)
     out: list = [None] * len(exemplars)
     missing = []
+    fingerprint = backbone.fingerprint()
     for i, exemplar in enumerate(exemplars):
         sha = sha256_file(exemplar.path)
-        key = action_different_key(backbone.fingerprint(), sha, settings)
+        key = action_different_key(fingerprint, sha, settings)
         images = _cached(root / key, len(settings["prompts"]))
         if images is not None:
             out[i] = (images, {"key": key, "folder": str(root / key), "made": False})
         else:
             missing.append((i, exemplar, sha, key))
-    group = max(1, int(cfg.action_different_tune_batch))
+    group = cfg.action_different_tune_batch  # >= 1: ADIConfig checks it
     for start in range(0, len(missing), group):
         chunk = missing[start:start + group]
         seeds = [int(key[:8], 16) % 2**31 for _, _, _, key in chunk]

@@ -19,7 +19,8 @@ from actionbench.worlds.mini.world import PLAIN_NAME_WORLD
 
 SPEED_SETTINGS = {"adi": {"action_different_tune_batch": 10}}
 """Settings that change speed only (equal results within float tolerance): ADI tunes all 10 exemplars' copies
-of the 1 M-parameter mini UNet together (5 MB of weights and optimiser state), 2.3x faster than one by one."""
+of the 1 M-parameter mini UNet together (5 MB of weights and optimiser state): 0.36x the CPU of one by one
+(``benchmarks/speed.py --sections tune``)."""
 
 
 def protocol_settings(world: str) -> tuple[dict, str]:
