@@ -209,6 +209,7 @@ def _save_ema(unet, text_encoder, params, ema, used_rows, cfg: TrainConfig, worl
     from safetensors.torch import save_file
 
     from actionbench.backbone import SD21_SCHEDULER_CONFIG
+    from actionbench.worlds.synthetic import renderer_source_sha256
 
     with torch.no_grad():
         live = [p.detach().clone() for p in params]
@@ -244,6 +245,7 @@ def _save_ema(unet, text_encoder, params, ema, used_rows, cfg: TrainConfig, worl
         "unet_parameters": sum(p.numel() for p in unet.parameters()),
         "text_encoder_trained_token_rows": len(used_rows),
         "weights": "EMA of the parameters, stored as float16",
+        "renderer_source_sha256": renderer_source_sha256(),  # which renders this stage trained on
     }
     if not final:
         record["checkpoint"] = f"{len(losses)} of {cfg.steps} steps"
@@ -252,7 +254,7 @@ def _save_ema(unet, text_encoder, params, ema, used_rows, cfg: TrainConfig, worl
     if prev:
         record["resumed_from"] = {k: prev[k] for k in ("steps", "train_config", "final_loss_mean_last_200",
                                                        "loss_curve_every_250", "train_seconds", "resumed_from",
-                                                       "warm_start")
+                                                       "warm_start", "renderer_source_sha256")
                                   if k in prev}
     stage = reproduce_command(cfg, out)
     record["reproduce"] = f"{prev['reproduce']} && {stage}" if prev.get("reproduce") else stage

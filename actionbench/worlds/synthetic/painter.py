@@ -130,7 +130,6 @@ class FigurePainter:
         self.group(items, darken=darken)
         if look.stripes:
             self.limb_stripes([(shoulder, elbow, arm_radius), (elbow, wrist, arm_radius)], darken)
-        wearables.paint_sleeve(self, side, darken)
 
     def leg(self, side: str, darken: float = 1.0) -> None:
         """Thigh and shin in what the look wears on them, then the shoe (a side view's points forward)."""

@@ -7,21 +7,26 @@ pixels are the v1 renderer's.
 Each attribute has a colour no other attribute uses and a place of its own, so that it reads
 at 32 pixels on every subject and in every pose:
 
-    uniform     an olive jacket over the torso and arms, a dark belt with a brass buckle, brass buttons
-    robe        a plum robe: torso, wide sleeves and a skirt to the ankles
-    sportswear  a lime tank top and navy shorts (a human's arms and shins go bare)
+    uniform     an olive jacket over the torso, worn open, a dark belt with a brass buckle
+    robe        a plum robe over the torso, worn open, reaching a little below the hips
+    sportswear  a lime tank top with a navy hem
     cap         a yellow peaked cap (it replaces a human's own hat; an animal's ears poke through it)
-    headband    a cyan band across the forehead, its knot's two ends flying out at the side
-    scarf       a pink band round the neck with a hanging end
-    mat         a violet mat on the floor under the figure
-    stool       a blue stool standing beside the figure
+    headband    a thick cyan band across the forehead, its knot's two ends flying out at the side
+    scarf       a thick pink band round the neck with a long hanging end
+    mat         a deep violet mat on the floor under the figure
+    stool       a large blue stool standing beside the figure
+
+The body garments cover the torso only, so that the figure stays recognisable in them: arms,
+legs and head keep the subject's own colours, and the uniform and the robe, worn open, show a
+strip of what is under them down the chest in a front view (docs/mini-v2-design.md, "The
+world change").
 
 Garments are painted over the body part they cover, at that part's depth:
-``painter.FigurePainter.draw`` calls ``paint_sleeve`` from each arm, ``paint_garment`` after the
-torso, ``paint_head_gear`` after the head and ``paint_stool`` first; ``paint_mat`` is painted
-by the scene under the shadow. Props get outlines in body units (``attach_props``), so the
-layout fits the stool. A seed that places a prop (the stool's side) comes from its own random
-stream, so the figure's layout draws are the same with and without attributes.
+``painter.FigurePainter.draw`` calls ``paint_garment`` after the torso, ``paint_head_gear`` after
+the head and ``paint_stool`` first; ``paint_mat`` is painted by the scene under the shadow.
+Props get outlines in body units (``attach_props``), so the layout fits the stool. A seed that
+places a prop (the stool's side) comes from its own random stream, so the figure's layout draws
+are the same with and without attributes.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from actionbench.errors import DatasetError
-from actionbench.raster import RGB, Point, add, capsule, disc, lerp, polygon, sub, unit
+from actionbench.raster import RGB, Point, add, capsule, disc, lerp, polygon, sub
 
 from . import heads
 from .figure import FigureGeometry
@@ -54,8 +59,8 @@ WEARABLES: dict[str, Wearable] = {
     w.name: w
     for w in (
         Wearable("uniform", "in an olive uniform", "body", (96, 110, 48), (58, 40, 24)),
-        Wearable("robe", "in a long plum robe", "body", (122, 36, 100), (92, 24, 74)),
-        Wearable("sportswear", "in a lime tank top and shorts", "body", (172, 230, 28), (30, 44, 120)),
+        Wearable("robe", "in a plum robe", "body", (122, 36, 100), (92, 24, 74)),
+        Wearable("sportswear", "in a lime tank top", "body", (172, 230, 28), (30, 44, 120)),
         Wearable("cap", "wearing a yellow cap", "head", (252, 226, 20), (30, 26, 28)),
         Wearable("headband", "wearing a cyan headband", "forehead", (24, 206, 236), (24, 206, 236)),
         Wearable("scarf", "wearing a pink scarf", "neck", (238, 52, 150), (250, 200, 225)),
@@ -69,10 +74,10 @@ BUILDS: dict[str, float] = {"slim": 0.72, "regular": 1.0, "broad": 1.4}
 DEFAULT_BUILD = "regular"
 # A cap reaches this many head radii above the head's centre (figure_extent's HEAD_TOP_REACH),
 # and sits this much higher on a headband.
-CAP_TOP_REACH = 1.7
-CAP_LIFT_ON_HEADBAND = 0.25
+CAP_TOP_REACH = 2.05
+CAP_LIFT_ON_HEADBAND = 0.3
 _BRASS = (236, 196, 64)
-_SKIRTS = ("skirt", "dress", "robe")
+_SHIRT_FRONT = (245, 245, 245)  # painter's shirt-front white
 
 
 def canonical_attributes(attributes) -> tuple[str, ...]:
@@ -110,22 +115,14 @@ def check_build(build: str) -> str:
 def dress(look: Look, attributes: tuple, build: str = DEFAULT_BUILD) -> Look:
     """The look the painter draws under these attributes and this build.
 
-    The build scales limb and trunk thickness. A human's own clothes make way where a worn
-    one must replace them rather than cover them: a cap takes the place of a hat, a robe or
-    sportswear that of a skirt or dress (whose flare would show round it), sportswear bares
-    the arms and shins. Everything else is covered by painting over it.
+    The build scales limb and trunk thickness. A cap takes the place of a human's own hat;
+    everything else is painted over the figure, which keeps its own clothes under it.
     """
     changes: dict = {}
     if BUILDS[build] != 1.0:
         changes["build"] = look.build * BUILDS[build]
-    if look.species == "human":
-        if "cap" in attributes and look.hat is not None:
-            changes["hat"] = None
-        if "robe" in attributes and look.lower in _SKIRTS:
-            changes["lower"] = "trousers"
-        if "sportswear" in attributes:
-            changes["lower"] = "shorts"
-            changes["sleeves"] = "none"
+    if look.species == "human" and "cap" in attributes and look.hat is not None:
+        changes["hat"] = None
     return replace(look, **changes) if changes else look
 
 
@@ -159,17 +156,17 @@ def attach_props(g: FigureGeometry, pose: Pose, look: Look, attributes: tuple, r
         low = [p for p in points if p[1] > ground - 0.3 * look.scale] or points
         x0, x1 = min(p[0] for p in low), max(p[0] for p in low)
         centre, half = (x0 + x1) / 2, max((x1 - x0) / 2 + 0.16, 0.32)
-        top, bottom = ground - 0.045, ground + 0.04
-        g.extras["mat"] = [(centre - half + 0.035, top), (centre + half - 0.035, top),
+        top, bottom = ground - 0.07, ground + 0.06
+        g.extras["mat"] = [(centre - half + 0.05, top), (centre + half - 0.05, top),
                            (centre + half, bottom), (centre - half, bottom)]
     if "stool" in attributes:
         right = rng.random() < 0.5
         xs = [p[0] for p in points] + [p[0] for p in (g.prop or [])]
-        centre = (max(xs) + 0.2) if right else (min(xs) - 0.2)
-        seat = ground - 0.27
+        centre = (max(xs) + 0.25) if right else (min(xs) - 0.25)
+        seat = ground - 0.35
         # seat left, seat right, the two feet, the crossbar's ends
-        g.extras["stool"] = [(centre - 0.11, seat), (centre + 0.11, seat), (centre - 0.125, ground),
-                             (centre + 0.125, ground), (centre - 0.095, ground - 0.11), (centre + 0.095, ground - 0.11)]
+        g.extras["stool"] = [(centre - 0.145, seat), (centre + 0.145, seat), (centre - 0.165, ground),
+                             (centre + 0.165, ground), (centre - 0.125, ground - 0.14), (centre + 0.125, ground - 0.14)]
 
 
 # --- painting ----------------------------------------------------------------------------------
@@ -194,7 +191,7 @@ def paint_mat(painter: Painter) -> None:
         return
     mat = WEARABLES["mat"]
     painter.group([(polygon(corners, painter.pixels(0.008)), mat.colour)])
-    painter.group([(capsule(corners[0], corners[1], painter.pixels(0.012)), mat.trim)], outline=False)
+    painter.group([(capsule(corners[0], corners[1], painter.pixels(0.016)), mat.trim)], outline=False)
 
 
 def paint_stool(painter: Painter) -> None:
@@ -204,37 +201,17 @@ def paint_stool(painter: Painter) -> None:
         return
     stool = WEARABLES["stool"]
     seat_l, seat_r, foot_l, foot_r, bar_l, bar_r = points
-    leg = painter.pixels(0.02)
+    leg = painter.pixels(0.026)
     inset = 0.18  # the legs start a little inside the seat's ends
     painter.group([(capsule(lerp(seat_l, seat_r, inset), foot_l, leg), stool.trim),
                    (capsule(lerp(seat_r, seat_l, inset), foot_r, leg), stool.trim),
                    (capsule(bar_l, bar_r, leg * 0.8), stool.trim),
-                   (capsule(seat_l, seat_r, painter.pixels(0.034)), stool.colour)])
-
-
-def paint_sleeve(painter: Painter, side: str, darken: float = 1.0) -> None:
-    """A uniform's or a robe's sleeve over one arm (the hand stays bare)."""
-    garment = body_garment(painter.attributes)
-    if garment not in ("uniform", "robe"):
-        return
-    look = painter.look
-    shoulder, elbow, wrist = (painter.joint(f"{side}_{n}") for n in ("shoulder", "elbow", "wrist"))
-    radius = painter.pixels(0.036 * look.build * look.scale)
-    colour = WEARABLES[garment].colour
-    if garment == "uniform":
-        items = [(capsule(shoulder, elbow, radius * 1.22), colour),
-                 (capsule(elbow, lerp(elbow, wrist, 0.8), radius * 1.16), colour)]
-    else:  # a robe's sleeve widens towards the wrist
-        cuff = lerp(elbow, wrist, 0.78)
-        across = _normal(elbow, wrist)
-        items = [(capsule(shoulder, elbow, radius * 1.3), colour),
-                 (polygon([add(elbow, across, radius * 1.3), add(elbow, across, -radius * 1.3),
-                           add(cuff, across, radius * 1.8), add(cuff, across, -radius * 1.8)], radius * 0.1), colour)]
-    painter.group(items, darken=darken)
+                   (capsule(seat_l, seat_r, painter.pixels(0.045)), stool.colour)])
 
 
 def paint_garment(painter: Painter) -> None:
-    """The body garment over the torso and legs (after the torso's own details, before the head)."""
+    """The body garment over the torso (after the torso's own details, before the head); arms and legs
+    stay the figure's own."""
     garment = body_garment(painter.attributes)
     if garment is None:
         return
@@ -244,39 +221,39 @@ def paint_garment(painter: Painter) -> None:
     down = (-painter.up[0], -painter.up[1])
     trunk_radius = painter.pixels((0.07 if painter.side else 0.045) * b * s)
     r_shoulder, l_shoulder, r_hip, l_hip = (painter.joint(n) for n in ("r_shoulder", "l_shoulder", "r_hip", "l_hip"))
-
-    def trunk(below_hips: float):
-        hem = painter.pixels(below_hips * s)
-        return polygon([r_shoulder, l_shoulder, add(r_hip, down, hem), add(l_hip, down, hem)], trunk_radius * 1.12)
-
-    leg_radius = painter.pixels(0.043 * b * s)
-    if garment == "uniform":
-        painter.group([(trunk(0.05), wearable.colour)])
-        waist = lerp(painter.neck, painter.hip, 0.9)
+    hem = painter.pixels({"uniform": 0.05, "robe": 0.12, "sportswear": 0.015}[garment] * s)
+    painter.group([(polygon([r_shoulder, l_shoulder, add(r_hip, down, hem), add(l_hip, down, hem)],
+                            trunk_radius * 1.12), wearable.colour)])
+    waist = lerp(painter.neck, painter.hip, 0.9)
+    if garment in ("uniform", "robe") and not painter.side:
+        _paint_open_front(painter, add(waist, down, hem if garment == "robe" else 0.0))
+    if garment == "sportswear":  # a navy hem across the hips
+        half = _trunk_half_width(painter, trunk_radius)
+        hips = painter.hip
+        painter.group([(capsule(add(hips, painter.lateral, half), add(hips, painter.lateral, -half),
+                                painter.pixels(0.026 * s)), wearable.trim)], outline=False)
+    elif garment == "uniform":  # a dark belt with a brass buckle
         half = _trunk_half_width(painter, trunk_radius)
         front = add(waist, painter.lateral, half * 0.8) if painter.side else waist
-        buttons = ([add(lerp(painter.neck, waist, t), painter.lateral, half * 0.75) for t in (0.3, 0.6)]
-                   if painter.side else [lerp(painter.neck, waist, t) for t in (0.3, 0.6)])
         painter.group([(capsule(add(waist, painter.lateral, half), add(waist, painter.lateral, -half),
                                 painter.pixels(0.022 * s)), wearable.trim),
-                       (disc(front, painter.pixels(0.02 * s)), _BRASS)]
-                      + [(disc(p, painter.pixels(0.013 * s)), _BRASS) for p in buttons], outline=False)
-    elif garment == "robe":
-        items = []
-        for side in ("r", "l"):
-            hip, knee, ankle = (painter.joint(f"{side}_{n}") for n in ("hip", "knee", "ankle"))
-            hem = lerp(knee, ankle, 0.9)
-            items.append((_tube(hip, knee, leg_radius * 1.35, leg_radius * 1.45), wearable.colour))
-            items.append((_tube(knee, hem, leg_radius * 1.45, leg_radius * 1.75), wearable.colour))
-        items.append((_skirt(painter, s), wearable.colour))
-        items.append((trunk(0.0), wearable.colour))
-        painter.group(items)
-    else:  # sportswear: shorts, then the tank top over their waistband
-        items = [(capsule(hip, lerp(hip, knee, 0.5), leg_radius * 1.3), wearable.trim)
-                 for hip, knee in ((r_hip, painter.joint("r_knee")), (l_hip, painter.joint("l_knee")))]
-        items.append((polygon([r_hip, l_hip], leg_radius * 1.3), wearable.trim))
-        painter.group(items)
-        painter.group([(trunk(0.015), wearable.colour)])
+                       (disc(front, painter.pixels(0.02 * s)), _BRASS)], outline=False)
+
+
+def _paint_open_front(painter: Painter, bottom: Point) -> None:
+    """A strip down the chest, from the neck to ``bottom``, of what the open garment is worn over: the
+    shirt (white where it has a shirt front) and its tie, or an animal's belly."""
+    look = painter.look
+    s = look.scale
+    top = lerp(painter.neck, painter.hip, 0.05)
+    if painter.human:
+        colour = _SHIRT_FRONT if "shirt_front" in look.details else look.shirt
+    else:
+        colour = look.belly or look.skin
+    items = [(capsule(top, bottom, painter.pixels(0.026 * s)), colour)]
+    if painter.human and "tie" in look.details:
+        items.append((capsule(top, lerp(top, bottom, 0.7), painter.pixels(0.012 * s)), look.accent))
+    painter.group(items, outline=False)
 
 
 def paint_head_gear(painter: Painter) -> None:
@@ -293,27 +270,27 @@ def paint_head_gear(painter: Painter) -> None:
         band = WEARABLES["headband"]
         if painter.side:  # the knot at the back of the head
             ends = (at(0.5, 0, -1.0), at(0.5, 0, 0.96))
-            knot, tails = ends[0], (at(0.05, 0, -1.7), at(0.4, 0, -1.85))
+            knot, tails = ends[0], (at(-0.05, 0, -1.95), at(0.45, 0, -2.1))
         else:  # the knot at the image-left side
             ends = (at(0.5, 0.97), at(0.5, -0.97))
-            knot, tails = ends[1], (at(-0.1, -1.65), at(0.35, -1.8))
-        painter.group([(capsule(ends[0], ends[1], r * 0.3), band.colour)]
-                      + [(capsule(knot, tail, r * 0.22), band.colour) for tail in tails])
+            knot, tails = ends[1], (at(-0.2, -1.9), at(0.4, -2.05))
+        painter.group([(capsule(ends[0], ends[1], r * 0.45), band.colour)]
+                      + [(capsule(knot, tail, r * 0.32), band.colour) for tail in tails])
     if "cap" in attributes:
         cap = WEARABLES["cap"]
         lift = CAP_LIFT_ON_HEADBAND if "headband" in attributes else 0.0  # it sits on a headband, not over it
         ears_on_top = not painter.human and painter.look.ears in ("pointed", "round")
         if painter.side:
-            crown = [at(0.55 + lift, 0, -1.0), at(0.55 + lift, 0, 0.9), at(1.4 + lift, 0, -0.9),
-                     at(1.4 + lift, 0, 0.75)]
-            peak = (at(0.6 + lift, 0, 0.35), at(0.5 + lift, 0, 1.65))
+            crown = [at(0.5 + lift, 0, -1.05), at(0.5 + lift, 0, 0.95), at(1.75 + lift, 0, -0.95),
+                     at(1.75 + lift, 0, 0.8)]
+            peak = (at(0.55 + lift, 0, 0.35), at(0.45 + lift, 0, 2.0))
         elif ears_on_top:  # a narrower, taller crown between the ears, which show on either side
-            crown = [at(0.55 + lift, 0.5), at(0.55 + lift, -0.5), at(1.6 + lift, 0.42), at(1.6 + lift, -0.42)]
-            peak = (at(0.6 + lift, 0.8), at(0.6 + lift, -0.8))
+            crown = [at(0.5 + lift, 0.55), at(0.5 + lift, -0.55), at(1.9 + lift, 0.47), at(1.9 + lift, -0.47)]
+            peak = (at(0.55 + lift, 0.9), at(0.55 + lift, -0.9))
         else:
-            crown = [at(0.55 + lift, 1.05), at(0.55 + lift, -1.05), at(1.4 + lift, 0.9), at(1.4 + lift, -0.9)]
-            peak = (at(0.6 + lift, 1.18), at(0.6 + lift, -1.18))
-        painter.group([(polygon(crown, r * 0.08), cap.colour), (capsule(peak[0], peak[1], r * 0.17), cap.trim)])
+            crown = [at(0.5 + lift, 1.1), at(0.5 + lift, -1.1), at(1.75 + lift, 0.95), at(1.75 + lift, -0.95)]
+            peak = (at(0.55 + lift, 1.4), at(0.55 + lift, -1.4))
+        painter.group([(polygon(crown, r * 0.08), cap.colour), (capsule(peak[0], peak[1], r * 0.26), cap.trim)])
         if ears_on_top and painter.side:  # seen from the side the crown covers the ear: it pokes through
             heads.paint_animal_ears(painter, head)
 
@@ -325,43 +302,17 @@ def _paint_scarf(painter: Painter) -> None:
     s, b = look.scale, math.sqrt(look.build)
     knot = lerp(painter.neck, painter.geometry.head_center, 0.15)
     down = (-painter.up[0], -painter.up[1])
-    half = painter.pixels(0.07 * b * s)
-    band = capsule(add(knot, painter.lateral, half), add(knot, painter.lateral, -half), painter.pixels(0.036 * b * s))
+    half = painter.pixels(0.08 * b * s)
+    band = capsule(add(knot, painter.lateral, half), add(knot, painter.lateral, -half), painter.pixels(0.05 * b * s))
     start = add(knot, painter.lateral, half * 0.55)
-    end = add(start, down, painter.pixels(0.17 * s))
-    hanging = capsule(start, end, painter.pixels(0.03 * b * s))
+    end = add(start, down, painter.pixels(0.26 * s))
+    hanging = capsule(start, end, painter.pixels(0.042 * b * s))
     painter.group([(hanging, scarf.colour), (band, scarf.colour)])
     # a light fringe at the hanging end
-    painter.group([(capsule(lerp(start, end, 0.86), end, painter.pixels(0.022 * b * s)), scarf.trim)], outline=False)
+    painter.group([(capsule(lerp(start, end, 0.86), end, painter.pixels(0.03 * b * s)), scarf.trim)], outline=False)
 
 
 # --- shapes ------------------------------------------------------------------------------------
-
-
-def _normal(a: Point, b: Point) -> Point:
-    d = unit(sub(b, a))
-    return (-d[1], d[0])
-
-
-def _tube(a: Point, b: Point, radius_a: float, radius_b: float):
-    """A tapered tube from ``a`` to ``b`` (a rounded quadrilateral)."""
-    across = _normal(a, b)
-    return polygon([add(a, across, radius_a), add(a, across, -radius_a), add(b, across, radius_b),
-                    add(b, across, -radius_b)], min(radius_a, radius_b) * 0.1)
-
-
-def _skirt(painter: Painter, scale: float):
-    """A robe's skirt: a hull from the waist to both knees, flaring out (as ``lower_garment_shape`` does)."""
-    points = []
-    for side in ("r", "l"):
-        hip, knee = painter.joint(f"{side}_hip"), painter.joint(f"{side}_knee")
-        waist = add(hip, painter.up, painter.pixels(0.06 * scale))
-        for sign in (1, -1):
-            points.append(add(waist, painter.lateral, sign * painter.pixels(0.05 * scale)))
-        across = _normal(hip, knee)
-        flare = painter.pixels(0.12 * scale)
-        points += [add(knee, across, flare), add(knee, across, -flare)]
-    return polygon(points, painter.pixels(0.01))
 
 
 def _trunk_half_width(painter: Painter, trunk_radius: float) -> float:
