@@ -46,7 +46,6 @@ from typing import Literal, Sequence
 import torch
 
 from actionbench.errors import ArtifactError, ConfigError, TrainingError
-from actionbench.hashing import sha256_file
 from actionbench.layerwise import generate_with_identifiers, identifier_conditioning, layerwise_processors, num_layers
 from actionbench.method import Artifact, Method, MethodConfig
 from actionbench.training import (
@@ -68,6 +67,7 @@ from .adi_samples import (  # noqa: F401 - the action-different samples, part of
     action_different_key,
     action_different_samples,
     action_different_settings,
+    cache_keys,
     oracle_samples,
     tune_and_generate,
 )
@@ -448,9 +448,7 @@ class ADI(Method):
         if cfg.use_action_mask and not control and cfg.action_different_source == "generated":
             settings = action_different_settings(cfg)
             root = action_different_cache_root(cfg)
-            fingerprint = self.backbone.fingerprint()
-            for exemplar in action.exemplars:
-                key = action_different_key(fingerprint, sha256_file(exemplar.path), settings)
+            for _, key in cache_keys(self.backbone, action.exemplars, settings):
                 if not (root / key / "provenance.json").is_file():
                     rows += 3.0 * cfg.action_different_tune_steps + \
                         len(settings["prompts"]) * cfg.action_different_inference_steps * 2

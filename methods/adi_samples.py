@@ -122,6 +122,13 @@ def action_different_key(fingerprint: dict, exemplar_sha256: str, settings: dict
     return stable_hash({"backbone": fingerprint, "exemplar_sha256": exemplar_sha256, "settings": settings})
 
 
+def cache_keys(backbone, exemplars: Sequence, settings: dict) -> list[tuple[str, str]]:
+    """(exemplar file's sha256, cache key) of each exemplar's action-different images."""
+    fingerprint = backbone.fingerprint()
+    shas = [sha256_file(exemplar.path) for exemplar in exemplars]
+    return [(sha, action_different_key(fingerprint, sha, settings)) for sha in shas]
+
+
 def oracle_samples(exemplar, cfg) -> tuple[list, dict]:
     """The exemplar's own person, clothes and background in everyday poses, rendered by its world."""
     if exemplar.oracle is None:
@@ -158,10 +165,7 @@ def action_different_samples(backbone, exemplars: Sequence, cfg) -> list[tuple[l
     root = action_different_cache_root(cfg)
     out: list = [None] * len(exemplars)
     missing = []
-    fingerprint = backbone.fingerprint()
-    for i, exemplar in enumerate(exemplars):
-        sha = sha256_file(exemplar.path)
-        key = action_different_key(fingerprint, sha, settings)
+    for i, (exemplar, (sha, key)) in enumerate(zip(exemplars, cache_keys(backbone, exemplars, settings))):
         images = _cached(root / key, len(settings["prompts"]))
         if images is not None:
             out[i] = (images, {"key": key, "folder": str(root / key), "made": False})

@@ -77,6 +77,18 @@ def test_the_shipped_protocol_is_what_the_mini_suite_runs_with():
         assert steps is None or any(steps in [s for s, _ in c["points"]] for c in row["curves"])
 
 
+def test_a_world_without_a_shipped_folder_or_protocol_still_gets_the_speed_settings(monkeypatch):
+    from actionbench.worlds.mini import suite
+    from actionbench.worlds.mini.folders import ShippedDataError
+
+    def missing(world):
+        raise ShippedDataError(f"no shipped folder for {world}")
+
+    monkeypatch.setattr(suite, "shipped_dir", missing)
+    settings, note = suite.protocol_settings("mini-v2")
+    assert settings == suite.SPEED_SETTINGS and "no protocol" in note
+
+
 def test_a_short_protocol_run_on_mini_writes_a_record_the_suite_can_apply(tmp_path, monkeypatch):
     """The whole measurement with its constants shrunk: sampler agreement, TI's curves, ADI's tuning."""
     monkeypatch.setattr(P, "SAMPLER_REFERENCE", 4)

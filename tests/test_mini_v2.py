@@ -26,7 +26,7 @@ V1_JUDGE_READINGS = [  # (look, pose, seed) -> (pose, subject) the v1 judge read
     (("exemplar_person_9", "kneel", 1057), ("kneel", "none")),
 ]
 # The v2 exemplars' hash (pixels and specs); it changes only when the renderer or the exemplar spec does.
-V2_DATASET_SHA256 = "e0ace3564aa03e943d74559c4690145fe6a154636b5a5beb35a13dff6dd3d74b"
+V2_DATASET_SHA256 = "c4e171e9f9d27353583badd608778f4e434caaec9dd02c990f98dcfc996abf26"
 
 
 def test_v1_versioned_names_give_the_backbone_dataset_and_judge_mini_gave():

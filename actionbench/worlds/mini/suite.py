@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from actionbench.spec import Suite
-from actionbench.worlds.mini.folders import shipped_dir
+from actionbench.worlds.mini.folders import ShippedDataError, shipped_dir
 from actionbench.worlds.mini.protocol import PROTOCOL_FILE, method_settings
 from actionbench.worlds.mini.world import PLAIN_NAME_WORLD
 
@@ -28,9 +28,9 @@ def protocol_settings(world: str) -> tuple[dict, str]:
     where the protocol comes from."""
     try:
         path = shipped_dir(world) / PROTOCOL_FILE
-    except Exception:  # noqa: BLE001 - a world without a shipped folder has no protocol
-        return {}, ""
-    if not path.is_file():
+    except ShippedDataError:  # a world without a shipped folder has no protocol; the speed settings still hold
+        path = None
+    if path is None or not path.is_file():
         return _with_speed({}), "no protocol: every method at its own defaults"
     return (_with_speed(method_settings(json.loads(path.read_text()))),
             f"{world}'s protocol.json (actionbench mini protocol)")
