@@ -166,9 +166,13 @@ def _top_confusions(truth: np.ndarray, predicted: np.ndarray, names: list[str], 
 
 def heldout_scores(net: ContextJudgeNet, x: torch.Tensor, labels: Labels, classes: Classes) -> dict:
     """Accuracy of each head on labelled images; per attribute also the share of images with it that are
-    read as having it (recall) and of images without it read as having it (false alarms); the top mistakes."""
+    read as having it (recall) and of images without it read as having it (false alarms); subject accuracy
+    by body garment (the world keeps identity visible under one); the top mistakes."""
     pose, subject, attributes, background = predict_indices(net, x)
     truth = labels.attributes.numpy() > 0.5
+    subject_ok = subject == labels.subject.numpy()
+    garments = [j for j, name in enumerate(classes.attributes) if name in ("uniform", "robe", "sportswear")]
+    by_garment = {"none": ~truth[:, garments].any(1), **{classes.attributes[j]: truth[:, j] for j in garments}}
     per_attribute = {}
     for j, name in enumerate(classes.attributes):
         shown, read = truth[:, j], attributes[:, j]
@@ -179,7 +183,9 @@ def heldout_scores(net: ContextJudgeNet, x: torch.Tensor, labels: Labels, classe
     return {
         "images": len(x),
         "pose_accuracy": round(float(np.mean(pose == labels.pose.numpy())), 4),
-        "subject_accuracy": round(float(np.mean(subject == labels.subject.numpy())), 4),
+        "subject_accuracy": round(float(np.mean(subject_ok)), 4),
+        "subject_accuracy_by_body_garment": {name: round(float(subject_ok[rows].mean()), 4) if rows.any() else None
+                                             for name, rows in by_garment.items()},
         "background_accuracy": round(float(np.mean(background == labels.background.numpy())), 4),
         "attribute_set_accuracy": round(float(np.mean((attributes == truth).all(1))), 4),
         "attributes": per_attribute,
