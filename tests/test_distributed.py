@@ -51,8 +51,12 @@ class HalfRealMethod(Method):
 METHOD = f"{Path(__file__).stem}:HalfRealMethod"
 
 
-def _images(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted((folder / "images").rglob("*.png"))}
+def _images(folder: Path) -> dict:
+    import numpy as np
+    from PIL import Image
+
+    return {str(p.relative_to(folder)): np.asarray(Image.open(p).convert("RGB"), dtype=np.int16)
+            for p in sorted((folder / "images").rglob("*.png"))}
 
 
 @pytest.fixture(scope="module")
@@ -114,14 +118,17 @@ def test_torchrun_two_processes_equal_one_process(layout, single_process_run, tm
     b = json.loads((tmp_path / "multi" / "results.json").read_text())
     assert b["provenance"]["world_size"] == 2 and a["provenance"]["world_size"] == 1
     assert a["metrics"] == b["metrics"] and b["complete"]
-    # the judge's probabilities may differ in the last bits with the batch an image was judged in; verdicts may not
+    # an image's pixels (so its hash) and the judge's probabilities may differ in the last bits with the batch the
+    # image was drawn or judged in and the CPU's kernels (AVX2 or AVX-512); verdicts may not
     def verdicts(record):
-        return [{k: v for k, v in r.items() if k != "detail"} for r in record["records"]]
+        return [{k: v for k, v in r.items() if k not in ("detail", "image_sha256")} for r in record["records"]]
 
     assert verdicts(a) == verdicts(b)
     # both processes customized (no action twice: each artifact is one folder, made by one pid)
     pids = {json.loads(p.read_text())["meta"]["pid"] for p in (tmp_path / "multi" / "artifacts").glob("*/artifact.json")}
     assert len(pids) == 2
     one, two = _images(single_process_run.parent), _images(tmp_path / "multi")
-    assert len(one) == 368 and one == two
+    assert len(one) == 368 and one.keys() == two.keys()
+    worst = max(int(abs(one[k] - two[k]).max()) for k in one)
+    assert worst <= 2, f"images differ by up to {worst} of 255 between one process and two"
     assert not list((tmp_path / "multi").rglob(".tmp-*"))

@@ -212,14 +212,23 @@ def test_train_world_v2_uses_v2s_first_stage_and_its_own_shipped_folder(monkeypa
     assert result.exit_code == 2 and "known: v1, v2" in result.output, result.output
 
 
-def test_the_check_tool_writes_a_sheet_and_the_v1_judge_readings(tmp_path):
+def test_the_check_tool_writes_a_sheet_and_the_v1_and_v2_judge_readings(tmp_path):
     from PIL import Image
 
     from actionbench.worlds.mini.check import CONTEXT_PROMPTS, TRAINED_PROMPTS, check_model, colour_share
+    from actionbench.worlds.mini.judge_v2 import fit_mini_v2_judge
 
     assert colour_share(Image.new("RGB", (4, 4), (252, 226, 20)), (252, 226, 20)) == 1.0
-    record = check_model("mini-v1", out=tmp_path, seeds=1, steps=2, log=lambda *_: None)
+    judge = tmp_path / "judge"  # a tiny v2 judge: only the record's shape is checked, not its readings
+    fit_mini_v2_judge(out=judge, per_pair=1, heldout_per_pair=1, epochs=1, width=8, through_model_fraction=0,
+                      log=lambda *_: None)
+    record = check_model("mini-v1", out=tmp_path, seeds=1, steps=2, v2_judge=judge, log=lambda *_: None)
     assert len(record["prompts"]) == len(TRAINED_PROMPTS) + len(CONTEXT_PROMPTS) == 16
     assert "cap_colour_share" in record["prompts"][len(TRAINED_PROMPTS)]
+    panda = next(r for r in record["prompts"] if r["prompt"] == "a photo of a panda kneeling in a robe on a mat")
+    assert set(panda["v2_judge"]["attribute_hits"]) == {"robe", "mat"}
+    totals = record["v2_judge"]
+    assert totals["trained_pose"][1] == len(TRAINED_PROMPTS) and totals["asked_attributes"][1] == 8
+    assert totals["asked_attributes_on_animals"][1] == 6 and totals["asked_background_types"][1] == 5
     sheet = Image.open(tmp_path / "check-19200.png")
     assert sheet.size[1] > 16 * 90

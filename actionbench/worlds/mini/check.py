@@ -1,13 +1,14 @@
 """A quick check of a mini model (any world, any checkpoint): samples on everyday prompts, with and
 without named attributes and background types, a contact sheet, and rough readings.
 
-Until the v2 judge exists nothing reads attributes or background types exactly, so the check
-reports two rough signals next to the sheet (which is the thing to look at):
+The check reports, next to the sheet (which is the thing to look at):
 
 * the v1 judge's pose and subject on every sample (it knows the 19 poses and the 23 subjects, but
   was fitted on figures without attributes, so a cap or a robe may confuse it);
 * for each named attribute, the share of pixels near that attribute's colour (each attribute has a
-  colour no other attribute uses, ``synthetic.WEARABLES``), against the same prompt without it.
+  colour no other attribute uses, ``synthetic.WEARABLES``), against the same prompt without it;
+* with a v2 judge (``v2_judge``: its folder), what it reads: the asked pose, subject, each asked
+  attribute and background type, and attributes it reads that were not asked for.
 
 ``actionbench mini check --backbone mini-v2:FOLDER`` writes ``check-<steps>.png`` and ``.json`` there.
 """
@@ -75,12 +76,18 @@ def sample_prompts(backbone, prompts: Sequence[str], seeds: Sequence[int], steps
     return {p: sample_images(backbone, encode_prompts(backbone, [p]), list(seeds), sampler) for p in prompts}
 
 
-def read_samples(images: dict[str, list], checks: Sequence[CheckPrompt]) -> list[dict]:
-    """Per prompt: the v1 judge's pose and subject hits, and each named attribute's colour share against the bare prompt's."""
+def read_samples(images: dict[str, list], checks: Sequence[CheckPrompt], v2_judge: str | Path | None = None) -> list[dict]:
+    """Per prompt: the v1 judge's pose and subject hits, each named attribute's colour share against the bare
+    prompt's, and (with ``v2_judge``, a judge folder) the v2 judge's readings (``v2_readings``)."""
     from actionbench.worlds.mini.judge import MiniV1Judge
     from actionbench.worlds.synthetic import WEARABLES
 
     judge = MiniV1Judge(None)
+    second = None
+    if v2_judge is not None:
+        from actionbench.worlds.mini.judge_v2 import MiniV2Judge
+
+        second = MiniV2Judge(None, folder=str(v2_judge))
     rows = []
     for check in checks:
         readings = judge.predict(images[check.text])
@@ -94,8 +101,22 @@ def read_samples(images: dict[str, list], checks: Sequence[CheckPrompt]) -> list
             if check.bare:
                 row[f"{attribute}_colour_share_without"] = round(
                     float(np.mean([colour_share(im, colour) for im in images[check.bare]])), 4)
+        if second is not None:
+            row["v2_judge"] = v2_readings(second.predict(images[check.text]), check)
         rows.append(row)
     return rows
+
+
+def v2_readings(readings: Sequence, check: CheckPrompt) -> dict:
+    """Hits of the v2 judge's readings against what ``check`` asked: pose, subject, each attribute, the background
+    type (none when not asked), and the images with an attribute read that was not asked for."""
+    from actionbench.worlds.mini.judge_v2 import NO_TYPE
+
+    return {"pose_hits": sum(r.pose == check.pose for r in readings),
+            "subject_hits": sum(r.subject == check.subject for r in readings),
+            "attribute_hits": {a: sum(a in r.attributes for r in readings) for a in check.attributes},
+            "background_hits": sum(r.background_type == (check.background_type or NO_TYPE) for r in readings),
+            "unasked_attribute_images": sum(bool(set(r.attributes) - set(check.attributes)) for r in readings)}
 
 
 def contact_sheet(images: dict[str, list], rows: list[dict], title: str):
@@ -132,10 +153,10 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def check_model(backbone: str, out: str | Path | None = None, seeds: int = 8, steps: int = 12,
-                guidance: float = 4.0, log=print) -> dict:
+                guidance: float = 4.0, v2_judge: str | Path | None = None, log=print) -> dict:
     """Sample ``backbone`` on ``TRAINED_PROMPTS`` and ``CONTEXT_PROMPTS`` (``seeds`` seeds each), read the samples
-    (``read_samples``) and write ``check-<steps>.png`` and ``check-<steps>.json`` into ``out`` (default: the
-    backbone's folder). Returns the record."""
+    (``read_samples``, with the v2 judge in folder ``v2_judge`` too when given) and write ``check-<steps>.png``
+    and ``check-<steps>.json`` into ``out`` (default: the backbone's folder). Returns the record."""
     import torch
 
     from actionbench.backbone import load_backbone
@@ -146,7 +167,7 @@ def check_model(backbone: str, out: str | Path | None = None, seeds: int = 8, st
     trained_steps = model.extra.get("steps", "?")
     checks = TRAINED_PROMPTS + CONTEXT_PROMPTS
     images = sample_prompts(model, [c.text for c in checks], range(seeds), steps, guidance)
-    rows = read_samples(images, checks)
+    rows = read_samples(images, checks, v2_judge)
     folder = Path(out) if out is not None else mini_folder(backbone)
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"check-{trained_steps}"
@@ -158,6 +179,8 @@ def check_model(backbone: str, out: str | Path | None = None, seeds: int = 8, st
               "trained_prompts_v1_judge_subject_hits": sum(r["v1_judge_subject_hits"] for r in trained),
               "trained_prompt_samples": sum(r["samples"] for r in trained), "prompts": rows,
               "sheet": str(stem.with_suffix(".png"))}
+    if v2_judge is not None:
+        record["v2_judge"] = {"folder": str(v2_judge), **_v2_totals(rows)}
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     for row in rows:
         colours = ", ".join(f"{k.split('_')[0]} {row[k]:.3f} (without {row.get(k + '_without', float('nan')):.3f})"
@@ -167,4 +190,31 @@ def check_model(backbone: str, out: str | Path | None = None, seeds: int = 8, st
     log(f"trained prompts, v1 judge: pose {record['trained_prompts_v1_judge_pose_hits']}/"
         f"{record['trained_prompt_samples']}, subject {record['trained_prompts_v1_judge_subject_hits']}/"
         f"{record['trained_prompt_samples']}; wrote {record['sheet']}")
+    if v2_judge is not None:
+        totals = record["v2_judge"]
+        log("v2 judge: " + ", ".join(f"{k.replace('_', ' ')} {v[0]}/{v[1]}" for k, v in totals.items() if k != "folder"))
     return record
+
+
+def _v2_totals(rows: list[dict]) -> dict:
+    """The v2 judge's hits summed: pose and subject on the trained prompts, pose and subject on the context prompts,
+    asked attributes and background types, and asked attributes on animal subjects ([hits, samples] each)."""
+    from actionbench.worlds.synthetic import SUBJECT_LOOKS
+
+    trained, context = rows[:len(TRAINED_PROMPTS)], rows[len(TRAINED_PROMPTS):]
+
+    def total(rows, key):
+        return [sum(r["v2_judge"][key] for r in rows), sum(r["samples"] for r in rows)]
+
+    def attributes(checks_rows):
+        return [sum(sum(r["v2_judge"]["attribute_hits"].values()) for _, r in checks_rows),
+                sum(r["samples"] * len(c.attributes) for c, r in checks_rows)]
+
+    pairs = list(zip(CONTEXT_PROMPTS, context))
+    animals = [(c, r) for c, r in pairs if SUBJECT_LOOKS[c.subject].species != "human"]
+    asked_type = [r for c, r in pairs if c.background_type]
+    return {"trained_pose": total(trained, "pose_hits"), "trained_subject": total(trained, "subject_hits"),
+            "context_pose": total(context, "pose_hits"), "context_subject": total(context, "subject_hits"),
+            "asked_attributes": attributes(pairs), "asked_attributes_on_animals": attributes(animals),
+            "asked_background_types": total(asked_type, "background_hits"),
+            "trained_unasked_attribute_images": total(trained, "unasked_attribute_images")}

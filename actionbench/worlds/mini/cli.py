@@ -80,13 +80,15 @@ def train_cmd(world_name, steps, out, seed, threads, fit_judge, init_from, learn
 @click.option("--seeds", type=int, default=8, show_default=True, help="Samples per prompt.")
 @click.option("--steps", type=int, default=12, show_default=True, help="DDIM steps.")
 @click.option("--guidance", type=float, default=4.0, show_default=True)
+@click.option("--v2-judge", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Also read the samples with the v2 judge in this folder (judge.safetensors + judge.json).")
 @friendly_errors
-def check_cmd(backbone, out, seeds, steps, guidance):
+def check_cmd(backbone, out, seeds, steps, guidance, v2_judge):
     """Sample a mini model on everyday prompts with and without attributes and background types: a contact
-    sheet, the v1 judge's pose and subject readings, and the attributes' colour shares."""
+    sheet, the v1 judge's pose and subject readings, the attributes' colour shares, and the v2 judge's readings."""
     from actionbench.worlds.mini.check import check_model
 
-    check_model(backbone, out=out, seeds=seeds, steps=steps, guidance=guidance, log=click.echo)
+    check_model(backbone, out=out, seeds=seeds, steps=steps, guidance=guidance, v2_judge=v2_judge, log=click.echo)
 
 
 @mini_group.command("judge")
