@@ -177,6 +177,7 @@ def test_a_short_v2_training_run_warm_starts_from_v1_and_records_how(tmp_path, m
     from actionbench.errors import ActionBenchError
     from actionbench.worlds.mini import captions
     from actionbench.worlds.mini.train import V2_STAGE_ONE, train_mini
+    from actionbench.worlds.synthetic import renderer_source_sha256
 
     monkeypatch.setattr(captions, "world_looks", lambda: ["cat", "exemplar_person_0"])
     monkeypatch.setattr(captions, "world_poses", lambda: ["stand", "salute"])
@@ -190,6 +191,20 @@ def test_a_short_v2_training_run_warm_starts_from_v1_and_records_how(tmp_path, m
     assert backbone.extra["world"] == "mini-v2" and backbone.fingerprint()["unet_parameters"] == 1059660
     with pytest.raises(ActionBenchError, match="mini-v2 model, not mini-v1"):
         load_backbone(f"mini:{tmp_path}")
+    assert record["renderer_source_sha256"] == renderer_source_sha256()
+
+    # its pose ControlNet trains on v2's renders and captions, beside the weights (where the method finds it)
+    from actionbench.worlds.mini.controlnet import ControlNetTrainConfig, train_mini_controlnet
+    from actionbench.worlds.mini.folders import mini_controlnet_source
+
+    seen = []
+    real_caption = captions.scene_caption
+    monkeypatch.setattr(captions, "scene_caption", lambda *a: seen.append(real_caption(*a)) or seen[-1])
+    net = train_mini_controlnet(f"mini-v2:{tmp_path}", ControlNetTrainConfig(steps=2, batch_size=4, seeds_per_pair=4),
+                                out=tmp_path / "controlnet", log=lambda *_: None)
+    assert net["world"] == "mini-v2" and net["train_images"] == 16
+    assert mini_controlnet_source(f"mini-v2:{tmp_path}") == f"local:{tmp_path / 'controlnet'}"
+    assert any(word in text for text in seen for word in ("wearing", "in a ", "on a ", "outdoors", "beside")), seen
 
 
 def test_train_world_v2_uses_v2s_first_stage_and_its_own_shipped_folder(monkeypatch, tmp_path):

@@ -50,8 +50,9 @@ def pose_condition(keypoints, size: int) -> torch.Tensor:
 
 def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = ControlNetTrainConfig(),
                           out: str | Path | None = None, log=print, replace_shipped: bool = False) -> dict:
-    """Train a pose ControlNet on renders for the frozen mini model; save it to ``out`` (the folder is
-    replaced whole). ``out`` None is the shipped ControlNet, written only with ``replace_shipped``
+    """Train a pose ControlNet on renders of the backbone's world (v2: with attributes and background types, named
+    in the captions as in the base model's training) for the frozen mini model; save it to ``out`` (the folder is
+    replaced whole). ``out`` None is the world's shipped ControlNet, written only with ``replace_shipped``
     (``ShippedDataError`` before any work otherwise)."""
     from diffusers import ControlNetModel
 
@@ -64,8 +65,10 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
     from actionbench.worlds.mini.model import MINI_RESOLUTION
     from actionbench.worlds.mini.train import TrainConfig, warmup_cosine_lr
     from actionbench.worlds.mini.vae import PATCH
+    from actionbench.worlds.mini.world import world_named
 
-    out = refuse_shipped(out if out is not None else shipped_dir() / CONTROLNET_DIR, "actionbench mini controlnet",
+    world = world_named(backbone)
+    out = refuse_shipped(out if out is not None else shipped_dir(world.name) / CONTROLNET_DIR, "actionbench mini controlnet",
                          replace_shipped, replaces_folder=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -76,7 +79,8 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
     text_encoder.requires_grad_(False)
 
     rng = random.Random(f"mini-controlnet|{cfg.seed}")  # goes on to draw the captions
-    images, meta, keypoints = render_labelled(cfg.seeds_per_pair, rng, seed_base=3_000_000, progress_desc="rendering")
+    images, meta, keypoints = render_labelled(cfg.seeds_per_pair, rng, seed_base=3_000_000, progress_desc="rendering",
+                                              world=world)
     conditions = [pose_condition(k, MINI_RESOLUTION) for k in keypoints]
     pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     latents_all = torch.nn.functional.pixel_unshuffle(pixels, PATCH)
@@ -97,8 +101,8 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
             group["lr"] = warmup_cosine_lr(step, cfg.steps, cfg.learning_rate, cfg.warmup_steps)
         rows = torch.randint(0, len(meta), (cfg.batch_size,), generator=generator)
         latents, cond = latents_all[rows], conditions_all[rows]
-        ids = tokenizer([scene_caption(meta[int(r)], rng, caption_cfg) for r in rows], padding="max_length", max_length=77,
-                        truncation=True, return_tensors="pt").input_ids
+        ids = tokenizer([scene_caption(meta[int(r)], rng, caption_cfg, world) for r in rows], padding="max_length",
+                        max_length=77, truncation=True, return_tensors="pt").input_ids
         with torch.no_grad():
             hidden = text_encoder(ids)[0]
         noise = torch.randn(latents.shape, generator=generator)
@@ -125,6 +129,7 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
     controlnet.save_pretrained(str(tmp), safe_serialization=True)
     record = {
         "backbone": backbone,
+        "world": world.name,
         "backbone_steps": model.extra.get("steps"),
         "train_config": asdict(cfg),
         "train_images": len(meta),
