@@ -18,16 +18,17 @@ from actionbench.worlds.mini import train as mini_train
 from actionbench.worlds.mini.folders import ShippedDataError, mini_controlnet_source, shipped_dir
 
 
-def test_the_shipped_folder_is_package_data_with_model_judge_and_controlnet():
+@pytest.mark.parametrize("world, data_folder", [("mini-v1", "mini"), ("mini-v2", "mini-v2")])
+def test_the_shipped_folder_is_package_data_with_model_judge_and_controlnet(world, data_folder):
     """Found through importlib.resources (a wheel install has no checkout to find it from)."""
     from importlib import resources
 
-    folder = shipped_dir()
-    assert folder == Path(str(resources.files("actionbench.data") / "mini"))
+    folder = shipped_dir(world)
+    assert folder == Path(str(resources.files("actionbench.data") / data_folder))
     for name in ("model.safetensors", "model.json", "judge.safetensors", "judge.json",
                  "controlnet/config.json", "controlnet/diffusion_pytorch_model.safetensors"):
         assert (folder / name).is_file(), name
-    assert mini_controlnet_source("mini") == f"local:{folder / 'controlnet'}"
+    assert mini_controlnet_source(world) == f"local:{folder / 'controlnet'}"
 
 
 COMMANDS = {  # command -> (module, function it calls)

@@ -1,6 +1,7 @@
-"""The shipped mini v2 model with its judge (issue 14): it draws a named attribute on an animal when asked, and the
-world produces contamination at all (a short inversion on exemplars that share their action's signature leaks
-more than the same inversion on the same people, poses and seeds without it). Skipped until both are shipped."""
+"""The shipped mini v2 model with its judge and ControlNet (issue 14): it draws a named attribute on an animal when
+asked; the world produces contamination at all (a short inversion on exemplars that share their action's signature
+leaks more than the same inversion on the same people, poses and seeds without it); the ControlNet draws the
+exemplars' pose. Skipped until they are shipped."""
 from __future__ import annotations
 
 import dataclasses
@@ -20,8 +21,8 @@ def world():
 
     folder = shipped_dir("mini-v2")
     if not all((folder / name).is_file() for name in ("model.safetensors", "model.json", "judge.safetensors",
-                                                       "judge.json")):
-        pytest.skip("no v2 model and judge shipped yet (data/mini-v2/README.md)")
+                                                       "judge.json", "controlnet/config.json")):
+        pytest.skip("no v2 model, judge and ControlNet shipped yet (data/mini-v2/README.md)")
     import torch
 
     from actionbench.backbone import load_backbone
@@ -65,7 +66,7 @@ def test_an_inversion_on_signature_sharing_exemplars_leaks_more_than_on_signatur
     model, dataset, judge = world
     action = dataset.action("salute")  # uniform, cap, outdoors
     (tmp_path / "free").mkdir()
-    method = TextualInversion(model, TextualInversionConfig(train_steps=200, sampler=SAMPLER))
+    method = TextualInversion(model, TextualInversionConfig(train_steps=400, sampler=SAMPLER))
     subjects = [dataset.subject(s) for s in ANIMALS]
     signature = signature_table(dataset)[action.id]
     leak = {}
@@ -74,3 +75,19 @@ def test_an_inversion_on_signature_sharing_exemplars_leaks_more_than_on_signatur
         images = [image for subject in subjects for image in method.generate(artifact, subject, [0, 1])]
         leak[name] = float(np.mean([signature_leak(r, signature) for r in judge.predict(images)]))
     assert leak["signature"] >= leak["free"] + 0.3, leak
+
+
+def test_the_shipped_controlnet_draws_the_exemplar_pose(world, tmp_path):
+    from actionbench.methods.controlnet import ControlNetPose
+    from actionbench.methods.sd import TextOnlySD
+
+    model, dataset, judge = world
+    action = dataset.action("cheer")
+    subjects = [dataset.subject(s) for s in ("man", "cat", "woman", "dog")]
+    rates = {}
+    for name, method in (("controlnet", ControlNetPose(model, ControlNetPose.Config(sampler=SAMPLER))),
+                         ("sd", TextOnlySD(model, TextOnlySD.Config(sampler=SAMPLER)))):
+        artifact = method.customize(action, tmp_path / name)
+        images = [image for subject in subjects for image in method.generate(artifact, subject, [0, 1])]
+        rates[name] = float(np.mean([reading.pose == "cheer" for reading in judge.predict(images)]))
+    assert rates["controlnet"] >= 0.5 and rates["controlnet"] > rates["sd"], rates
