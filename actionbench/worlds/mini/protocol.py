@@ -126,7 +126,7 @@ def sampler_steps(backbone, judge, prompts: list[tuple[str, str, str]], seeds: l
         images = []
         for text, _, _ in prompts:
             images += sample_images(backbone, encode_prompts(backbone, [text]), seeds, sampler)
-        return [tuple(r) for r in judge.predict(images)]
+        return [tuple(r)[:2] for r in judge.predict(images)]  # pose and subject (v2's judge reads more)
 
     reference = readings(SAMPLER_REFERENCE)
     agreement = {}
