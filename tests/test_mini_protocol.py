@@ -119,6 +119,24 @@ def test_a_short_protocol_run_on_mini_writes_a_record_the_suite_can_apply(tmp_pa
     assert set(tuning.settings) <= {"action_different_tune_steps", "action_different_tune_lr"}
 
 
+def test_the_sampler_rule_compares_pose_and_subject_only_whatever_else_the_judge_reads(monkeypatch):
+    """v2's judge also reads attributes and the background type; the rule is written for pose and subject."""
+    from actionbench import training
+    from actionbench.worlds.mini.judge_v2 import Reading
+
+    monkeypatch.setattr(P, "SAMPLER_CANDIDATES", (2,))
+    monkeypatch.setattr(training, "encode_prompts", lambda backbone, texts: texts)
+    monkeypatch.setattr(training, "sample_images", lambda backbone, embeds, seeds, sampler:
+                        [sampler.num_inference_steps] * len(seeds))
+
+    class Judge:  # at 2 steps every image shows a cap the 50-step image lacks; pose and subject agree
+        def predict(self, images):
+            return [Reading("stand", "man", ("cap",) if steps == 2 else (), "none") for steps in images]
+
+    steps, agreement = P.sampler_steps(None, Judge(), [("a man standing", "stand", "man")], [0, 1])
+    assert steps == 2 and agreement == {2: 1.0}
+
+
 def test_records_measured_in_parts_merge_into_the_shipped_protocol(tmp_path):
     """``mini protocol --merge``: the shipped record, split into two parts, joins back into the same
     settings (the rule re-applied to the stored curves); overlapping or disagreeing parts are refused."""
