@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import ActionBenchError
 from .io import read_json
-from .metrics import judgments, train_seed_of
+from .metrics import detail_flags, judgments, train_seed_of
 from .stats import NO_SEED, Design, estimate
 
 if TYPE_CHECKING:
@@ -55,9 +55,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _per_image(records: list[Mapping], detail_fields: Sequence[str]) -> dict[str, np.ndarray]:
+def _per_image(records: list[Mapping], detail_fields: Sequence[str], flags: Sequence[str] = ()) -> dict[str, np.ndarray]:
     _, values, _ = judgments(records)
     out = {name: np.asarray(values[name]) for name in BASE_METRICS}
+    out.update({name: np.asarray(column) for name, column in detail_flags(records, flags).items()})
     for key in detail_fields:
         out[f"detail.{key}"] = np.asarray([float(r["detail"][key]) for r in records])
     return out
@@ -89,14 +90,17 @@ def _group(records: list[Mapping], values: dict[str, np.ndarray], by_seed: bool)
 
 
 def compare(records_a: Iterable[Mapping[str, Any]], records_b: Iterable[Mapping[str, Any]], n_boot: int = 1000,
-            seed: int = 0, interval: str = "cluster") -> dict:
-    """The paired difference A - B of action, subject, total and every numeric ``detail`` field both runs have.
+            seed: int = 0, interval: str = "cluster", per_image_metrics: Sequence[str] = ()) -> dict:
+    """The paired difference A - B of action, subject, total, the judge's per-image metrics and every numeric
+    ``detail`` field both runs have.
 
     Args:
         records_a, records_b: the ``records`` of two results files (same dataset and judge).
         n_boot: bootstrap resamples.
         seed: seed of the resampling (the same resamples serve every metric).
         interval: ``"cluster"`` (default), ``"cluster-percentile"`` or ``"image"`` (``actionbench.stats``).
+        per_image_metrics: booleans in every record's ``detail`` that the judge declares (e.g. ``("leak",
+            "total_clean")``); compared as rates, like action, subject and total.
 
     Returns:
         ``{"paired_on", "n_paired", "unpaired": {"only_a", "only_b"}, "interval": {...},
@@ -111,8 +115,9 @@ def compare(records_a: Iterable[Mapping[str, Any]], records_b: Iterable[Mapping[
     seeds_a, seeds_b = _seed_sets(records_a), _seed_sets(records_b)
     by_seed = seeds_a is not None and seeds_a == seeds_b
     detail_fields = [k for k in numeric_detail_fields(records_a) if k in set(numeric_detail_fields(records_b))]
-    groups_a = _group(records_a, _per_image(records_a, detail_fields), by_seed)
-    groups_b = _group(records_b, _per_image(records_b, detail_fields), by_seed)
+    flags = list(per_image_metrics)
+    groups_a = _group(records_a, _per_image(records_a, detail_fields, flags), by_seed)
+    groups_b = _group(records_b, _per_image(records_b, detail_fields, flags), by_seed)
     shared = [key for key in groups_a if key in groups_b]
     if not shared:
         raise IncomparableRunsError(
@@ -185,7 +190,10 @@ def compare_results(results_a: Mapping, results_b: Mapping, n_boot: int = 1000, 
         raise IncomparableRunsError(
             f"cannot compare {name_a} with {name_b}; they differ in " + "; ".join(problems)
             + ". Compare runs judged by the same judge on the same dataset and protocol")
-    out = compare(results_a.get("records") or [], results_b.get("records") or [], n_boot, seed, interval)
+    judge = results_a.get("judge")
+    flags = tuple(judge.get("per_image_metrics") or ()) if isinstance(judge, Mapping) else ()
+    out = compare(results_a.get("records") or [], results_b.get("records") or [], n_boot, seed, interval, flags)
+    out["rates"] = [*BASE_METRICS, *flags]
     return {"a": name_a, "b": name_b, **out}
 
 
@@ -216,15 +224,17 @@ def compare_runs(paths: Sequence[str | Path], n_boot: int = 1000, seed: int = 0,
 def comparison_table(comparisons: Sequence[Mapping]) -> pd.DataFrame:
     """One row per (comparison, metric): A, B, A - B, its 95 % interval and p-value, as display text.
 
-    Action, subject and total (fractions) are shown in percent and percentage points; other metrics as they are.
+    Rates (action, subject, total and the judge's per-image metrics such as leak) are shown in percent and
+    percentage points; other metrics as they are.
     """
     import pandas as pd
 
     rows = []
     for c in comparisons:
         for name, m in c["metrics"].items():
-            scale, unit = (100.0, " pp") if name in BASE_METRICS else (1.0, "")
-            digits = 1 if name in BASE_METRICS else 4
+            rate = name in c.get("rates", BASE_METRICS)
+            scale, unit = (100.0, " pp") if rate else (1.0, "")
+            digits = 1 if rate else 4
             lo, hi = (scale * x for x in m["ci95"])
             rows.append({
                 "comparison": f"{c['a']} - {c['b']}", "metric": name,

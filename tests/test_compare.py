@@ -10,6 +10,7 @@ from actionbench.compare import (
     compare,
     compare_results,
     compare_runs,
+    comparison_table,
 )
 from actionbench.metrics import compute_metrics
 
@@ -111,6 +112,23 @@ def test_numeric_detail_fields_both_runs_have_are_compared():
     c = compare(a, b, n_boot=100)
     assert list(c["metrics"]) == ["action", "subject", "total", "detail.action_p_target"]
     assert c["metrics"]["detail.action_p_target"]["difference"] == pytest.approx(0.25)
+
+
+def test_the_judges_per_image_metrics_are_compared_as_rates():
+    """leak and total_clean (booleans in detail, declared by the judge) get a paired difference in percentage points."""
+    a = [dict(r, detail={"leak": False, "total_clean": r["action_ok"]}) for r in RUN_A]
+    b = [dict(r, detail={"leak": r["action_id"] == "cheer", "total_clean": r["action_ok"]}) for r in RUN_B]
+    with_flags = [results(records, name) for records, name in ((a, "adi"), (b, "p_plus"))]
+    for r in with_flags:
+        r["judge"]["per_image_metrics"] = ["leak", "total_clean"]
+    c = compare_results(*with_flags, n_boot=200)
+    assert list(c["metrics"]) == ["action", "subject", "total", "leak", "total_clean"]
+    assert c["metrics"]["leak"]["difference"] == pytest.approx(-8 / 40)  # cheer's 8 images leak in B only
+    assert c["metrics"]["leak"]["ci95"][0] <= -8 / 40 <= c["metrics"]["leak"]["ci95"][1]
+    assert c["metrics"]["total_clean"]["difference"] == pytest.approx(c["metrics"]["action"]["difference"])
+    assert "-20.0 pp" in comparison_table([c]).to_string()
+    with pytest.raises(ValueError, match="no detail.leak"):
+        compare(RUN_A, RUN_B, per_image_metrics=("leak",))
 
 
 def test_refuses_runs_with_another_judge_dataset_or_protocol():
