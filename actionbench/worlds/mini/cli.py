@@ -1,4 +1,4 @@
-"""``actionbench mini train|check|controlnet|judge|table``: the offline ActionBench-mini world.
+"""``actionbench mini train|check|controlnet|judge|protocol|table|verdict``: the offline ActionBench-mini world.
 
 Imports only click at the top (the main CLI loads this module at start-up). The commands that
 write weights check first, before anything heavy loads, that they would not overwrite the weights
@@ -249,6 +249,31 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
         click.echo(f"  failed {row.name}: {why}")
     if failed:
         sys.exit(1)
+
+
+@mini_group.command("verdict")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, exists=True), default="runs/mini", show_default=True,
+              help="The folder of `actionbench mini table --suite mini-v2` (one run folder per row).")
+@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, default=False, help="Print the check and the claim as JSON.")
+@friendly_errors
+def verdict_cmd(runs_dir, n_boot, as_json):
+    """The pre-registered test of ADI on mini v2 (docs/mini-v2-preregistration.md): the setup check (a), then,
+    when the ADI rows and their comparators are there, the claim (b) and its verdict (c)."""
+    import json
+
+    from actionbench.worlds.mini.verdict import CLAIM_ROWS, COMPARATORS, claim, format_claim, format_setup_check, setup_check
+
+    runs = Path(runs_dir)
+    check = setup_check(runs)
+    missing = [row for row in (*CLAIM_ROWS, *COMPARATORS) if not (runs / row / "results.json").is_file()]
+    result = None if missing else claim(runs, n_boot=n_boot)
+    if as_json:
+        click.echo(json.dumps({"setup_check": check, "claim": result, "missing_for_claim": missing}, indent=2))
+        return
+    lines = format_setup_check(check)
+    lines += format_claim(result) if result else [f"(b) not yet: no results for {', '.join(missing)}"]
+    click.echo("\n".join(lines))
 
 
 commands = [mini_group]

@@ -1,0 +1,87 @@
+"""The pre-registered v2 test as code: the setup check and the claim's verdict, on made-up run folders."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from actionbench.cli import main
+from actionbench.metrics import compute_metrics
+from actionbench.worlds.mini.verdict import claim, setup_check
+
+ACTIONS = ["cheer", "gesture", "handstand", "meditate", "pray", "salute", "sit", "squat"]
+SUBJECTS = {"man": "human", "woman": "human", "cat": "animal", "dog": "animal"}
+
+
+def records(action_rate, subject_rate=1.0, leak_rate=0.0, seeds=(0,)):
+    """Per action, subject, seed and image: hits spread evenly so each action has the given rates."""
+    out = []
+    for a, action in enumerate(ACTIONS):
+        for s, subject in enumerate(SUBJECTS):
+            for seed in seeds:
+                for k in range(4):
+                    i = (a + s + k + seed) % 4
+                    action_ok, subject_ok, leak = i < 4 * action_rate, i < 4 * subject_rate, i < 4 * leak_rate
+                    out.append({"unit_id": f"{action}/{subject}/{k}", "action_id": action, "subject_id": subject,
+                                "k": k, "seed": k, "train_seed": seed, "action_ok": action_ok,
+                                "subject_ok": subject_ok,
+                                "detail": {"leak": leak, "total_clean": action_ok and subject_ok and not leak}})
+    return out
+
+
+def write_row(runs, name, recs):
+    folder = runs / name
+    folder.mkdir(parents=True)
+    judge = {"name": "mini-v2", "version": "1", "options": {}, "per_image_metrics": ["leak", "total_clean"]}
+    metrics = compute_metrics(recs, n_boot=200, per_image_metrics=("leak", "total_clean"), subject_categories=SUBJECTS)
+    results = {"run_name": name, "spec": {"method": name, "dataset": "mini-v2", "manifest_sha256": "abc",
+                                          "protocol": {"images_per_pair": 4}},
+               "judge": judge, "metrics": metrics, "records": recs}
+    (folder / "results.json").write_text(json.dumps(results))
+
+
+def setup_rows(runs, dreambooth_subject=1.0):
+    write_row(runs, "null", records(0.25))
+    write_row(runs, "sd", records(0.25, leak_rate=0.25))
+    write_row(runs, "textual_inversion", records(0.5, seeds=(0, 1, 2)))
+    write_row(runs, "p_plus", records(0.5, seeds=(0, 1, 2)))
+    write_row(runs, "dreambooth", records(0.5, subject_rate=dreambooth_subject, seeds=(0, 1, 2)))
+
+
+def test_setup_check_passes_on_a_subject_drop_and_fails_without_contamination(tmp_path):
+    setup_rows(tmp_path / "contaminated", dreambooth_subject=0.75)
+    check = setup_check(tmp_path / "contaminated")
+    assert check["floor"]["overlap"] and check["passed"] and check["contaminated"] == ["dreambooth"]
+    assert check["rows"]["dreambooth"]["subject_below_null"] == pytest.approx(0.25)
+    setup_rows(tmp_path / "clean")
+    assert not setup_check(tmp_path / "clean")["passed"]
+
+
+def test_claim_supported_falsified_or_not_shown(tmp_path):
+    setup_rows(tmp_path, dreambooth_subject=0.75)
+    seeds = (0, 1, 2)
+    write_row(tmp_path, "p_plus_4_anchors", records(0.25, leak_rate=0.75, seeds=seeds))
+    write_row(tmp_path, "adi_random_masks", records(0.25, leak_rate=0.75, seeds=seeds))
+    write_row(tmp_path, "adi_oracle", records(0.75, leak_rate=0.0, seeds=seeds))
+    write_row(tmp_path, "adi", records(0.75, leak_rate=0.0, seeds=seeds))
+    result = claim(tmp_path, n_boot=200)
+    assert len(result["comparisons"]) == 8 and result["verdict"] == "supported"
+    (tmp_path / "adi" / "results.json").unlink()
+    (tmp_path / "adi").rmdir()
+    write_row(tmp_path, "adi", records(0.25, leak_rate=0.75, seeds=seeds))  # as the comparators: intervals [0, 0]
+    assert claim(tmp_path, n_boot=200)["verdict"] == "not shown"
+    for name in ("adi",):
+        (tmp_path / name / "results.json").unlink()
+        (tmp_path / name).rmdir()
+    write_row(tmp_path, "adi", records(0.0, leak_rate=1.0, seeds=seeds))  # worse on both measures
+    assert claim(tmp_path, n_boot=200)["verdict"] == "falsified"
+
+
+def test_cli_prints_the_check_and_says_what_the_claim_still_needs(tmp_path):
+    setup_rows(tmp_path, dreambooth_subject=0.75)
+    out = CliRunner().invoke(main, ["mini", "verdict", "--runs", str(tmp_path), "--n-boot", "100"])
+    assert out.exit_code == 0, out.output
+    assert "setup check PASSES (contamination: dreambooth)" in out.output
+    assert "(b) not yet: no results for adi, adi_oracle, p_plus_4_anchors, adi_random_masks" in out.output
+    (tmp_path / "sd" / "results.json").unlink()
+    missing = CliRunner().invoke(main, ["mini", "verdict", "--runs", str(tmp_path)])
+    assert missing.exit_code != 0 and "no results for row 'sd'" in missing.output
