@@ -251,6 +251,36 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
         sys.exit(1)
 
 
+@mini_group.command("adi-samples")
+@click.option("--suite", default="mini-v2", show_default=True, help="A suite whose judge reads attributes (mini-v2).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="An ADI setting on top of the suite's.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the shares as JSON here.")
+@friendly_errors
+def adi_samples_cmd(suite, overrides, out):
+    """How often ADI's action-different samples are what its action mask assumes: the judge reads the exemplar's
+    person, with its attributes and background type, in another pose (generated samples, and the world's oracle)."""
+    from actionbench.backbone import load_backbone
+    from actionbench.dataset import load_dataset
+    from actionbench.errors import ConfigError
+    from actionbench.io import atomic_write_json
+    from actionbench.registry import get_evaluator, get_suite
+    from actionbench.spec import parse_overrides
+    from actionbench.worlds.mini.adi_samples_check import MEASURES, check_samples
+
+    the_suite = get_suite(suite)
+    dataset = load_dataset(the_suite.dataset)
+    judge = get_evaluator(the_suite.judge)(dataset)
+    if not hasattr(judge, "predict") or "contexts" not in (dataset.extra or {}):
+        raise ConfigError(f"suite {suite!r} has no judge that reads attributes or no exemplar contexts; use --suite mini-v2")
+    record = check_samples(the_suite, load_backbone(the_suite.backbone), dataset, judge, parse_overrides(overrides),
+                           log=click.echo)
+    for source, shares in record["sources"].items():
+        click.echo(f"{source} ({shares['n']} samples): " + ", ".join(f"{m} {100 * shares[m]:.1f} %" for m in MEASURES))
+    if out:
+        atomic_write_json(Path(out), record)
+        click.echo(f"written: {out}")
+
+
 @mini_group.command("verdict")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False, exists=True), default="runs/mini", show_default=True,
               help="The folder of `actionbench mini table --suite mini-v2` (one run folder per row).")
