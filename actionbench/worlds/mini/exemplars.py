@@ -118,15 +118,19 @@ def render_exemplar(action_id: str, index: int, size: int = 32, world: WorldSpec
 
 
 def render_oracle(action_id: str, index: int, n: int, size: int = 32, world: WorldSpec = MINI_V2) -> list:
-    """The exemplar's exact person, build, attributes and background (same seed: same colours and layout) in
-    ``n`` everyday poses (``ORACLE_POSES``, cycled): the action-different samples ADI's tuned model approximates
-    (``Exemplar.oracle``, ``action_different_source=oracle``). PIL images."""
+    """The exemplar's exact person, build, attributes and background (the very colours and details the exemplar
+    shows) in ``n`` everyday poses (``ORACLE_POSES``, cycled): the action-different samples ADI's tuned model
+    approximates (``Exemplar.oracle``, ``action_different_source=oracle``). PIL images."""
     from actionbench.worlds.synthetic import render
+    from actionbench.worlds.synthetic.scene import lay_out_scene
 
     spec = exemplar_spec(action_id, index, world)
+    attributes = tuple(spec["attributes"])
+    # the renderer seeds a background's colours with the pose too: take the exemplar's own, as drawn
+    background = lay_out_scene(spec["look"], spec["pose"], size, spec["seed"], spec["background"], attributes,
+                               spec["build"]).background
     return [render(spec["look"], ORACLE_POSES[k % len(ORACLE_POSES)], size=size, seed=spec["seed"],
-                   background=spec["background"], attributes=tuple(spec["attributes"]), build=spec["build"]).image
-            for k in range(n)]
+                   background=background, attributes=attributes, build=spec["build"]).image for k in range(n)]
 
 
 def _generator(world: WorldSpec, size: int) -> dict:
