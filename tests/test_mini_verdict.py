@@ -53,7 +53,12 @@ def test_setup_check_passes_on_a_subject_drop_and_fails_without_contamination(tm
     assert check["floor"]["overlap"] and check["passed"] and check["contaminated"] == ["dreambooth"]
     assert check["rows"]["dreambooth"]["subject_below_null"] == pytest.approx(0.25)
     setup_rows(tmp_path / "clean")
-    assert not setup_check(tmp_path / "clean")["passed"]
+    assert not setup_check(tmp_path / "clean")["passed"] and setup_check(tmp_path / "clean")["status"] == "fails"
+    (tmp_path / "clean" / "dreambooth" / "results.json").unlink()
+    assert setup_check(tmp_path / "clean")["status"] == "not yet"  # DreamBooth could still show it
+    (tmp_path / "contaminated" / "p_plus" / "results.json").unlink()
+    partial = setup_check(tmp_path / "contaminated")
+    assert partial["status"] == "passes" and partial["missing"] == ["p_plus"]  # one contaminated row is enough
 
 
 def test_claim_supported_falsified_or_not_shown(tmp_path):

@@ -40,14 +40,19 @@ def _interval(metrics: dict, name: str) -> tuple[float, float, float]:
 
 def setup_check(runs_dir: Path) -> dict:
     """(a): ``sd``'s action interval overlaps ``null``'s, and one of TI, P+, DreamBooth shows contamination
-    (leak on animals >= 30 %, or subject accuracy >= 15 points below ``null``'s; point estimates, as written)."""
+    (leak on animals >= 30 %, or subject accuracy >= 15 points below ``null``'s; point estimates, as written).
+    One contaminated row is enough, so rows not run yet are listed in ``missing``; ``status`` is "passes",
+    "fails", or "not yet" (no contamination so far, rows still to run)."""
     null = _results(runs_dir, FLOOR_ROW)["metrics"]
     sd = _results(runs_dir, TEXT_ONLY_ROW)["metrics"]
     _, null_lo, null_hi = _interval(null, "action")
     _, sd_lo, sd_hi = _interval(sd, "action")
     floor_ok = sd_lo <= null_hi and null_lo <= sd_hi
-    rows = {}
+    rows, missing = {}, []
     for row in CONTAMINATION_ROWS:
+        if not (runs_dir / row / "results.json").is_file():
+            missing.append(row)  # one contaminated row is enough: the check can pass before the others finish
+            continue
         metrics = _results(runs_dir, row)["metrics"]
         animal_leak = _interval(metrics["per_category"]["animal"], "leak")
         subject_drop = null["subject"]["mean"] - metrics["subject"]["mean"]
@@ -55,9 +60,11 @@ def setup_check(runs_dir: Path) -> dict:
                      "subject": _interval(metrics, "subject"), "subject_below_null": subject_drop,
                      "contaminated": animal_leak[0] >= ANIMAL_LEAK or subject_drop >= SUBJECT_DROP}
     contaminated = [row for row, r in rows.items() if r["contaminated"]]
+    passed = floor_ok and bool(contaminated)
+    status = "passes" if passed else ("not yet" if floor_ok and missing else "fails")
     return {"floor": {"null_action": _interval(null, "action"), "sd_action": _interval(sd, "action"),
                       "overlap": floor_ok},
-            "rows": rows, "contaminated": contaminated, "passed": floor_ok and bool(contaminated)}
+            "rows": rows, "missing": missing, "contaminated": contaminated, "passed": passed, "status": status}
 
 
 def claim(runs_dir: Path, n_boot: int = 2000, seed: int = 0) -> dict:
@@ -102,7 +109,9 @@ def format_setup_check(check: dict) -> list[str]:
         lines.append(f"  2. {row}: leak on animals {_with_interval(r['animal_leak'])} %, subject "
                      f"{_with_interval(r['subject'])} % ({_pct(r['subject_below_null'])} points below null): "
                      + ("contamination" if r["contaminated"] else "no contamination by the rule"))
-    lines.append(f"  setup check {'PASSES' if check['passed'] else 'FAILS'}"
+    if check["missing"]:
+        lines.append(f"  2. not run yet: {', '.join(check['missing'])}")
+    lines.append(f"  setup check {check['status'].upper()}"
                  + (f" (contamination: {', '.join(check['contaminated'])})" if check["contaminated"] else ""))
     return lines
 
