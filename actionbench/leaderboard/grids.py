@@ -1,5 +1,15 @@
 """Image grids of a run: one row per action, one column per subject, a judgment border per image.
 
+Borders: green when action and subject are right (total), red when not, grey without a judgment;
+orange when right but the judge saw a leak (``detail.leak``: the target action's context signature,
+which the prompt did not ask for; judges that read context, e.g. mini-v2).
+
+Columns: when a run has more subjects than a grid shows, they are taken round-robin across the
+subject categories (human, personality, animal; ``metrics.per_category`` of the results), so every
+category appears: ActionBench lists its 8 humans first, so the first 8 subjects would hide the
+personalities and animals (the mini-v2 pre-registration reads contamination off the animals). Without
+categories, the first subjects in record order.
+
 Grids are stored at native size: each image as it was generated (up to ``NATIVE_MAX`` pixels;
 larger ones are shrunk), never scaled up, so a grid of 32-pixel images stays a few tens of
 kilobytes. The HTML page scales it up by a whole factor with ``image-rendering: pixelated``
@@ -16,7 +26,7 @@ from .validate import resolve_results_path
 
 NATIVE_MAX = 128  # a native grid shows larger images (e.g. SD's 512 pixels) shrunk to this side
 DISPLAY_WIDTH = 840  # the page shows a grid at most this wide, scaled up by a whole factor
-GREEN, RED, GREY = (46, 160, 67), (207, 34, 46), (190, 190, 190)
+GREEN, RED, GREY, ORANGE = (46, 160, 67), (207, 34, 46), (190, 190, 190), (240, 140, 0)
 TITLE_H, HEAD_H = 18, 16
 
 
@@ -45,18 +55,57 @@ def _vertical_label(grid, draw, text: str, font, x: int, bottom: int, width: int
     grid.paste((0, 0, 0), (x + (width - label.width) // 2, bottom - label.height), mask=label)
 
 
+def subject_categories(record: dict) -> dict[str, str]:
+    """Subject id -> category, from the results' ``metrics.per_category`` (empty where it has none)."""
+    metrics = record.get("metrics")
+    by_category = metrics.get("per_category") if isinstance(metrics, dict) else None
+    if not isinstance(by_category, dict):
+        return {}
+    return {str(s): str(c) for c, block in by_category.items()
+            if isinstance(block, dict) and isinstance(block.get("subjects"), list) for s in block["subjects"]}
+
+
+def choose_subjects(subjects: list, categories: dict[str, str], count: int) -> list:
+    """``count`` of ``subjects`` (record order), taken round-robin across their categories so that each
+    category shows; kept in record order. Subjects without a category form one group of their own."""
+    if len(subjects) <= count:
+        return list(subjects)
+    groups: dict = {}
+    for subject in subjects:
+        groups.setdefault(categories.get(str(subject)), []).append(subject)
+    chosen: set = set()
+    for depth in range(max(len(g) for g in groups.values())):
+        for group in groups.values():
+            if len(chosen) < count and depth < len(group):
+                chosen.add(group[depth])
+    return [s for s in subjects if s in chosen]
+
+
+def border_color(r: dict | None) -> tuple[int, int, int]:
+    """Green: action and subject right; orange: right but leaking (``detail.leak`` is True); red: wrong;
+    grey: no judgment."""
+    if r is None or not isinstance(r.get("action_ok"), bool) or not isinstance(r.get("subject_ok"), bool):
+        return GREY
+    if not (r["action_ok"] and r["subject_ok"]):
+        return RED
+    detail = r.get("detail")
+    return ORANGE if isinstance(detail, dict) and detail.get("leak") is True else GREEN
+
+
 def make_grid(run_dir_or_results_path: str | Path, max_actions: int = 8, max_subjects: int = 8,
               cell: int | None = None):
     """A labelled grid of a run's images: one row per action, one column per subject (image k=0).
 
-    Each image gets a green border when it was judged right on both counts (total), red when
-    not, and grey when it has no judgment. Missing images are drawn as grey "missing" cells.
-    Subject names that do not fit a column are written upwards.
+    Each image gets a green border when it was judged right on both counts (total), orange when
+    right but leaking (``detail.leak``), red when not, and grey when it has no judgment. Missing
+    images are drawn as grey "missing" cells. Subject names that do not fit a column are written upwards.
 
     Args:
         run_dir_or_results_path: a run folder (with ``results.json``) or a results JSON; image
             paths in the records are relative to the folder holding the JSON.
-        max_actions, max_subjects: the first ones in record order are shown.
+        max_actions: the first ones in record order are shown.
+        max_subjects: at most this many subjects, round-robin across their categories (``choose_subjects``),
+            in record order.
         cell: side of one cell in pixels, images scaled to fit. None: native size, every image
             pasted pixel for pixel (shrunk only above ``NATIVE_MAX``), inside a border.
 
@@ -71,7 +120,8 @@ def make_grid(run_dir_or_results_path: str | Path, max_actions: int = 8, max_sub
     record = read_json(path, "results file")
     records = [r for r in record.get("records", []) if isinstance(r, dict)]
     actions = list(dict.fromkeys(r.get("action_id") for r in records))[:max_actions]
-    subjects = list(dict.fromkeys(r.get("subject_id") for r in records))[:max_subjects]
+    subjects = choose_subjects(list(dict.fromkeys(r.get("subject_id") for r in records)),
+                               subject_categories(record), max_subjects)
     first: dict[tuple, dict] = {}
     for r in records:
         key = (r.get("action_id"), r.get("subject_id"))
@@ -107,6 +157,8 @@ def make_grid(run_dir_or_results_path: str | Path, max_actions: int = 8, max_sub
     title = f"{spec.get('method', '?')} | {record.get('run_name', path.stem)}"
     if judge:
         title += f" | judge {judge.get('name')} v{judge.get('version')} | green: action and subject right"
+        if any(isinstance(r.get("detail"), dict) and isinstance(r["detail"].get("leak"), bool) for r in records):
+            title += ", orange: right but leaking"
     draw.text((4, 3), _fit(draw, title, font, width - 8), fill="black", font=font)
     for j, subject in enumerate(subjects):
         x = label_w + j * cell
@@ -119,10 +171,7 @@ def make_grid(run_dir_or_results_path: str | Path, max_actions: int = 8, max_sub
         draw.text((4, y + cell // 2 - 6), _fit(draw, str(action), font, label_w - 8), fill="black", font=font)
         for j, subject in enumerate(subjects):
             x = label_w + j * cell
-            r = first.get((action, subject))
-            judged = r is not None and isinstance(r.get("action_ok"), bool) and isinstance(r.get("subject_ok"), bool)
-            color = (GREEN if r["action_ok"] and r["subject_ok"] else RED) if judged else GREY
-            draw.rectangle([x + 1, y + 1, x + cell - 2, y + cell - 2], fill=color)
+            draw.rectangle([x + 1, y + 1, x + cell - 2, y + cell - 2], fill=border_color(first.get((action, subject))))
             image = images.get((action, subject))
             if image is None:
                 draw.rectangle([x + 1 + border, y + 1 + border, x + cell - 2 - border, y + cell - 2 - border],

@@ -25,13 +25,15 @@ from actionbench.io import atomic_write_text
 from .charts import bar_chart, heat_map
 from .entries import PROJECT_BOARD, add_result, default_name  # noqa: F401 - the board's API, kept importable here
 from .grids import display_width
-from .tables import FIELDS, PER_ACTION, RUN_FIELDS, SCORE_COLUMNS, board_frame, collect_rows, marker, missing, \
-    per_action, rank_text, score_text, sections, text_or
+from .tables import FIELDS, LEAK_COLUMNS, LEAK_METRICS, PER_ACTION, RUN_FIELDS, SCORE_COLUMNS, board_frame, \
+    collect_rows, has_leak, marker, missing, per_action, rank_text, score_text, sections, text_or
 
 PERSONAL_BOARD = "leaderboard"  # a personal board's folder inside a run folder
 COLUMNS = ("#", "method", "action %", "subject %", "total %", "n", "seeds", "preset", "run", "machine", "run date",
            "spec hash", "status")
 LEFT_COLUMNS = ("method", "preset", "run", "machine", "run date", "spec hash", "status")  # left-aligned in Markdown
+LEAK_HEADERS = ("leak %", "leak on animals %", "total clean %")  # after total %, in tables whose judge reads context
+WRAPPED = ("machine", "status")  # long cells the page lets wrap
 INTRO = (
     "Per generated image a judge answers two yes/no questions: is the target action shown, is the target "
     "subject shown. *Action* and *subject* are the percentages of yes; *total* counts an image only when both "
@@ -52,6 +54,10 @@ HOW_TO_READ = (
                   "pose depends on the target; a `null` row is what the judge says when nothing was learned."),
     ("Total", "counts an image only when action and subject are both right on it, so it falls far below "
               "action x subject when a method copies the exemplars' people instead of keeping the subject."),
+    ("Leak", "the share of images showing an attribute or background of the target action's context that the "
+             "prompt did not ask for: lower is better, shown also for animal subjects alone. `total clean` counts "
+             "an image only when action and subject are right and nothing leaked. Only judges that read context "
+             "(e.g. mini-v2) measure it; rows are still ranked by total."),
     ("Status", "`verified by rejudge`: someone with the images re-judged the entry with the same judge and the "
                "verdicts agreed. `legacy`: a file from before image hashes; nothing ties its numbers to images. "
                "`partial`, `smoke preset`, `test backbone`: not the full protocol."),
@@ -63,14 +69,25 @@ HOW_TO_READ = (
 # --- one frame, three renderings ---------------------------------------------------------------
 
 
+def table_columns(leak: bool) -> list[str]:
+    """The headers of a judge's table: ``COLUMNS``, with the leak scores after ``total %`` when it has them."""
+    at = COLUMNS.index("total %") + 1
+    return [*COLUMNS[:at], *(LEAK_HEADERS if leak else ()), *COLUMNS[at:]]
+
+
 def display_frame(table: pd.DataFrame, method_cell, marker_cell=marker) -> pd.DataFrame:
-    """The shown columns of one judge's table, as text: rank (range), method, scores with intervals, run facts."""
+    """The shown columns of one judge's table, as text: rank (range), method, scores with intervals, run facts.
+
+    The leak columns appear only in a table where some row has leak: the tables of judges that do not
+    read context stay as they always were."""
+    leak = has_leak(table)
     cells = [[rank_text(row), method_cell(row), score_text(row, "action"), score_text(row, "subject"),
-              score_text(row, "total"), text_or(row["n"]), text_or(row["seeds"]), text_or(row["preset"]),
+              score_text(row, "total"), *(score_text(row, m) for m in (LEAK_METRICS if leak else ())),
+              text_or(row["n"]), text_or(row["seeds"]), text_or(row["preset"]),
               text_or(row["run_name"]), text_or(row["machine"]), text_or(row["run_date"]), text_or(row["spec_hash"]),
               marker_cell(row)]
              for row in table.to_dict("records")]
-    return pd.DataFrame(cells, columns=list(COLUMNS))
+    return pd.DataFrame(cells, columns=table_columns(leak))
 
 
 def reading_link(page_dir: str | Path | None) -> str:
@@ -122,9 +139,12 @@ def _percent(value) -> float | None:
 
 
 def render_csv(frame: pd.DataFrame) -> str:
-    """leaderboard.csv: every row with all its fields, accuracies in percent (4 decimals), per-action columns."""
+    """leaderboard.csv: every row with all its fields, accuracies in percent (4 decimals), per-action columns.
+
+    The leak columns (``leak_pct``, ``leak_animal_pct``, ``total_clean_pct`` and their intervals) are always
+    there, so one file reads the same whatever judges it holds; they are empty for judges without leak."""
     out = frame[list(FIELDS)].copy()
-    for column in SCORE_COLUMNS:  # action, action_ci_lo, action_ci_hi, subject, ...
+    for column in (*SCORE_COLUMNS, *LEAK_COLUMNS):  # action, action_ci_lo, action_ci_hi, subject, ..., leak, ...
         out[f"{column}_pct"] = frame[column].map(_percent)
     for column in RUN_FIELDS:
         out[column] = frame[column]
@@ -146,6 +166,17 @@ tr:has(.reported) td{color:#555;font-style:italic}
 .meta{font-size:.85rem;color:#444} code{font-size:.85em}
 .howto{font-size:.9rem;max-width:900px} .howto li{margin:.2rem 0}
 """
+
+
+def leak_css() -> str:
+    """The alignment of a leak table (``class="board leak"``): ``CSS`` places its left-aligned and wrapping
+    columns by position, and the three leak columns move the run facts three places to the right."""
+    columns = table_columns(leak=True)
+    place = {name: i + 1 for i, name in enumerate(columns)}
+    left = ",".join(f".leak td:nth-child({place[c]}),.leak th:nth-child({place[c]})" for c in LEFT_COLUMNS)
+    wrapped = ",".join(f".leak td:nth-child({place[c]})" for c in WRAPPED)
+    return (".leak td,.leak th{text-align:right;white-space:nowrap;min-width:0;font-size:inherit}\n"
+            f"{left}{{text-align:left}}\n{wrapped}{{white-space:normal;min-width:12rem;font-size:.8rem}}\n")
 
 
 def _code(text: str) -> str:
@@ -194,7 +225,7 @@ def render_html(frame: pd.DataFrame, page_dir: str | Path | None = None) -> str:
 
     out = ['<!doctype html>', '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f'<title>ActionBench leaderboard</title><style>{CSS}</style></head><body>',
+           f'<title>ActionBench leaderboard</title><style>{CSS}{leak_css()}</style></head><body>',
            '<h1>ActionBench leaderboard</h1>', f'<p>{esc(INTRO).replace("*", "")}</p>',
            '<section class="howto" id="how-to-read"><h2>How to read the leaderboard</h2><ul>',
            *[f'<li><b>{esc(title)}</b>: {_code(esc(text))}</li>' for title, text in HOW_TO_READ],
@@ -203,10 +234,11 @@ def render_html(frame: pd.DataFrame, page_dir: str | Path | None = None) -> str:
         out.append(f'<h2>Dataset <code>{esc(dataset)}</code>, backbone <code>{esc(backbone)}</code></h2>')
         for judge_label, table in tables:
             shown = display_frame(table, method_cell, marker_cell)
-            for column in ("#", *COLUMNS[2:-1]):  # text cells; method and source cells are markup already
+            for column in shown.columns.drop(["method", "status"]):  # method and status cells are markup already
                 shown[column] = shown[column].map(esc)
             out.append(f'<h3>Judge: {esc(judge_label)}</h3>')
-            out.append(shown.to_html(index=False, escape=False, border=0, classes="board"))
+            classes = "board leak" if has_leak(table) else "board"
+            out.append(shown.to_html(index=False, escape=False, border=0, classes=classes))
     sources = _reported_sources(frame)
     if sources:
         out.append(f'<p class="meta">Reported rows: {esc("; ".join(sources))}. Numbers as printed; n = 368 is '
@@ -220,9 +252,10 @@ def render_html(frame: pd.DataFrame, page_dir: str | Path | None = None) -> str:
         out.append(f'<p class="meta">{_run_meta(row)}</p><div class="run">')
         if not missing(row["grid"]) and row["grid"]:
             width = display_width(None if missing(row["grid_width"]) else int(row["grid_width"]))
+            leaked = ", orange: right but leaking" if not missing(row["leak"]) else ""
             out.append(f'<img class="grid" src="{esc(row["grid"])}"' + (f' width="{width}"' if width else "")
                        + f' alt="image grid of {name}: rows actions, columns subjects; '
-                       'green border: action and subject right, red: not" loading="lazy">')
+                       f'green border: action and subject right{leaked}, red: not" loading="lazy">')
         if per_action(row):
             out.append(bar_chart(row))
         confusion = row.get("confusion")

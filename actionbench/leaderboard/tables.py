@@ -14,6 +14,12 @@ partial and smoke-preset rows are shown, marked, but not ranked.
 Intervals are the clustered ones (``actionbench.metrics``). A file from before issue 13 stores
 the image bootstrap; its row shows the clustered interval recomputed from its records, and says so.
 
+Leak: judges that read an image's context (mini-v2) also count per image whether it shows an
+attribute or background of the target action's context signature that the prompt did not ask for
+(``leak``), and whether action and subject are right with no leak (``total_clean``). A row carries
+them, with the leak on animal subjects alone, where its results have them; they are shown but not
+ranked by (``total`` stays the paper's measure).
+
 Accuracies in the frame are fractions; the tables show percentages.
 """
 from __future__ import annotations
@@ -38,6 +44,8 @@ from .validate import METRICS, REPORTED_FILE, RESULTS_FILE, ValidationError, che
 FIELDS = ("kind", "name", "method", "label", "method_version", "dataset", "backbone", "judge_name", "judge_version",
           "judge_model", "judge_pretrained", "judge_human")
 SCORE_COLUMNS = tuple(f"{m}{part}" for m in METRICS for part in ("", "_ci_lo", "_ci_hi"))
+LEAK_METRICS = ("leak", "leak_animal", "total_clean")  # judges that read context only; NA for the others
+LEAK_COLUMNS = tuple(f"{m}{part}" for m in LEAK_METRICS for part in ("", "_ci_lo", "_ci_hi"))
 RUN_FIELDS = ("n", "seeds", "complete", "ranked", "rank_range", "preset", "run_name", "machine", "run_date",
               "spec_hash", "config_hash", "manifest_sha256", "records_sha256", "interval", "per_seed", "caveats", "verified",
               "lift", "mutual_information_bits", "source", "results_file", "grid")
@@ -138,7 +146,32 @@ def measured_row(data: Mapping, name: str, results_file: str, grid: str | None,
         row.update({m: metrics[m]["mean"], f"{m}_ci_lo": lo, f"{m}_ci_hi": hi})
     for action, values in metrics.get("per_action", {}).items():
         row.update({f"{PER_ACTION}{action}.{m}": values[m] for m in METRICS})
+    row.update(leak_scores(metrics))
     return row
+
+
+def leak_scores(metrics: Mapping) -> dict:
+    """``leak``, ``leak_animal`` and ``total_clean`` with their intervals, for the ones the metrics block has.
+
+    Only judges that read context (mini-v2) write them; the others' rows leave the columns NA, which
+    is how the tables know to leave them out. ``leak_animal`` is the animal subjects' own leak
+    (``metrics.per_category.animal.leak``): the measure the mini-v2 pre-registration reads
+    contamination off (``docs/mini-v2-preregistration.md``), so a reader finds it on the board."""
+    by_category = metrics.get("per_category")
+    animal = by_category.get("animal") if isinstance(by_category, Mapping) else None
+    blocks = {"leak": metrics.get("leak"), "total_clean": metrics.get("total_clean"),
+              "leak_animal": animal.get("leak") if isinstance(animal, Mapping) else None}
+    out = {}
+    for name, block in blocks.items():
+        if isinstance(block, Mapping) and block.get("mean") is not None:
+            lo, hi = block.get("ci95") or (None, None)
+            out.update({name: block["mean"], f"{name}_ci_lo": lo, f"{name}_ci_hi": hi})
+    return out
+
+
+def has_leak(table: pd.DataFrame) -> bool:
+    """Whether any row of a judge's table has a leak score: only then does it show the leak columns."""
+    return bool(table["leak"].notna().any())
 
 
 def load_reported(path: str | Path, relative_to: str | Path | None = None) -> list[dict]:
@@ -247,10 +280,10 @@ def board_frame(rows: list[dict]) -> pd.DataFrame:
     """
     assign_rank_ranges(rows)
     per_action = list(dict.fromkeys(k for row in rows for k in row if k.startswith(PER_ACTION)))
-    columns = [*FIELDS, *SCORE_COLUMNS, *RUN_FIELDS, "grid_width", "confusion", *per_action]
+    columns = [*FIELDS, *SCORE_COLUMNS, *LEAK_COLUMNS, *RUN_FIELDS, "grid_width", "confusion", *per_action]
     frame = pd.DataFrame.from_records(rows, columns=columns)
-    frame = frame.astype({"n": "Int64", "seeds": "Int64", "grid_width": "Int64",
-                          **{c: "float64" for c in (*SCORE_COLUMNS, "lift", "mutual_information_bits", *per_action)}})
+    floats = (*SCORE_COLUMNS, *LEAK_COLUMNS, "lift", "mutual_information_bits", *per_action)
+    frame = frame.astype({"n": "Int64", "seeds": "Int64", "grid_width": "Int64", **{c: "float64" for c in floats}})
     frame["ranked"] = frame["ranked"].fillna(True).astype(bool)
     frame["judge_label"] = [judge_label(row) for row in rows]
     frame["order"] = range(len(frame))
