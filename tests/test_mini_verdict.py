@@ -90,3 +90,14 @@ def test_cli_prints_the_check_and_says_what_the_claim_still_needs(tmp_path):
     (tmp_path / "sd" / "results.json").unlink()
     missing = CliRunner().invoke(main, ["mini", "verdict", "--runs", str(tmp_path)])
     assert missing.exit_code != 0 and "no results for row 'sd'" in missing.output
+
+
+def test_the_v2_table_runs_the_preregistered_rows_and_seeds_by_default():
+    from actionbench.worlds.mini.table import DEFAULT_ROWS, ROW_NAMES, defaults
+    from actionbench.worlds.mini.verdict import CLAIM_ROWS, COMPARATORS, CONTAMINATION_ROWS
+
+    rows, seeds = defaults("mini-v2")
+    assert seeds == 3 and set(rows) <= set(ROW_NAMES) and len(rows) == len(set(rows)) == 14
+    assert {"null", "sd", *CONTAMINATION_ROWS, *CLAIM_ROWS, *COMPARATORS} <= set(rows)
+    assert rows.index("adi") < rows.index("adi_random_masks")  # the control takes ADI's kept fraction
+    assert defaults("mini-v1") == (DEFAULT_ROWS, 1)

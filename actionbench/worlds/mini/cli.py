@@ -214,8 +214,9 @@ def protocol_cmd(backbone, dataset, judge_name, out, methods, parts):
                    "null, sd, controlnet, textual_inversion, p_plus, p_plus_4_anchors, reversion, dreambooth, "
                    "custom_diffusion, adi, adi_context_mask_only, adi_action_mask_only, adi_oracle, adi_pplus_anchors, "
                    "adi_random_masks.")
-@click.option("--train-seeds", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Training seeds per trained row (training-free rows run once: seeds change nothing there).")
+@click.option("--train-seeds", type=click.IntRange(min=1), default=None,
+              help="Training seeds per trained row (training-free rows run once: seeds change nothing there). "
+                   "Default: 3 on mini-v2 (its pre-registered test), else 1.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Rows run at once (default: one per core).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="A setting for every row (e.g. sampler.num_inference_steps=2 for a quick check).")
@@ -227,9 +228,11 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
     with one combined progress display; a failing row is reported and the others go on."""
     import os
 
-    from actionbench.worlds.mini.table import DEFAULT_ROWS, rows_by_name, run_table
+    from actionbench.worlds.mini.table import PREREGISTERED_WORLD, defaults, rows_by_name, run_table, table_world
 
-    chosen = rows_by_name([r.strip() for r in rows.split(",")] if rows else DEFAULT_ROWS)
+    default_rows, default_seeds = defaults(suite)
+    chosen = rows_by_name([r.strip() for r in rows.split(",")] if rows else default_rows)
+    train_seeds = train_seeds or default_seeds
     jobs = jobs or max(1, os.cpu_count() or 1)
     from actionbench.spec import parse_overrides
 
@@ -247,6 +250,8 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
     click.echo(f"mini table: {len(done)} rows finished ({', '.join(r.name for r, _ in done)})")
     for row, why in failed:
         click.echo(f"  failed {row.name}: {why}")
+    if table_world(suite) == PREREGISTERED_WORLD:
+        _print_verdict(Path(runs_dir))
     if failed:
         sys.exit(1)
 
@@ -281,6 +286,25 @@ def adi_samples_cmd(suite, overrides, out):
         click.echo(f"written: {out}")
 
 
+def _verdict_lines(runs: Path, n_boot: int = 2000) -> list[str]:
+    """The pre-registered test as far as the rows in ``runs`` allow (the setup check needs ``null`` and ``sd``)."""
+    from actionbench.worlds.mini.verdict import CLAIM_ROWS, COMPARATORS, claim, format_claim, format_setup_check, setup_check
+
+    lines = format_setup_check(setup_check(runs))
+    missing = [row for row in (*CLAIM_ROWS, *COMPARATORS) if not (runs / row / "results.json").is_file()]
+    return lines + (format_claim(claim(runs, n_boot=n_boot)) if not missing
+                    else [f"(b) not yet: no results for {', '.join(missing)}"])
+
+
+def _print_verdict(runs: Path) -> None:
+    from actionbench.errors import ActionBenchError
+
+    try:
+        click.echo("\n".join(_verdict_lines(runs)))
+    except ActionBenchError as error:  # null or sd not run: no check yet
+        click.echo(f"pre-registered test: not yet ({error})")
+
+
 @mini_group.command("verdict")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False, exists=True), default="runs/mini", show_default=True,
               help="The folder of `actionbench mini table --suite mini-v2` (one run folder per row).")
@@ -292,18 +316,15 @@ def verdict_cmd(runs_dir, n_boot, as_json):
     when the ADI rows and their comparators are there, the claim (b) and its verdict (c)."""
     import json
 
-    from actionbench.worlds.mini.verdict import CLAIM_ROWS, COMPARATORS, claim, format_claim, format_setup_check, setup_check
+    from actionbench.worlds.mini.verdict import CLAIM_ROWS, COMPARATORS, claim, setup_check
 
     runs = Path(runs_dir)
-    check = setup_check(runs)
+    if not as_json:
+        click.echo("\n".join(_verdict_lines(runs, n_boot)))
+        return
     missing = [row for row in (*CLAIM_ROWS, *COMPARATORS) if not (runs / row / "results.json").is_file()]
     result = None if missing else claim(runs, n_boot=n_boot)
-    if as_json:
-        click.echo(json.dumps({"setup_check": check, "claim": result, "missing_for_claim": missing}, indent=2))
-        return
-    lines = format_setup_check(check)
-    lines += format_claim(result) if result else [f"(b) not yet: no results for {', '.join(missing)}"]
-    click.echo("\n".join(lines))
+    click.echo(json.dumps({"setup_check": setup_check(runs), "claim": result, "missing_for_claim": missing}, indent=2))
 
 
 commands = [mini_group]

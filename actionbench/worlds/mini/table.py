@@ -50,7 +50,27 @@ ROWS = (
 ROW_NAMES = tuple(r.name for r in ROWS)
 DEFAULT_ROWS = ("null", "sd", "controlnet", "textual_inversion", "p_plus", "reversion", "dreambooth",
                 "custom_diffusion", "adi", "adi_random_masks", "adi_pplus_anchors")
-"""Every method, the floor, and ADI's two controls (issue 13); the v2 test adds the rest (docs/mini-v2-preregistration.md)."""
+"""Every method, the floor, and ADI's two controls (issue 13): the table of a world without a pre-registered test."""
+PREREGISTERED_ROWS = ("null", "sd", "textual_inversion", "p_plus", "dreambooth",  # the setup check (a) first
+                      "adi", "adi_oracle", "p_plus_4_anchors", "adi_random_masks",  # the claim (b)
+                      "adi_context_mask_only", "adi_action_mask_only", "custom_diffusion", "reversion", "controlnet")
+PREREGISTERED_SEEDS = 3
+"""The rows and training seeds of the pre-registered test on mini v2 (docs/mini-v2-preregistration.md)."""
+PREREGISTERED_WORLD = "mini-v2"
+
+
+def table_world(suite: str) -> str:
+    """The world a mini suite runs on: ``mini`` is the plain name's world, the others name theirs."""
+    from actionbench.worlds.mini.world import PLAIN_NAME_WORLD
+
+    return PLAIN_NAME_WORLD if suite == "mini" else suite
+
+
+def defaults(suite: str) -> tuple[tuple[str, ...], int]:
+    """The rows and training seeds ``mini table`` runs when not told: the pre-registered test on its world."""
+    if table_world(suite) == PREREGISTERED_WORLD:
+        return PREREGISTERED_ROWS, PREREGISTERED_SEEDS
+    return DEFAULT_ROWS, 1
 
 
 def rows_by_name(names) -> list[Row]:
