@@ -81,6 +81,16 @@ def test_claim_supported_falsified_or_not_shown(tmp_path):
     assert claim(tmp_path, n_boot=200)["verdict"] == "falsified"
 
 
+def test_the_verdict_reads_a_leaderboard_folder_too(tmp_path):
+    """A reviewer recomputes it from the committed board (results/mini-v2-ROW.json), without the run folders."""
+    setup_rows(tmp_path / "runs", dreambooth_subject=0.75)
+    board = tmp_path / "board" / "results"
+    board.mkdir(parents=True)
+    for row in ("null", "sd", "textual_inversion", "p_plus", "dreambooth"):
+        (board / f"mini-v2-{row}.json").write_text((tmp_path / "runs" / row / "results.json").read_text())
+    assert setup_check(tmp_path / "board") == setup_check(tmp_path / "runs")
+
+
 def test_cli_prints_the_check_and_says_what_the_claim_still_needs(tmp_path):
     setup_rows(tmp_path, dreambooth_subject=0.75)
     out = CliRunner().invoke(main, ["mini", "verdict", "--runs", str(tmp_path), "--n-boot", "100"])

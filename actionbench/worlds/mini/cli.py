@@ -288,10 +288,11 @@ def adi_samples_cmd(suite, overrides, out):
 
 def _verdict_lines(runs: Path, n_boot: int = 2000) -> list[str]:
     """The pre-registered test as far as the rows in ``runs`` allow (the setup check needs ``null`` and ``sd``)."""
-    from actionbench.worlds.mini.verdict import CLAIM_ROWS, COMPARATORS, claim, format_claim, format_setup_check, setup_check
+    from actionbench.worlds.mini.verdict import (CLAIM_ROWS, COMPARATORS, claim, format_claim, format_setup_check,
+                                                 missing_rows, setup_check)
 
     lines = format_setup_check(setup_check(runs))
-    missing = [row for row in (*CLAIM_ROWS, *COMPARATORS) if not (runs / row / "results.json").is_file()]
+    missing = missing_rows(runs, (*CLAIM_ROWS, *COMPARATORS))
     return lines + (format_claim(claim(runs, n_boot=n_boot)) if not missing
                     else [f"(b) not yet: no results for {', '.join(missing)}"])
 
@@ -307,7 +308,8 @@ def _print_verdict(runs: Path) -> None:
 
 @mini_group.command("verdict")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False, exists=True), default="runs/mini", show_default=True,
-              help="The folder of `actionbench mini table --suite mini-v2` (one run folder per row).")
+              help="The folder of `actionbench mini table --suite mini-v2` (one run folder per row), or a leaderboard "
+                   "folder holding the rows as results/mini-v2-ROW.json (e.g. leaderboard).")
 @click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, default=False, help="Print the check and the claim as JSON.")
 @friendly_errors
@@ -316,13 +318,13 @@ def verdict_cmd(runs_dir, n_boot, as_json):
     when the ADI rows and their comparators are there, the claim (b) and its verdict (c)."""
     import json
 
-    from actionbench.worlds.mini.verdict import CLAIM_ROWS, COMPARATORS, claim, setup_check
+    from actionbench.worlds.mini.verdict import CLAIM_ROWS, COMPARATORS, claim, missing_rows, setup_check
 
     runs = Path(runs_dir)
     if not as_json:
         click.echo("\n".join(_verdict_lines(runs, n_boot)))
         return
-    missing = [row for row in (*CLAIM_ROWS, *COMPARATORS) if not (runs / row / "results.json").is_file()]
+    missing = missing_rows(runs, (*CLAIM_ROWS, *COMPARATORS))
     result = None if missing else claim(runs, n_boot=n_boot)
     click.echo(json.dumps({"setup_check": setup_check(runs), "claim": result, "missing_for_claim": missing}, indent=2))
 

@@ -25,10 +25,28 @@ PREDICTED = {"leak": -1, "total": +1}
 """(b): the sign of ADI - comparator that the claim predicts, per measure."""
 
 
+BOARD_PREFIX = "mini-v2-"
+"""The name a row's results get on a leaderboard (``mini table --suite mini-v2 --leaderboard``): ``mini-v2-ROW``."""
+
+
+def results_path(folder: Path, row: str) -> Path | None:
+    """A row's results in a table's runs folder (``ROW/results.json``) or on a leaderboard
+    (``results/mini-v2-ROW.json``), so the verdict is recomputed from either; None if neither has it."""
+    for path in (folder / row / "results.json", folder / "results" / f"{BOARD_PREFIX}{row}.json"):
+        if path.is_file():
+            return path
+    return None
+
+
+def missing_rows(folder: Path, rows) -> list[str]:
+    return [row for row in rows if results_path(folder, row) is None]
+
+
 def _results(runs_dir: Path, row: str) -> dict:
-    path = runs_dir / row / "results.json"
-    if not path.is_file():
-        raise ActionBenchError(f"no results for row {row!r} in {runs_dir} (looked for {path}); run it with "
+    path = results_path(runs_dir, row)
+    if path is None:
+        raise ActionBenchError(f"no results for row {row!r} in {runs_dir} (neither {row}/results.json nor "
+                               f"results/{BOARD_PREFIX}{row}.json); run it with "
                                f"`actionbench mini table --suite mini-v2 --rows {row} --runs {runs_dir}`")
     return load_results(path)
 
@@ -50,7 +68,7 @@ def setup_check(runs_dir: Path) -> dict:
     floor_ok = sd_lo <= null_hi and null_lo <= sd_hi
     rows, missing = {}, []
     for row in CONTAMINATION_ROWS:
-        if not (runs_dir / row / "results.json").is_file():
+        if results_path(runs_dir, row) is None:
             missing.append(row)  # one contaminated row is enough: the check can pass before the others finish
             continue
         metrics = _results(runs_dir, row)["metrics"]
