@@ -111,3 +111,17 @@ def test_the_v2_table_runs_the_preregistered_rows_and_seeds_by_default():
     assert {"null", "sd", *CONTAMINATION_ROWS, *CLAIM_ROWS, *COMPARATORS} <= set(rows)
     assert rows.index("adi") < rows.index("adi_random_masks")  # the control takes ADI's kept fraction
     assert defaults("mini-v1") == (DEFAULT_ROWS, 1)
+
+
+def test_leak_parts_split_the_leak_into_background_and_attributes():
+    from actionbench.worlds.mini.verdict import leak_parts
+
+    def record(subject, attributes, background):
+        return {"action_id": "salute", "subject_id": subject,
+                "detail": {"attributes": attributes, "background_type": background}}
+
+    results = {"judge": {"signatures": {"salute": {"attributes": ["uniform", "cap"], "background_type": "outdoors"}}},
+               "metrics": {"per_category": {"animal": {"subjects": ["cat"]}}},
+               "records": [record("man", ["cap"], "outdoors"), record("man", [], "room"),
+                           record("cat", ["scarf"], "outdoors"), record("cat", ["uniform"], "none")]}
+    assert leak_parts(results) == {"background": 0.5, "attributes": 0.5, "attributes_animals": 0.5}

@@ -288,13 +288,14 @@ def adi_samples_cmd(suite, overrides, out):
 
 def _verdict_lines(runs: Path, n_boot: int = 2000) -> list[str]:
     """The pre-registered test as far as the rows in ``runs`` allow (the setup check needs ``null`` and ``sd``)."""
-    from actionbench.worlds.mini.verdict import (CLAIM_ROWS, COMPARATORS, claim, format_claim, format_setup_check,
-                                                 missing_rows, setup_check)
+    from actionbench.worlds.mini.verdict import (CLAIM_ROWS, COMPARATORS, claim, format_claim, format_leak_parts,
+                                                 format_setup_check, missing_rows, setup_check)
 
     lines = format_setup_check(setup_check(runs))
     missing = missing_rows(runs, (*CLAIM_ROWS, *COMPARATORS))
-    return lines + (format_claim(claim(runs, n_boot=n_boot)) if not missing
-                    else [f"(b) not yet: no results for {', '.join(missing)}"])
+    lines += (format_claim(claim(runs, n_boot=n_boot)) if not missing
+              else [f"(b) not yet: no results for {', '.join(missing)}"])
+    return lines + format_leak_parts(runs)
 
 
 def _print_verdict(runs: Path) -> None:

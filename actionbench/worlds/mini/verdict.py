@@ -109,6 +109,45 @@ def claim(runs_dir: Path, n_boot: int = 2000, seed: int = 0) -> dict:
     return {"comparisons": comparisons, "verdict": verdict, "n_boot": n_boot, "seed": seed}
 
 
+SECONDARY_ROWS = ("null", "sd", "textual_inversion", "p_plus", "p_plus_4_anchors", "adi_random_masks",
+                  "adi_context_mask_only", "adi_action_mask_only", "adi", "adi_oracle", "dreambooth", "custom_diffusion",
+                  "reversion", "controlnet")
+
+
+def leak_parts(results: dict) -> dict[str, float]:
+    """What leaks, from the judge's readings in the records: the share of images showing the target action's
+    background type, and the share showing one of its two attributes (overall and on animals). Secondary,
+    reported without a verdict."""
+    signatures = results["judge"]["signatures"]
+    animals = set((results["metrics"].get("per_category") or {}).get("animal", {}).get("subjects") or [])
+    counts = {"background": 0, "attributes": 0, "attributes_animals": 0}
+    n = n_animals = 0
+    for record in results["records"]:
+        detail, signature = record["detail"], signatures[record["action_id"]]
+        attribute = any(a in signature["attributes"] for a in detail["attributes"])
+        counts["background"] += detail["background_type"] == signature["background_type"]
+        counts["attributes"] += attribute
+        n += 1
+        if record["subject_id"] in animals:
+            counts["attributes_animals"] += attribute
+            n_animals += 1
+    return {"background": counts["background"] / n, "attributes": counts["attributes"] / n,
+            "attributes_animals": counts["attributes_animals"] / max(n_animals, 1)}
+
+
+def format_leak_parts(runs_dir: Path) -> list[str]:
+    lines = ["secondary: what leaks (% of images; no verdict)",
+             f"  {'row':24s} {'leak':>6s} {'background':>11s} {'attribute':>10s} {'attribute, animals':>19s}"]
+    for row in SECONDARY_ROWS:
+        if results_path(runs_dir, row) is None:
+            continue
+        results = _results(runs_dir, row)
+        parts = leak_parts(results)
+        lines.append(f"  {row:24s} {_pct(results['metrics']['leak']['mean']):>6s} {_pct(parts['background']):>11s} "
+                     f"{_pct(parts['attributes']):>10s} {_pct(parts['attributes_animals']):>19s}")
+    return lines
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
