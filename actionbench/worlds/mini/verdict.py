@@ -142,6 +142,8 @@ def format_leak_parts(runs_dir: Path) -> list[str]:
         if results_path(runs_dir, row) is None:
             continue
         results = _results(runs_dir, row)
+        if not results["judge"].get("signatures"):
+            continue  # no readings of context to split
         parts = leak_parts(results)
         lines.append(f"  {row:24s} {_pct(results['metrics']['leak']['mean']):>6s} {_pct(parts['background']):>11s} "
                      f"{_pct(parts['attributes']):>10s} {_pct(parts['attributes_animals']):>19s}")
