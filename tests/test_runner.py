@@ -195,3 +195,14 @@ def test_a_judges_per_image_metrics_reach_the_results_overall_and_per_subject_ca
     assert metrics["per_category"]["animal"]["subject"]["mean"] == pytest.approx(1 / len(
         metrics["per_category"]["animal"]["subjects"]))
     assert check_results(record) == []
+
+
+def test_judging_a_run_folder_defaults_to_its_suites_judge(tmp_path):
+    """The failure it prevents: the shard merge `actionbench judge --out RUN` of a mini-v2 run reaching for CLIP."""
+    from actionbench.cli.run import run_judge
+
+    for suite, expected in (("mini-v2", "mini-v2"), ("mini-v1", "mini-v1"), ("v1", "clip"), (None, "clip")):
+        folder = tmp_path / str(suite)
+        folder.mkdir()
+        (folder / "spec.json").write_text(json.dumps({"suite": suite} if suite else {}))
+        assert run_judge(folder) == expected

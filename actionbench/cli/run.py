@@ -76,7 +76,9 @@ def eval_command(spec: RunSpec, options: RunOptions, dry_run: bool):
 @click.option("--images", type=click.Path(exists=True, path_type=Path), default=None,
               help="Bring your own images: a folder laid out as ACTION/SUBJECT/K.png, or a CSV.")
 @click.option("--dataset", "-d", default=None, help="Dataset the images are for (with --images).")
-@click.option("--judge", "-j", "judge_name", default="clip", show_default=True)
+@click.option("--judge", "-j", "judge_name", default=None,
+              help="Judge (see `actionbench judges`). Default: the run's suite's judge (mini-v2 for a --suite mini-v2 "
+                   "run), or clip for runs without a suite and for --images.")
 @click.option("--shard", default=None, metavar="I/N")
 @click.option("--device", default=None)
 @click.option("--root", type=click.Path(path_type=Path), default=None)
@@ -92,7 +94,7 @@ def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
     if images is not None:
         from actionbench.byo import judge_images
 
-        path = judge_images(images, dataset=dataset or "v1", judge_name=judge_name, out=out, device=device,
+        path = judge_images(images, dataset=dataset or "v1", judge_name=judge_name or "clip", out=out, device=device,
                             data_root=root, judge_options=options)
         click.echo(f"results: {path}")
         return
@@ -101,6 +103,7 @@ def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
     started, t0 = now_iso(), time.perf_counter()
     shard_t, world = launcher_shard(shard)
     run = open_existing_run(out, data_root=root)
+    judge_name = judge_name or run_judge(out)
     ctx = None
     if world > 1:  # torchrun / accelerate launch: split by pair, meet, rank 0 writes results.json
         from actionbench import distributed
@@ -122,6 +125,18 @@ def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
         click.echo(f"{len(missing['judgments'])} images are not judged yet (missing images or other shards)")
         return
     click.echo(f"results: {write_results(run, evaluator, started, time.perf_counter() - t0, world)}")
+
+
+def run_judge(out: Path) -> str:
+    """The judge a run folder's suite names (a shard's merge step must not fall back to CLIP on a mini run)."""
+    from actionbench.io import read_json
+    from actionbench.registry import get_suite
+    from actionbench.runfolder import SPEC_FILE
+
+    suite = read_json(out / SPEC_FILE, "run spec").get("suite")
+    name = get_suite(suite).judge if suite else "clip"
+    click.echo(f"judge: {name} ({'the suite ' + repr(suite) + ' names it' if suite else 'the default'}; --judge to choose)")
+    return name
 
 
 def print_summary(path: Path) -> None:
