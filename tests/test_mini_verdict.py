@@ -97,6 +97,8 @@ def test_cli_prints_the_check_and_says_what_the_claim_still_needs(tmp_path):
     assert out.exit_code == 0, out.output
     assert "setup check PASSES (contamination: dreambooth)" in out.output
     assert "(b) not yet: no results for adi, adi_oracle, p_plus_4_anchors, adi_random_masks" in out.output
+    as_json = json.loads(CliRunner().invoke(main, ["mini", "verdict", "--runs", str(tmp_path), "--json"]).output)
+    assert as_json["setup_check"]["passed"] and as_json["claim"] is None and len(as_json["missing_for_claim"]) == 4
     (tmp_path / "sd" / "results.json").unlink()
     missing = CliRunner().invoke(main, ["mini", "verdict", "--runs", str(tmp_path)])
     assert missing.exit_code != 0 and "no results for row 'sd'" in missing.output

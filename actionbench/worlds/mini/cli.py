@@ -1,4 +1,4 @@
-"""``actionbench mini train|check|controlnet|judge|protocol|table|verdict``: the offline ActionBench-mini world.
+"""``actionbench mini train|check|controlnet|judge|protocol|table|verdict|adi-samples``: the offline ActionBench-mini world.
 
 Imports only click at the top (the main CLI loads this module at start-up). The commands that
 write weights check first, before anything heavy loads, that they would not overwrite the weights
@@ -286,23 +286,12 @@ def adi_samples_cmd(suite, overrides, out):
         click.echo(f"written: {out}")
 
 
-def _verdict_lines(runs: Path, n_boot: int = 2000) -> list[str]:
-    """The pre-registered test as far as the rows in ``runs`` allow (the setup check needs ``null`` and ``sd``)."""
-    from actionbench.worlds.mini.verdict import (CLAIM_ROWS, COMPARATORS, claim, format_claim, format_leak_parts,
-                                                 format_setup_check, missing_rows, setup_check)
-
-    lines = format_setup_check(setup_check(runs))
-    missing = missing_rows(runs, (*CLAIM_ROWS, *COMPARATORS))
-    lines += (format_claim(claim(runs, n_boot=n_boot)) if not missing
-              else [f"(b) not yet: no results for {', '.join(missing)}"])
-    return lines + format_leak_parts(runs)
-
-
 def _print_verdict(runs: Path) -> None:
     from actionbench.errors import ActionBenchError
+    from actionbench.worlds.mini.verdict import format_verdict, verdict
 
     try:
-        click.echo("\n".join(_verdict_lines(runs)))
+        click.echo("\n".join(format_verdict(verdict(runs), runs)))
     except ActionBenchError as error:  # null or sd not run: no check yet
         click.echo(f"pre-registered test: not yet ({error})")
 
@@ -319,15 +308,11 @@ def verdict_cmd(runs_dir, n_boot, as_json):
     when the ADI rows and their comparators are there, the claim (b) and its verdict (c)."""
     import json
 
-    from actionbench.worlds.mini.verdict import CLAIM_ROWS, COMPARATORS, claim, missing_rows, setup_check
+    from actionbench.worlds.mini.verdict import format_verdict, verdict
 
     runs = Path(runs_dir)
-    if not as_json:
-        click.echo("\n".join(_verdict_lines(runs, n_boot)))
-        return
-    missing = missing_rows(runs, (*CLAIM_ROWS, *COMPARATORS))
-    result = None if missing else claim(runs, n_boot=n_boot)
-    click.echo(json.dumps({"setup_check": setup_check(runs), "claim": result, "missing_for_claim": missing}, indent=2))
+    result = verdict(runs, n_boot)
+    click.echo(json.dumps(result, indent=2) if as_json else "\n".join(format_verdict(result, runs)))
 
 
 commands = [mini_group]

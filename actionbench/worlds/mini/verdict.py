@@ -185,3 +185,19 @@ def format_claim(result: dict) -> list[str]:
                      f"{100 * c['difference']:+.1f} pp [{100 * lo:+.1f}, {100 * hi:+.1f}], p {c['p_value']:.3f}: {mark}")
     lines.append(f"(c) verdict: {result['verdict'].upper()}")
     return lines
+
+
+def verdict(runs_dir: Path, n_boot: int = 2000, seed: int = 0) -> dict:
+    """The test as far as the rows in ``runs_dir`` allow: ``{"setup_check", "claim" (None until the ADI rows
+    and their comparators are there), "missing_for_claim"}``. The setup check needs ``null`` and ``sd``."""
+    missing = missing_rows(runs_dir, (*CLAIM_ROWS, *COMPARATORS))
+    return {"setup_check": setup_check(runs_dir), "claim": None if missing else claim(runs_dir, n_boot, seed),
+            "missing_for_claim": missing}
+
+
+def format_verdict(result: dict, runs_dir: Path) -> list[str]:
+    """What ``mini verdict`` prints: the check, the claim (or what it still needs), what leaks."""
+    lines = format_setup_check(result["setup_check"])
+    lines += (format_claim(result["claim"]) if result["claim"]
+              else [f"(b) not yet: no results for {', '.join(result['missing_for_claim'])}"])
+    return lines + format_leak_parts(runs_dir)
