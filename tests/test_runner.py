@@ -200,9 +200,9 @@ def test_a_judges_per_image_metrics_reach_the_results_overall_and_per_subject_ca
 def test_judging_a_run_folder_defaults_to_its_suites_judge(tmp_path):
     """The failure it prevents: the shard merge `actionbench judge --out RUN` of a mini-v2 run reaching for CLIP."""
     from actionbench.cli.run import run_judge
+    from actionbench.runner import recorded_run_spec
 
     for suite, expected in (("mini-v2", "mini-v2"), ("mini-v1", "mini-v1"), ("v1", "clip"), (None, "clip")):
-        folder = tmp_path / str(suite)
-        folder.mkdir()
-        (folder / "spec.json").write_text(json.dumps({"suite": suite} if suite else {}))
-        assert run_judge(folder) == expected
+        recorded = {"method": "null", "backbone": {"id": "mini-v2"}, "dataset": "mini-v2",
+                    **({"suite": suite} if suite else {})}
+        assert run_judge(recorded_run_spec(recorded).suite) == expected  # what `judge --out` reads from spec.json

@@ -103,7 +103,7 @@ def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
     started, t0 = now_iso(), time.perf_counter()
     shard_t, world = launcher_shard(shard)
     run = open_existing_run(out, data_root=root)
-    judge_name = judge_name or run_judge(out)
+    judge_name = judge_name or run_judge(run.spec.suite)
     ctx = None
     if world > 1:  # torchrun / accelerate launch: split by pair, meet, rank 0 writes results.json
         from actionbench import distributed
@@ -127,13 +127,10 @@ def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
     click.echo(f"results: {write_results(run, evaluator, started, time.perf_counter() - t0, world)}")
 
 
-def run_judge(out: Path) -> str:
-    """The judge a run folder's suite names (a shard's merge step must not fall back to CLIP on a mini run)."""
-    from actionbench.io import read_json
+def run_judge(suite: str | None) -> str:
+    """The judge a run's suite names (a shard's merge step must not fall back to CLIP on a mini run)."""
     from actionbench.registry import get_suite
-    from actionbench.runfolder import SPEC_FILE
 
-    suite = read_json(out / SPEC_FILE, "run spec").get("suite")
     name = get_suite(suite).judge if suite else "clip"
     click.echo(f"judge: {name} ({'the suite ' + repr(suite) + ' names it' if suite else 'the default'}; --judge to choose)")
     return name
