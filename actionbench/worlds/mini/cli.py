@@ -228,7 +228,7 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
     with one combined progress display; a failing row is reported and the others go on."""
     import os
 
-    from actionbench.worlds.mini.table import PREREGISTERED_WORLD, defaults, rows_by_name, run_table, table_world
+    from actionbench.worlds.mini.table import PREREGISTERED_WORLD, board_name, defaults, rows_by_name, run_table, table_world
 
     default_rows, default_seeds = defaults(suite)
     chosen = rows_by_name([r.strip() for r in rows.split(",")] if rows else default_rows)
@@ -243,7 +243,7 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
 
         if leaderboard_dir:
             for row, path in done:
-                click.echo(f"added {add_result(path, Path(leaderboard_dir), name=f'{suite}-{row.name}', replace=True)}")
+                click.echo(f"added {add_result(path, Path(leaderboard_dir), name=board_name(suite, row.name), replace=True)}")
             render_leaderboard(Path(leaderboard_dir))
         else:
             render_leaderboard(PROJECT_BOARD, extra_results=results, page_dir=Path(runs_dir) / "leaderboard")

@@ -59,6 +59,11 @@ PREREGISTERED_SEEDS = 3
 PREREGISTERED_WORLD = "mini-v2"
 
 
+def board_name(suite: str, row: str) -> str:
+    """The entry a table row gets on a leaderboard (``--leaderboard``): ``SUITE-ROW``, e.g. ``mini-v2-adi``."""
+    return f"{suite}-{row}"
+
+
 def table_world(suite: str) -> str:
     """The world a mini suite runs on: ``mini`` is the plain name's world, the others name theirs."""
     from actionbench.worlds.mini.world import PLAIN_NAME_WORLD

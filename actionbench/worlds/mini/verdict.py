@@ -11,6 +11,7 @@ from pathlib import Path
 
 from actionbench.compare import compare_results, load_results
 from actionbench.errors import ActionBenchError
+from actionbench.worlds.mini.table import PREREGISTERED_WORLD, board_name
 
 FLOOR_ROW = "null"
 TEXT_ONLY_ROW = "sd"
@@ -25,14 +26,11 @@ PREDICTED = {"leak": -1, "total": +1}
 """(b): the sign of ADI - comparator that the claim predicts, per measure."""
 
 
-BOARD_PREFIX = "mini-v2-"
-"""The name a row's results get on a leaderboard (``mini table --suite mini-v2 --leaderboard``): ``mini-v2-ROW``."""
-
-
 def results_path(folder: Path, row: str) -> Path | None:
     """A row's results in a table's runs folder (``ROW/results.json``) or on a leaderboard
-    (``results/mini-v2-ROW.json``), so the verdict is recomputed from either; None if neither has it."""
-    for path in (folder / row / "results.json", folder / "results" / f"{BOARD_PREFIX}{row}.json"):
+    (``results/mini-v2-ROW.json``, the table's ``board_name``), so the verdict is recomputed from either; None if
+    neither has it."""
+    for path in (folder / row / "results.json", folder / "results" / f"{board_name(PREREGISTERED_WORLD, row)}.json"):
         if path.is_file():
             return path
     return None
@@ -46,7 +44,7 @@ def _results(runs_dir: Path, row: str) -> dict:
     path = results_path(runs_dir, row)
     if path is None:
         raise ActionBenchError(f"no results for row {row!r} in {runs_dir} (neither {row}/results.json nor "
-                               f"results/{BOARD_PREFIX}{row}.json); run it with "
+                               f"results/{board_name(PREREGISTERED_WORLD, row)}.json); run it with "
                                f"`actionbench mini table --suite mini-v2 --rows {row} --runs {runs_dir}`")
     return load_results(path)
 
