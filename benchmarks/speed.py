@@ -36,12 +36,19 @@ Sections (``--sections``, default ``step ti adi tune``):
            of ``OUT/timings/*.json``, summed over the processes that worked on it), per run and in
            all. Target: every method + null + ADI controls, one training seed, <= 60 CPU-minutes.
            Runs made before timings recorded CPU show their wall time only. Instant.
+``floor``  The volume floor (``benchmarks/_volume.py``): the UNet rows each table row's plan counts (one
+           training seed, nothing cached; the count ``--dry-run`` and the ETAs use) times the CPU of
+           one UNet row measured here, for the README's main job (``adi`` on ``mini``; target 300 CPU-s)
+           and for the table of ``--floor-suite`` (its default rows; target 60 CPU-min), with the CPU
+           per seed of the run folders under ``--table`` beside it. What a job costs at the model's
+           own forward speed with nothing else: below it only less computation helps. About 2 CPU-min.
 
     python benchmarks/speed.py                          # step, ti, adi, tune
     python benchmarks/speed.py --sections step --repeats 9
     python benchmarks/speed.py --sections tune
     python benchmarks/speed.py --main-job               # also the README's main job (minutes)
     python benchmarks/speed.py --sections table --table runs/mini
+    python benchmarks/speed.py --sections floor --floor-suite mini-v2 --table runs/mini-v2
 """
 from __future__ import annotations
 
@@ -63,7 +70,7 @@ import _common  # noqa: E402,F401  (offline settings: HF_HUB_OFFLINE, no progres
 
 DIFFUSERS_EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "upstream" / "diffusers-examples" / "textual_inversion.py"
 """The pinned copy of diffusers' ``examples/textual_inversion/textual_inversion.py`` (never copied here)."""
-SECTIONS = ("step", "ti", "adi", "tune", "main", "table")
+SECTIONS = ("step", "ti", "adi", "tune", "main", "table", "floor")
 ACTION = "cheer"  # the synthetic action whose exemplars section ``ti`` trains on
 
 
@@ -499,6 +506,36 @@ def table_section(args) -> None:
         print(f"  without a full CPU record (made before timings recorded cpu_time_s): {', '.join(missing)}")
 
 
+# --- section floor: the work a job's plan counts, at the model's own speed ------------------------
+
+
+def run_cpu_per_seed(folder: Path) -> tuple[float, int] | None:
+    """(CPU seconds per training seed, seeds) of a run folder whose every process recorded its CPU, else None."""
+    from actionbench.io import read_json
+    from actionbench.runfolder import SPEC_FILE, summed_cpu_time
+
+    if not (folder / SPEC_FILE).is_file():
+        return None
+    cpu, recorded, processes = summed_cpu_time(folder)
+    if not processes or recorded != processes:
+        return None
+    seeds = len(read_json(folder / SPEC_FILE).get("train_seeds") or [None])
+    return cpu / seeds, seeds
+
+
+def floor_section(args) -> None:
+    from _volume import floor_report
+
+    from actionbench.worlds.mini.table import defaults
+
+    for line in floor_report("mini", ["adi"], None, run_cpu_per_seed, target=("the README's main job", 300 / 60)):
+        print(line)
+    rows = defaults(args.floor_suite)[0]
+    table = Path(args.table) if args.table else None
+    for line in floor_report(args.floor_suite, rows, table, run_cpu_per_seed, target=("the table", 60)):
+        print(line)
+
+
 # --- main -----------------------------------------------------------------------------------------
 
 
@@ -509,6 +546,7 @@ def main(argv=None) -> None:
                         help="what to measure (default: step ti adi tune, plus main with --main-job, table with --table)")
     parser.add_argument("--main-job", action="store_true", help="also time the README's main job (10-30 minutes)")
     parser.add_argument("--table", metavar="RUNS_DIR", default=None, help="sum the CPU of the run folders there")
+    parser.add_argument("--floor-suite", default="mini", help="the suite whose table section floor counts")
     parser.add_argument("--repeats", type=int, default=11, help="interleaved repetitions in step and adi (median)")
     parser.add_argument("--budget", type=float, default=90.0,
                         help="stop repeating after this many seconds of timing per section (at least one repetition)")
@@ -533,7 +571,7 @@ def main(argv=None) -> None:
     print(f"machine: {machine_line()}")
     for name in sections:
         {"step": step_section, "ti": ti_section, "adi": adi_section, "tune": tune_section, "main": main_section,
-         "table": table_section}[name](args)
+         "table": table_section, "floor": floor_section}[name](args)
         sys.stdout.flush()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(f"\ndone in {time.perf_counter() - started:.0f} s wall, {time.process_time() - started_cpu:.0f} CPU-s here "

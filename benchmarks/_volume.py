@@ -1,0 +1,133 @@
+"""Section ``floor`` of ``speed.py``: what a job's volume of work costs at the model's own speed.
+
+A run's plan (``actionbench.plan.plan_run``, the same count ``--dry-run`` and the ETAs use) counts its
+work in UNet rows: one latent through one forward pass; a training step of B rows counts 3B (forward
+and backward), a guided DDIM step 2 rows per image; ADI adds its action-different tunings and images
+while they are not cached. Rows times the CPU of one UNet row, measured here, is the job's *volume
+floor*: what it costs if every stage ran at the UNet's own forward speed with nothing else (no text
+encoder, VAE, judge or Python). A job near its volume floor can only get faster by computing less
+(fewer steps, rows or images), which is the protocol's choice, not an efficiency fix.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def row_cpu_seconds(backbone, batch: int = 32, train_rows: int = 12, repeats: int = 7) -> tuple[float, float]:
+    """CPU seconds of one UNet row: (no-grad forward at ``batch`` rows, as generation runs it;
+    forward + backward per row at ``train_rows`` rows with conditioning that requires grad, as an
+    inversion step runs it). Medians of interleaved repetitions, after one warm-up."""
+    import torch
+    import torch.nn.functional as F
+
+    unet = backbone.unet
+    g = torch.Generator().manual_seed(0)
+
+    def inputs(rows: int):
+        shape = (rows, unet.config.in_channels, backbone.latent_size, backbone.latent_size)
+        states = torch.randn((rows, 77, unet.config.cross_attention_dim), generator=g)
+        return torch.randn(shape, generator=g), torch.randint(0, 1000, (rows,), generator=g), states
+
+    x, t, h = inputs(batch)
+    xt, tt, ht = inputs(train_rows)
+    ht.requires_grad_(True)
+
+    def forward() -> float:
+        c0 = time.process_time()
+        with torch.no_grad():
+            unet(x, t, h)
+        return (time.process_time() - c0) / batch
+
+    def train() -> float:
+        c0 = time.process_time()
+        ht.grad = None
+        F.mse_loss(unet(xt, tt, ht).sample, xt).backward()
+        return (time.process_time() - c0) / train_rows
+
+    forward(), train()
+    fwd, trn = [], []
+    for _ in range(repeats):
+        fwd.append(forward())
+        trn.append(train())
+    return statistics.median(fwd), statistics.median(trn)
+
+
+def row_plan(row, suite: str, backbone, dataset) -> dict:
+    """UNet rows of one table row, one training seed, on a clean machine (nothing cached):
+    {"customize": rows, "generate": rows, "tuning": rows of ADI's action-different images in customize}."""
+    from actionbench.plan import plan_run
+    from actionbench.registry import get_method
+    from actionbench.runfolder import Run
+    from actionbench.spec import RunSpec
+
+    def rows_of(settings: dict) -> dict:
+        spec = RunSpec.build(row.method, settings, suite=suite, preset=row.preset)
+        method = get_method(row.method)(backbone, spec.config)
+        run = Run(Path(tempfile.mkdtemp(prefix="floor-")), spec, dataset, method, backbone)
+        return {s.name: s.rows for s in plan_run(run, probe=False).stages}
+
+    settings = dict(row.settings)
+    if row.keep_fraction_from:
+        settings["random_keep_fraction"] = 0.2  # the value does not change the work
+    rows = rows_of(settings)
+    rows["tuning"] = 0.0
+    if row.method == "adi" and "action_different_source" not in settings:
+        oracle = rows_of({**settings, "action_different_source": "oracle"})
+        rows["tuning"] = rows["customize"] - oracle["customize"]
+    return rows
+
+
+def floor_report(suite: str, row_names, table_dir: Path | None, measured_cpu, target: tuple[str, float]) -> list[str]:
+    """The lines of section ``floor``: the CPU of a UNet row here, then per table row its plan's UNet rows,
+    its volume floor and (with ``table_dir``) the CPU its run folder took per training seed; then the
+    floor of all rows against ``target`` (what, CPU-minutes)."""
+    import torch
+
+    from actionbench.backbone import load_backbone
+    from actionbench.dataset import load_dataset
+    from actionbench.worlds.mini.table import rows_by_name
+
+    torch.set_num_threads(1)
+    backbone, dataset = load_backbone(_suite(suite).backbone), load_dataset(_suite(suite).dataset)
+    fwd, train = row_cpu_seconds(backbone)
+    lines = [f"\n[floor] suite {suite}: one UNet row here costs {fwd * 1e3:.2f} ms CPU (no-grad forward, batch 32); "
+             f"forward + backward {train * 1e3:.2f} ms per row = {train / fwd:.2f} rows (the plan counts 3)",
+             f"  {'row':<24} {'customize':>11} {'generate':>10} {'floor CPU-min':>14}   measured per seed"]
+    total_rows, tuning_paid, measured_total, measured_floor = 0.0, False, 0.0, 0.0
+    for row in rows_by_name(row_names):
+        rows = row_plan(row, suite, backbone, dataset)
+        customize = rows["customize"]
+        if rows["tuning"] and tuning_paid:  # a table makes ADI's action-different images once; later rows reuse them
+            customize -= rows["tuning"]
+        tuning_paid = tuning_paid or bool(rows["tuning"])
+        row_rows = customize + rows["generate"]
+        total_rows += row_rows
+        floor_min = row_rows * fwd / 60
+        shown = ""
+        cpu = measured_cpu(table_dir / row.name) if table_dir is not None else None
+        if cpu is not None:
+            per_seed, seeds = cpu
+            shown = f"{per_seed / 60:6.1f} CPU-min ({seeds} seed(s)) = {per_seed / 60 / floor_min:.2f}x the floor"
+            measured_total += per_seed
+            measured_floor += row_rows * fwd
+        lines.append(f"  {row.name:<24} {customize:>11,.0f} {rows['generate']:>10,.0f} {floor_min:>14.1f}   {shown}")
+    lines.append(f"  all {len(row_names)} rows: {total_rows:,.0f} UNet rows, volume floor {total_rows * fwd / 60:.1f} CPU-min "
+                 "for one training seed (ADI's action-different images counted once)")
+    what, minutes = target
+    floor_min = total_rows * fwd / 60
+    lines.append(f"  {what}: volume floor {floor_min * 60:,.0f} CPU-s against the target {minutes * 60:,.0f} CPU-s: "
+                 + ("reachable in volume" if floor_min <= minutes else
+                    f"out of reach at this volume (the floor alone is {floor_min / minutes:.1f}x the target)"))
+    if measured_floor:
+        lines.append(f"  rows with a run folder: {measured_total / 60:.1f} CPU-min per seed measured, "
+                     f"{measured_total / measured_floor:.2f}x their floor")
+    return lines
+
+
+def _suite(name: str):
+    from actionbench.registry import get_suite
+
+    return get_suite(name)
