@@ -66,8 +66,9 @@ def row_plan(row, suite: str, backbone, dataset) -> dict:
     def rows_of(settings: dict) -> dict:
         spec = RunSpec.build(row.method, settings, suite=suite, preset=row.preset)
         method = get_method(row.method)(backbone, spec.config)
-        run = Run(Path(tempfile.mkdtemp(prefix="floor-")), spec, dataset, method, backbone)
-        return {s.name: s.rows for s in plan_run(run, probe=False).stages}
+        with tempfile.TemporaryDirectory(prefix="floor-") as scratch:  # a run folder that does not exist: all to do
+            run = Run(Path(scratch) / "run", spec, dataset, method, backbone)
+            return {s.name: s.rows for s in plan_run(run, probe=False).stages}
 
     settings = dict(row.settings)
     if row.keep_fraction_from:
