@@ -63,21 +63,23 @@ def row_plan(row, suite: str, backbone, dataset) -> dict:
     from actionbench.runfolder import Run
     from actionbench.spec import RunSpec
 
-    def rows_of(settings: dict) -> dict:
+    def rows_of(settings: dict, scratch: Path) -> dict:
         spec = RunSpec.build(row.method, settings, suite=suite, preset=row.preset)
         method = get_method(row.method)(backbone, spec.config)
-        with tempfile.TemporaryDirectory(prefix="floor-") as scratch:  # a run folder that does not exist: all to do
-            run = Run(Path(scratch) / "run", spec, dataset, method, backbone)
-            return {s.name: s.rows for s in plan_run(run, probe=False).stages}
+        run = Run(scratch / "run", spec, dataset, method, backbone)  # a run folder that does not exist: all to do
+        return {s.name: s.rows for s in plan_run(run, probe=False).stages}
 
     settings = dict(row.settings)
     if row.keep_fraction_from:
         settings["random_keep_fraction"] = 0.2  # the value does not change the work
-    rows = rows_of(settings)
-    rows["tuning"] = 0.0
-    if row.method == "adi" and "action_different_source" not in settings:
-        oracle = rows_of({**settings, "action_different_source": "oracle"})
-        rows["tuning"] = rows["customize"] - oracle["customize"]
+    with tempfile.TemporaryDirectory(prefix="floor-") as scratch:
+        if row.method == "adi":  # this machine's cache of action-different images is not a clean machine's
+            settings["action_different_cache_dir"] = str(Path(scratch) / "empty-cache")
+        rows = rows_of(settings, Path(scratch))
+        rows["tuning"] = 0.0
+        if row.method == "adi" and "action_different_source" not in row.settings:
+            oracle = rows_of({**settings, "action_different_source": "oracle"}, Path(scratch))
+            rows["tuning"] = rows["customize"] - oracle["customize"]
     return rows
 
 

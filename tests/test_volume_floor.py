@@ -2,7 +2,6 @@
 table counts ADI's action-different images once (later ADI rows reuse the cache the first one made)."""
 import re
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -11,16 +10,22 @@ import _volume  # noqa: E402
 
 from actionbench.backbone import load_backbone  # noqa: E402
 from actionbench.dataset import load_dataset  # noqa: E402
+from actionbench.methods import adi_samples  # noqa: E402
 from actionbench.spec import RunSpec  # noqa: E402
 from actionbench.worlds.mini.table import rows_by_name  # noqa: E402
 
 
-def test_adi_rows_are_its_identifier_steps_plus_its_uncached_action_different_images(tmp_path):
+def test_adi_rows_are_its_identifier_steps_plus_its_action_different_images_as_on_a_clean_machine(tmp_path,
+                                                                                                  monkeypatch):
     backbone, dataset = load_backbone("mini"), load_dataset("mini")
-    cache = {"action_different_cache_dir": str(tmp_path)}  # empty: a clean machine
     adi, = rows_by_name(["adi"])
-    rows = _volume.row_plan(replace(adi, settings=cache), "mini", backbone, dataset)
-    cfg = RunSpec.build("adi", cache, suite="mini").config
+    cfg = RunSpec.build("adi", suite="mini").config
+    monkeypatch.setenv("ACTIONBENCH_HOME", str(tmp_path))  # this machine's cache holds an action's images ...
+    for _, key in adi_samples.cache_keys(backbone, dataset.actions[0].exemplars, adi_samples.action_different_settings(cfg)):
+        done = adi_samples.action_different_cache_root(cfg) / key
+        done.mkdir(parents=True)
+        (done / "provenance.json").write_text("{}")
+    rows = _volume.row_plan(adi, "mini", backbone, dataset)  # ... and the floor still counts them: a clean machine's
     exemplars = sum(len(a.exemplars) for a in dataset.actions)
     identifier = 3 * cfg.train_steps * cfg.batch_size * 3 * len(dataset.actions)  # anchor, c-bar and a-bar rows
     per_exemplar = 3 * cfg.action_different_tune_steps + \
@@ -33,6 +38,7 @@ def test_adi_rows_are_its_identifier_steps_plus_its_uncached_action_different_im
 
 
 def test_a_table_pays_the_action_different_images_once(monkeypatch):
+    """Also when this machine has them cached (CI's main job makes them before the tests run)."""
     monkeypatch.setattr(_volume, "row_cpu_seconds", lambda backbone: (1e-3, 3e-3))
     lines = _volume.floor_report("mini", ["adi", "adi_action_mask_only"], None, lambda folder: None,
                                  target=("the table", 60))
