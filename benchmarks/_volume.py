@@ -17,42 +17,18 @@ from pathlib import Path
 
 
 def row_cpu_seconds(backbone, batch: int = 32, train_rows: int = 12, repeats: int = 7) -> tuple[float, float]:
-    """CPU seconds of one UNet row: (no-grad forward at ``batch`` rows, as generation runs it;
-    forward + backward per row at ``train_rows`` rows with conditioning that requires grad, as an
-    inversion step runs it). Medians of interleaved repetitions, after one warm-up."""
-    import torch
-    import torch.nn.functional as F
+    """CPU seconds of one UNet row: (no-grad forward at ``batch`` rows, as generation runs it: the runs' own
+    probe, ``plan.probe_row_seconds``; forward + backward per row at ``train_rows`` rows with conditioning that
+    requires grad, as an inversion step runs it: section ``step``'s UNet floor). Medians after a warm-up."""
+    from speed import floor_variants, timed
 
-    unet = backbone.unet
-    g = torch.Generator().manual_seed(0)
+    from actionbench.plan import probe_row_seconds
+    from actionbench.training import fixed_generator
 
-    def inputs(rows: int):
-        shape = (rows, unet.config.in_channels, backbone.latent_size, backbone.latent_size)
-        states = torch.randn((rows, 77, unet.config.cross_attention_dim), generator=g)
-        return torch.randn(shape, generator=g), torch.randint(0, 1000, (rows,), generator=g), states
-
-    x, t, h = inputs(batch)
-    xt, tt, ht = inputs(train_rows)
-    ht.requires_grad_(True)
-
-    def forward() -> float:
-        c0 = time.process_time()
-        with torch.no_grad():
-            unet(x, t, h)
-        return (time.process_time() - c0) / batch
-
-    def train() -> float:
-        c0 = time.process_time()
-        ht.grad = None
-        F.mse_loss(unet(xt, tt, ht).sample, xt).backward()
-        return (time.process_time() - c0) / train_rows
-
-    forward(), train()
-    fwd, trn = [], []
-    for _ in range(repeats):
-        fwd.append(forward())
-        trn.append(train())
-    return statistics.median(fwd), statistics.median(trn)
+    unet_pass = timed(floor_variants(backbone, train_rows, ["a photo of a person"], fixed_generator(0))["unet"])
+    unet_pass()
+    train = statistics.median(unet_pass() for _ in range(repeats)) / train_rows
+    return probe_row_seconds(backbone, rows=batch, repeats=repeats, clock=time.process_time), train
 
 
 def row_plan(row, suite: str, backbone, dataset) -> dict:
