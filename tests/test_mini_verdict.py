@@ -127,4 +127,3 @@ def test_leak_parts_split_the_leak_into_background_and_attributes():
                "records": [record("man", ["cap"], "outdoors"), record("man", [], "room"),
                            record("cat", ["scarf"], "outdoors"), record("cat", ["uniform"], "none")]}
     assert leak_parts(results) == {"background": 0.5, "attributes": 0.5, "attributes_animals": 0.5}
-
