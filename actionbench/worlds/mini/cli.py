@@ -1,4 +1,4 @@
-"""``actionbench mini train|check|controlnet|judge|protocol|table|verdict|adi-samples``: the offline ActionBench-mini world.
+"""``actionbench mini train|check|controlnet|judge|protocol|table|verdict|adi-samples|masks``: the offline ActionBench-mini world.
 
 Imports only click at the top (the main CLI loads this module at start-up). The commands that
 write weights check first, before anything heavy loads, that they would not overwrite the weights
@@ -313,6 +313,48 @@ def verdict_cmd(runs_dir, n_boot, as_json):
     runs = Path(runs_dir)
     result = verdict(runs, n_boot)
     click.echo(json.dumps(result, indent=2) if as_json else "\n".join(format_verdict(result, runs)))
+
+
+@mini_group.command("masks")
+@click.option("--suite", default="mini-v2", show_default=True, help="A suite of a world with context signatures.")
+@click.option("--stages", default="untrained,trained", show_default=True,
+              help="Identifiers to diagnose: untrained (ADI's initialisation) and/or trained (after P+ at ADI's "
+                   "anchors, steps and learning rate).")
+@click.option("--draws", type=click.IntRange(min=1), default=8, show_default=True, help="Noise draws per exemplar.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the record as JSON here.")
+@friendly_errors
+def masks_cmd(suite, stages, draws, seed, out):
+    """How selective ADI's masks are: the share of the context direction's and of the action direction's gradient
+    energy each mask keeps, per kept fraction (1.0 = random), per action, for each threshold preset."""
+    from actionbench.backbone import load_backbone
+    from actionbench.config import build_config
+    from actionbench.dataset import load_dataset
+    from actionbench.errors import ConfigError
+    from actionbench.io import atomic_write_json
+    from actionbench.methods.adi import ADI
+    from actionbench.methods.p_plus import PPlus
+    from actionbench.registry import get_suite
+    from actionbench.worlds.mini.masks import diagnose, format_table
+    from actionbench.worlds.mini.world import world_named
+
+    wanted = tuple(s.strip() for s in stages.split(",") if s.strip())
+    if not wanted or set(wanted) - {"untrained", "trained"}:
+        raise ConfigError(f"--stages {stages!r}: give untrained, trained or both, comma-separated")
+    the_suite = get_suite(suite)
+    world = world_named(the_suite.dataset)
+    if not world.signatures:
+        raise ConfigError(f"suite {suite!r} has no context signatures to diagnose; use --suite mini-v2")
+    adi_cfg = build_config(ADI.Config, the_suite.settings_for("adi", ADI.Config))
+    pplus_cfg = build_config(PPlus.Config, {**the_suite.settings_for("p_plus", PPlus.Config),
+                                            "train_steps": adi_cfg.train_steps, "batch_size": adi_cfg.batch_size,
+                                            "learning_rate": adi_cfg.learning_rate})
+    record = diagnose(world, load_backbone(the_suite.backbone), load_dataset(the_suite.dataset), adi_cfg, pplus_cfg,
+                      wanted, draws, seed, log=click.echo)
+    click.echo(format_table(record))
+    if out:
+        atomic_write_json(Path(out), record)
+        click.echo(f"written: {out}")
 
 
 commands = [mini_group]
