@@ -67,3 +67,15 @@ def test_every_preset_averages_its_draws_before_masking():
         rows = preset_selectivity(ADIConfig(), preset, per_draw)
         assert set(rows) == {"context_mask", "action_mask", "both"}
         assert rows["context_mask"]["context"] < 0.3, preset.name
+
+
+def test_energies_say_which_part_of_the_exemplar_speaks_loudest():
+    from actionbench.worlds.mini.masks import energies
+
+    grads = known_gradients()
+    grads["no_attributes"] = grads["anchor"]  # the attributes move nothing here: the context is all background
+    grads["no_background"] = grads["context_free"]
+    e = energies([grads])
+    assert e["attributes"] == 0.0
+    assert math.isclose(e["background"], e["context"], rel_tol=1e-6)
+    assert math.isclose(e["context"] / e["action"], 1.0, rel_tol=0.3)  # both shifts have the same scale

@@ -23,6 +23,10 @@ from dataclasses import dataclass
 
 import torch
 
+GROUPS = ("anchor", "context_different", "action_different", "context_free", "no_attributes", "no_background")
+"""The rows of a gradient draw: the exemplar, another exemplar of its action (ADI's c̄), the oracle action-different
+sample (ADI's ā), the exemplar without its context, without its attributes only, without its background only."""
+
 THRESHOLD = {"context": 0.6, "action": 1.0}
 """What selectivity ADI needs, fixed before any mask was measured: the merged mask keeps at most 0.6 of
 the context direction's energy per kept fraction and at least 1.0 of the action direction's."""
@@ -91,27 +95,28 @@ def meets_threshold(row: dict[str, float]) -> bool:
 
 
 def exemplar_images(world, action_id: str, size: int) -> dict[str, list]:
-    """The four images of each signature exemplar of ``action_id``: anchor, another signature exemplar of the
-    action, the oracle action-different sample (first everyday pose) and the anchor without its context."""
+    """The images of each signature exemplar of ``action_id``, one list per group of ``GROUPS`` (the oracle sample
+    in the first everyday pose; "without the background" puts the figure on the world's first plain background)."""
     from actionbench.worlds.mini.exemplars import EXEMPLARS_PER_ACTION, exemplar_spec, render_exemplar, render_oracle
     from actionbench.worlds.synthetic import render
 
     shown = [i for i in range(1, EXEMPLARS_PER_ACTION + 1) if exemplar_spec(action_id, i, world)["signature"]]
-    images: dict[str, list] = {"anchor": [], "context_different": [], "action_different": [], "context_free": [],
-                               "template": []}
+    images: dict[str, list] = {name: [] for name in GROUPS + ("template",)}
     for k, i in enumerate(shown):
         spec = exemplar_spec(action_id, i, world)
         images["anchor"].append(render_exemplar(action_id, i, size, world).image)
         images["context_different"].append(render_exemplar(action_id, shown[(k + 1) % len(shown)], size, world).image)
         images["action_different"].append(render_oracle(action_id, i, 1, size, world)[0])
-        images["context_free"].append(render(spec["look"], spec["pose"], size=size, seed=spec["seed"],
-                                             background=world.plain_backgrounds[0], attributes=(),
-                                             build=spec["build"]).image)
+        for name, attributes, background in (
+                ("context_free", (), world.plain_backgrounds[0]),
+                ("no_attributes", (), spec["background"]),
+                ("no_background", tuple(spec["attributes"]), world.plain_backgrounds[0])):
+            images[name].append(render(spec["look"], spec["pose"], size=size, seed=spec["seed"], background=background,
+                                       attributes=attributes, build=spec["build"]).image)
         images["template"].append(spec["template"])
     return images
 
 
-GROUPS = ("anchor", "context_different", "action_different", "context_free")
 
 
 def gradients(backbone, identifiers: torch.Tensor, token: str, images: dict[str, list], draws: int,
@@ -134,6 +139,15 @@ def gradients(backbone, identifiers: torch.Tensor, token: str, images: dict[str,
     return out
 
 
+def energies(per_draw: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Mean squared norm of each direction's gradient (context, attributes, background, action), per sample and
+    draw: how loudly each part of an exemplar speaks to the identifiers."""
+    pairs = {"context": "context_free", "attributes": "no_attributes", "background": "no_background",
+             "action": "action_different"}
+    return {name: float(torch.stack([(d["anchor"] - d[other]).float().pow(2).flatten(1).sum(1).mean()
+                                     for d in per_draw]).mean()) for name, other in pairs.items()}
+
+
 def preset_selectivity(cfg, preset: MaskPreset, per_draw: list[dict[str, torch.Tensor]]) -> dict[str, dict]:
     """``selectivity`` under ``preset``: masks from gradients averaged over ``draws_per_mask`` consecutive draws,
     then the mean over the resulting masks."""
@@ -142,7 +156,7 @@ def preset_selectivity(cfg, preset: MaskPreset, per_draw: list[dict[str, torch.T
     cfg = replace(cfg, **preset.settings)
     n = preset.draws_per_mask
     chunks = [per_draw[i:i + n] for i in range(0, len(per_draw) - n + 1, n)]
-    rows = [selectivity(cfg, {k: torch.stack([d[k] for d in chunk]).mean(0) for k in GROUPS}) for chunk in chunks]
+    rows = [selectivity(cfg, {k: torch.stack([d[k] for d in chunk]).mean(0) for k in chunk[0]}) for chunk in chunks]
     return {mask: {key: sum(r[mask][key] for r in rows) / len(rows) for key in rows[0][mask]} for mask in rows[0]}
 
 
@@ -171,6 +185,7 @@ def diagnose(world, backbone, dataset, adi_cfg, pplus_cfg, stages: tuple[str, ..
                     "stages": {}}
     for stage in stages:
         per_action: dict = {}
+        energy: dict = {}
         for action in dataset.actions:
             token = placeholder_for(action.id, "p_plus")
             if stage == "trained":
@@ -183,13 +198,18 @@ def diagnose(world, backbone, dataset, adi_cfg, pplus_cfg, stages: tuple[str, ..
             per_draw = gradients(backbone, identifiers, token, exemplar_images(world, action.id, size), draws,
                                  fixed_generator(seed))
             per_action[action.id] = {p.name: preset_selectivity(adi_cfg, p, per_draw) for p in PRESETS}
-            both = per_action[action.id]["paper"]["both"]
+            energy[action.id] = energies(per_draw)
+            both, e = per_action[action.id]["paper"]["both"], energy[action.id]
             log(f"{stage} {action.id}: paper rule, both masks: context {both['context']:.2f}, "
-                f"action {both['action']:.2f}, kept {both['kept_fraction']:.2f}")
+                f"action {both['action']:.2f}, kept {both['kept_fraction']:.2f}; energy / action's: context "
+                f"{e['context'] / e['action']:.2f}, attributes {e['attributes'] / e['action']:.2f}, "
+                f"background {e['background'] / e['action']:.2f}")
         overall = {p.name: {mask: {key: sum(a[p.name][mask][key] for a in per_action.values()) / len(per_action)
                                    for key in ("kept_fraction", "context", "action")}
                             for mask in ("context_mask", "action_mask", "both")} for p in PRESETS}
-        record["stages"][stage] = {"per_action": per_action, "overall": overall,
+        mean_energy = {k: sum(e[k] for e in energy.values()) / len(energy) for k in next(iter(energy.values()))}
+        record["stages"][stage] = {"per_action": per_action, "overall": overall, "energy": energy,
+                                   "energy_over_action": {k: v / mean_energy["action"] for k, v in mean_energy.items()},
                                    "meets": {p: meets_threshold(overall[p]["both"]) for p in overall}}
     return record
 
@@ -204,4 +224,9 @@ def format_table(record: dict) -> str:
                 meets = ("yes" if meets_threshold(row) else "no") if mask == "both" else ""
                 lines.append(f"| {stage} | {preset} | {mask} | {row['kept_fraction']:.3f} | {row['context']:.2f} | "
                              f"{row['action']:.2f} | {meets} |")
+    lines += ["", "| identifiers | context / action energy | attributes / action | background / action |",
+              "|---|---:|---:|---:|"]
+    for stage, body in record["stages"].items():
+        r = body["energy_over_action"]
+        lines.append(f"| {stage} | {r['context']:.2f} | {r['attributes']:.2f} | {r['background']:.2f} |")
     return "\n".join(lines)
