@@ -63,7 +63,7 @@ from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.pose import OPENPOSE_ANNOTATORS, mirror_pose_features, pose_features
 
 from .clip_zero_shot import NONE_LABEL, CLIPZeroShotJudge, TinyCLIPJudge
-from .pose_keypoints import JudgeKeypoints
+from .pose_keypoints import BLAZEPOSE, JudgeKeypoints
 
 NONE_IMAGE_SIZE = 256  # the synthetic exemplars' size
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -108,7 +108,8 @@ class FewShotJudge(Evaluator):
         none_dir: a folder of your own ``<none>`` images instead of the synthetic ones.
         batch_size: images per forward pass (default 16).
         pose_detector: (keypoints) OpenPose body model: hub repo id (default
-            ``lllyasviel/Annotators``), a folder holding ``body_pose_model.pth``, or the file.
+            ``lllyasviel/Annotators``), a folder holding ``body_pose_model.pth``, or the file; or
+            ``blazepose``: MediaPipe BlazePose, offline, the optional extra ``pose-real`` (numpy<2).
         pose_resolution: (keypoints) OpenPose's detection resolution (default 512).
         exemplar_pose: (keypoints) ``auto`` (default: the exact recorded keypoints when every
             exemplar has them, else OpenPose), ``synthetic`` or ``openpose``.
@@ -117,7 +118,8 @@ class FewShotJudge(Evaluator):
 
     Versioning: bump ``VERSION`` when the training set, the none class, the classifier, the
     features, the decision rule or the defaults change (as for the zero-shot judge). With
-    ``features=clip`` an instance's version is ``VERSION + "-clip"``.
+    ``features=clip`` an instance's version is ``VERSION + "-clip"``, with ``pose_detector=blazepose``
+    ``VERSION + "-blazepose"``.
     """
 
     name: ClassVar[str] = "few_shot"
@@ -148,6 +150,10 @@ class FewShotJudge(Evaluator):
             self.VERSION = f"{type(self).VERSION}-clip"  # its own judgments folder and leaderboard group
             self.keypoints: JudgeKeypoints | None = None
         else:
+            if pose_detector == BLAZEPOSE:  # another detector: its own judgments folder and leaderboard group
+                if pose_resolution is not None:
+                    raise ConfigError("judge option pose_resolution applies to OpenPose, not to pose_detector=blazepose")
+                self.VERSION = f"{type(self).VERSION}-blazepose"
             self.keypoints = JudgeKeypoints(
                 dataset, detector=pose_detector or OPENPOSE_ANNOTATORS,
                 resolution=_int_option("pose_resolution", pose_resolution or 512, 64),

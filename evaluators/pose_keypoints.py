@@ -8,7 +8,10 @@ place, or the classifier would learn the difference between two detectors instea
 - **``<none>`` renders** (synthetic everyday poses): the same source as the exemplars, exact
   keypoints beside exact keypoints, detected ones beside detected ones;
 - **judged images**: the image detector, always. By default that is OpenPose (controlnet_aux,
-  ``actionbench.pose.OpenPoseExtractor``) with the body model given by ``pose_detector``.
+  ``actionbench.pose.OpenPoseExtractor``) with the body model given by ``pose_detector``;
+  ``pose_detector=blazepose`` uses MediaPipe BlazePose instead (``actionbench.pose_blazepose``, the
+  optional extra ``pose-real``: its weights ship inside the mediapipe wheel, so it runs offline, but it
+  needs numpy<2 and so an environment of its own).
 
 In Python a ``pose_extractor`` object with a ``keypoints_from_image(image)`` method (18 OpenPose
 points or None) replaces OpenPose, for example a detector of your own, or in tests one that
@@ -29,6 +32,10 @@ from actionbench.pose import (
     resolve_body_weights,
     resolve_extractor_name,
 )
+from actionbench.pose_blazepose import BlazePoseExtractor, check_blazepose
+
+BLAZEPOSE = "blazepose"
+"""The ``pose_detector`` value that selects BlazePose instead of an OpenPose body model."""
 
 EXEMPLAR_POSE_CHOICES = ("auto", "synthetic", "openpose")
 
@@ -49,7 +56,7 @@ class JudgeKeypoints:
 
     Args:
         dataset: the benchmark (its exemplars).
-        detector: OpenPose body model: hub repo id, folder or file.
+        detector: OpenPose body model: hub repo id, folder or file; or ``blazepose``.
         resolution: OpenPose's detection resolution in pixels.
         exemplar_pose: ``auto``, ``synthetic`` (exact, recorded) or ``openpose`` (detected).
         extractor: an object with ``keypoints_from_image(image)`` that replaces OpenPose, or None.
@@ -84,6 +91,9 @@ class JudgeKeypoints:
 
         if self._extractor is not None or self._weights is not None:
             return
+        if self.detector == BLAZEPOSE:
+            check_blazepose()  # the error names the extra 'pose-real' and its separate-venv install
+            return
         if importlib.util.find_spec("controlnet_aux") is None:
             raise detector_unavailable("controlnet-aux is not installed")
         try:
@@ -98,6 +108,9 @@ class JudgeKeypoints:
     @property
     def image_extractor(self):
         """The injected extractor, or OpenPose with its weights loaded (errors say how to fix)."""
+        if self._extractor is None and self.detector == BLAZEPOSE:
+            self.check()
+            self._extractor = BlazePoseExtractor()
         if self._extractor is None:
             self.check()
             openpose = OpenPoseExtractor(str(self._weights), self.resolution, self.device)
@@ -143,7 +156,7 @@ class JudgeKeypoints:
             "images": "image detector",
         }
         extractor = self._extractor
-        if extractor is None or isinstance(extractor, OpenPoseExtractor):
+        if (extractor is None and self.detector != BLAZEPOSE) or isinstance(extractor, OpenPoseExtractor):
             from actionbench.hashing import sha256_file
 
             self.check()
@@ -151,6 +164,11 @@ class JudgeKeypoints:
                 self._weights_sha256 = sha256_file(self._weights)
             record["detector"] = {"name": "openpose (controlnet_aux)", "source": self.detector,
                                   "resolution": self.resolution, "weights_sha256": self._weights_sha256}
+        elif isinstance(extractor, BlazePoseExtractor):
+            record["detector"] = extractor.describe()
+        elif extractor is None and self.detector == BLAZEPOSE:
+            self.check()
+            record["detector"] = BlazePoseExtractor().describe()
         else:
             record["detector"] = {"name": str(getattr(extractor, "name", type(extractor).__name__)),
                                   "object": f"{type(extractor).__module__}.{type(extractor).__qualname__}"}
