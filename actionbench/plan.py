@@ -182,6 +182,19 @@ def write_status(run: Run, force: bool = False) -> None:
                                                 "remaining_s": plan.remaining_seconds(stage, fraction)})
 
 
+def close_status(run: Run, stage: str, **extra) -> None:
+    """The last ``status.json`` of a process: ``done`` with every image counted, or ``failed`` /
+    ``stopped`` with where it stood; no time left either way."""
+    from .io import atomic_write_json
+
+    plan, count = run.plan, len(run.units())
+    done, total, unit = (count, count, "images")
+    if stage != "done" and plan is not None and plan.current is not None:
+        done, total, unit = plan.current_done, plan.current.units, f"{plan.current.unit} ({plan.current.name})"
+    atomic_write_json(run.out / "status.json", {"stage": stage, "done": done, "total": total, "unit": unit,
+                                                "remaining_s": 0.0, **extra})
+
+
 def finish_stage(run: Run, stage) -> None:
     if run.plan is not None and stage is not None:
         run.plan.finish(stage)
