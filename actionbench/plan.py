@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from .report import duration, say
+from .results_schema import judge_label
 from .runfolder import Run, customize_key, image_complete, in_shard, judge_key, shard_customizations
 
 
@@ -241,7 +242,7 @@ def dry_run(spec, options) -> list[str]:
     method = method_cls(backbone, spec.config)
     evaluator = get_evaluator(spec.judge)(dataset, device=options.device, **dict(options.judge_options))
     evaluator.check()
-    lines.append(f"  - judge {judge_key(evaluator)}: ready (its weights are on this machine)")
+    lines.append(f"  - judge {judge_label(evaluator.name, evaluator.VERSION)}: ready (its weights are on this machine)")
     run = Run(out, spec, dataset, method, backbone, options.device)
     if (out / SPEC_FILE).is_file():
         check_same_spec(out, recorded_spec(spec, method, dataset))
