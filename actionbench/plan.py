@@ -206,7 +206,7 @@ def close_status(run: Run, stage: str, **extra) -> None:
     from .io import atomic_write_json
 
     plan, count = run.plan, len(run.units())
-    done, total, unit = (count, count, "images")
+    done, total, unit = (count if stage == "done" else 0), count, "images"
     if stage != "done" and plan is not None and plan.current is not None:
         done, total, unit = plan.current_done, plan.current.units, f"{plan.current.unit} ({plan.current.name})"
     atomic_write_json(run.out / "status.json", {"stage": stage, "done": done, "total": total, "unit": unit,

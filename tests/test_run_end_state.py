@@ -38,15 +38,15 @@ def test_a_finished_run_says_done_and_leaves_no_lock(tmp_path):
 def test_a_failed_run_says_failed_and_leaves_no_lock(tmp_path, monkeypatch):
     import actionbench.runner as runner
 
-    def broken_judge(*args, **kwargs):
-        raise RuntimeError("judge exploded")
+    def broken_customize(*args, **kwargs):
+        raise RuntimeError("customize exploded")
 
-    monkeypatch.setattr(runner, "judge", broken_judge)
+    monkeypatch.setattr(runner, "customize", broken_customize)
     out = tmp_path / "run"
     with pytest.raises(RuntimeError, match="exploded"):
         evaluate(_spec(), RunOptions(out=out))
     status = _status(out)
-    assert status["stage"] == "failed" and "exploded" in status["error"]
+    assert status["stage"] == "failed" and "exploded" in status["error"] and status["done"] == 0
     assert not list(out.glob(".lock-*"))
 
 
