@@ -153,6 +153,7 @@ def evaluate(spec, options, ctx: Context | None = None) -> Path | None:
     ctx = ctx or init(options.device)
     options = options.replace(device=device_for(ctx, options.device), shard=ctx.shard, world_size=ctx.world_size)
     started_at, t0 = now_iso(), time.perf_counter()
+    run = None
     try:
         # rank 0 first: it writes spec.json and removes stale temporaries while nobody else is writing;
         # the others then only read it (each _stage ends in an all-reduce, which is the barrier)
@@ -177,6 +178,9 @@ def evaluate(spec, options, ctx: Context | None = None) -> Path | None:
         return Path(run.out) / runner.RESULTS_FILE if path is None else path
     except _StageFailed as exc:
         raise _StageFailed(str(exc)) from None
+    finally:
+        if run is not None:  # each rank holds its shard's lock; a finished or failed launch leaves none
+            runner.release_shard(Path(run.out), ctx.shard)
 
 
 def run_stage(ctx: Context, func, *args, **kwargs):

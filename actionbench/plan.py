@@ -8,9 +8,11 @@ replaces the probe's. The estimate is rough (text encoders, VAEs and Python are 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .report import duration, say
+from .results_schema import judge_label
 from .runfolder import Run, customize_key, image_complete, in_shard, judge_key, shard_customizations
 
 
@@ -34,11 +36,20 @@ class RunPlan:
 
     stages: list[StagePlan] = field(default_factory=list)
     row_seconds: float | None = None
-    started: float = field(default_factory=time.perf_counter)
+    clock: Callable[[], float] = time.perf_counter
+    started: float | None = None
     done_rows: float = 0.0
     current: StagePlan | None = None
     current_done: int = 0
+    current_started: float | None = None
     status_written: float = 0.0
+
+    def __post_init__(self):
+        if self.started is None:
+            self.started = self.clock()
+
+    def start(self, stage: StagePlan) -> None:
+        self.current, self.current_done, self.current_started = stage, 0, self.clock()
 
     def estimate(self) -> None:
         for stage in self.stages:
@@ -52,18 +63,25 @@ class RunPlan:
     def finish(self, stage: StagePlan) -> None:
         """A stage ended: count its work as done and recalibrate the rate on what was measured."""
         self.done_rows += stage.rows
-        elapsed = time.perf_counter() - self.started
+        elapsed = self.clock() - self.started
         if self.done_rows > 0 and elapsed > 1.0:
             self.row_seconds = elapsed / self.done_rows
             self.estimate()
 
     def remaining_seconds(self, current: StagePlan | None = None, fraction_done: float = 0.0) -> float | None:
+        """Seconds left in the run. The current stage counts what its own progress line shows (time so far
+        scaled by the fraction left) when that is longer than the plan's figure, so the run's ETA is never
+        shorter than the stage's."""
         if self.row_seconds is None:
             return None
         rows = sum(s.rows for s in self.stages) - self.done_rows
-        if current is not None:
-            rows -= current.rows * fraction_done
-        return max(0.0, rows * self.row_seconds)
+        if current is None:
+            return max(0.0, rows * self.row_seconds)
+        rows -= current.rows
+        planned = current.rows * (1.0 - fraction_done) * self.row_seconds
+        if current is self.current and self.current_started is not None and fraction_done > 0:
+            planned = max(planned, (self.clock() - self.current_started) * (1.0 - fraction_done) / fraction_done)
+        return max(0.0, rows * self.row_seconds) + max(0.0, planned)
 
     def lines(self) -> list[str]:
         out = []
@@ -142,7 +160,7 @@ def start_stage(run: Run, name: str):
         return None
     index, stage = next(((i, s) for i, s in enumerate(plan.stages, 1) if s.name == name), (None, None))
     if stage is not None:
-        plan.current, plan.current_done = stage, 0
+        plan.start(stage)
         write_status(run, force=True)
         say(f"[{index}/{len(plan.stages)}] {name} {run.spec.method}: {stage.units} {stage.unit}"
             + (f" ({stage.detail})" if stage.detail else "") + f", about {duration(stage.seconds)}; "
@@ -171,7 +189,7 @@ def write_status(run: Run, force: bool = False) -> None:
     from .io import atomic_write_json
 
     plan = run.plan
-    now = time.perf_counter()
+    now = plan.clock()
     if not force and now - plan.status_written < 2.0:
         return
     plan.status_written = now
@@ -180,6 +198,19 @@ def write_status(run: Run, force: bool = False) -> None:
     atomic_write_json(run.out / "status.json", {"stage": stage.name, "done": plan.current_done, "total": stage.units,
                                                 "unit": stage.unit,
                                                 "remaining_s": plan.remaining_seconds(stage, fraction)})
+
+
+def close_status(run: Run, stage: str, **extra) -> None:
+    """The last ``status.json`` of a process: ``done`` with every image counted, or ``failed`` /
+    ``stopped`` with where it stood; no time left either way."""
+    from .io import atomic_write_json
+
+    plan, count = run.plan, len(run.units())
+    done, total, unit = (count if stage == "done" else 0), count, "images"
+    if stage != "done" and plan is not None and plan.current is not None:
+        done, total, unit = plan.current_done, plan.current.units, f"{plan.current.unit} ({plan.current.name})"
+    atomic_write_json(run.out / "status.json", {"stage": stage, "done": done, "total": total, "unit": unit,
+                                                "remaining_s": 0.0, **extra})
 
 
 def finish_stage(run: Run, stage) -> None:
@@ -228,7 +259,7 @@ def dry_run(spec, options) -> list[str]:
     method = method_cls(backbone, spec.config)
     evaluator = get_evaluator(spec.judge)(dataset, device=options.device, **dict(options.judge_options))
     evaluator.check()
-    lines.append(f"  - judge {judge_key(evaluator)}: ready (its weights are on this machine)")
+    lines.append(f"  - judge {judge_label(evaluator.name, evaluator.VERSION)}: ready (its weights are on this machine)")
     run = Run(out, spec, dataset, method, backbone, options.device)
     if (out / SPEC_FILE).is_file():
         check_same_spec(out, recorded_spec(spec, method, dataset))

@@ -91,6 +91,12 @@ def judge_folder(judge: Mapping) -> str:
     return f"{judge.get('name')}-v{judge.get('version')}"
 
 
+def judge_label(name: Any, version: Any) -> str:
+    """How printouts name a judge: ``mini (version 2)``. Not the folder name ``mini-v2``, which is also
+    another judge's registered name."""
+    return f"{name} (version {version})"
+
+
 def per_seed_summary(records: list[Mapping]) -> dict:
     """Pooled over actions, per training seed: ``{"count", "train_seeds", "per_seed": {seed: {n, action,
     subject, total}}}``. A run without ``--train-seeds`` has one seed, ``"none"``."""

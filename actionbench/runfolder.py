@@ -16,6 +16,7 @@ import hashlib
 import os
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from .dataset import Dataset, GenerationUnit
@@ -220,11 +221,57 @@ def lock_shard(out: Path, shard: tuple[int, int]) -> None:
             f"{out} is being worked on by {owner} (shard {shard[0]}/{shard[1]}); wait for it to finish, or run "
             "another shard (--shard i/n) or under torchrun; a killed process frees the lock at once"
         ) from None
+    if os.fstat(handle.fileno()).st_ino != getattr(_stat_or_none(path), "st_ino", None):
+        handle.close()  # the holder removed the file while we opened it: lock the new one instead
+        return lock_shard(out, shard)
     handle.seek(0)
     handle.truncate()
     handle.write(f"process {os.getpid()} on {os.uname().nodename if hasattr(os, 'uname') else '?'}")
     handle.flush()
     _held[path] = handle
+
+
+def _stat_or_none(path: Path):
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def release_shard(out: Path, shard: tuple[int, int]) -> None:
+    """Remove and unlock ``OUT/.lock-<i>-of-<n>`` (removed while still held, so no one locks a file
+    that is about to vanish); a finished or failed run leaves no lock file behind."""
+    path = (out / f".lock-{shard[0]}-of-{shard[1]}").resolve()
+    handle = _held.pop(path, None)
+    if handle is None:
+        return
+    try:
+        path.unlink(missing_ok=True)
+    finally:
+        handle.close()  # closing the last descriptor drops the flock
+
+
+@contextmanager
+def sigterm_exits():
+    """Turn SIGTERM into ``SystemExit(143)`` while the block runs, so ``finally`` clauses (the lock,
+    the status file) run on ``kill`` as on an error. Only in the main thread, and only where no one
+    else handles SIGTERM."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def _exit(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 # --- timings that survive resumes ---------------------------------------------------------------

@@ -27,7 +27,7 @@ from .io import atomic_write_json, read_json, save_image
 from .report import duration, log_to, progress, say
 from .results import build_results, image_record, now_iso, provenance
 from .contract import image_problems
-from .plan import finish_stage, plan_run, run_eta, start_stage, tick
+from .plan import close_status, finish_stage, plan_run, run_eta, start_stage, tick
 from .runfolder import (  # noqa: F401 - the runner's API
     LOG_FILE,
     RESULTS_FILE,
@@ -42,6 +42,8 @@ from .runfolder import (  # noqa: F401 - the runner's API
     shard_customizations,
     judge_key,
     lock_shard,
+    release_shard,
+    sigterm_exits,
     remove_run_temporaries,
     summed_timings,
 )
@@ -324,7 +326,21 @@ def evaluate(spec: RunSpec, options: RunOptions = RunOptions()) -> Path | None:
 
     For several processes on one folder with barriers between stages see ``actionbench.distributed.evaluate``."""
     started_at, t0 = now_iso(), time.perf_counter()
-    run = open_run(spec, options)
+    with sigterm_exits():
+        run = open_run(spec, options)
+        try:
+            path = _evaluate_open_run(run, spec, options, started_at, t0)
+        except BaseException as exc:
+            stopped = isinstance(exc, (KeyboardInterrupt, SystemExit))
+            close_status(run, "stopped" if stopped else "failed", error=str(exc) or type(exc).__name__)
+            raise
+        finally:
+            release_shard(run.out, options.shard)
+        close_status(run, "done", results=path is not None)
+        return path
+
+
+def _evaluate_open_run(run: Run, spec: RunSpec, options: RunOptions, started_at: str, t0: float) -> Path | None:
     with log_to(run.out / LOG_FILE):
         evaluator = make_evaluator(spec.judge, run.dataset, options.device, options.judge_options)
         evaluator.check()  # weights missing is an error now, not after generation

@@ -117,6 +117,7 @@ def test_torchrun_two_processes_equal_one_process(layout, single_process_run, tm
     a = json.loads(single_process_run.read_text())
     b = json.loads((tmp_path / "multi" / "results.json").read_text())
     assert b["provenance"]["world_size"] == 2 and a["provenance"]["world_size"] == 1
+    assert not list((tmp_path / "multi").glob(".lock-*"))  # every rank released its shard's lock
     assert a["metrics"] == b["metrics"] and b["complete"]
     # an image's pixels (so its hash) and the judge's probabilities may differ in the last bits with the batch the
     # image was drawn or judged in and the CPU's kernels (AVX2 or AVX-512); verdicts may not

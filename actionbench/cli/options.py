@@ -49,6 +49,33 @@ def judge_option(func):
                         help="Pass an option to the judge, e.g. model=ViT-B-32, pretrained=/weights.bin, db=labels.sqlite.")(func)
 
 
+def check_default_suite(spec: RunSpec, root) -> None:
+    """Without --suite a run targets the download suite (v1 data, SD 2.1): say at once, in one line, when
+    this machine has neither, and what to run instead, rather than failing deep in a load."""
+    from actionbench.errors import ActionBenchError
+
+    lacking = []
+    if spec.dataset == "v1":
+        from actionbench.dataset import load_dataset
+
+        try:
+            load_dataset("v1", root=root)
+        except ActionBenchError:
+            lacking.append("the ActionBench v1 images")
+    if spec.backbone == "sd21" and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        from huggingface_hub import try_to_load_from_cache
+
+        from actionbench.backbone import SD21_HUB_ID
+
+        if not isinstance(try_to_load_from_cache(SD21_HUB_ID, "unet/config.json"), str):
+            lacking.append("the SD 2.1 weights (offline, not in the hub cache)")
+    if lacking:
+        raise ActionBenchError(
+            f"no --suite given, so this runs the download suite v1, but this machine lacks {' and '.join(lacking)}: "
+            "add `--suite mini` for the offline ActionBench-mini world, or run `actionbench download --version v1` "
+            "(and fetch SD 2.1) first")
+
+
 def run_options(func):
     """The options of customize / generate / eval: the command receives ``spec`` and ``options``."""
     options = [
@@ -89,6 +116,8 @@ def run_options(func):
             raise click.UsageError("--method is required (see `actionbench methods`)")
         spec = RunSpec.build(method, parse_overrides(overrides), suite=suite, backbone=backbone, dataset=dataset,
                              judge=judge_name, preset=preset, train_seeds=train_seeds)
+        if click.get_current_context().get_parameter_source("suite") == click.core.ParameterSource.DEFAULT:
+            check_default_suite(spec, root)
         shard_t, world = launcher_shard(shard)
         run_opts = RunOptions(out=out, device=device or default_device(), dtype=dtype, shard=shard_t,
                               world_size=world, data_root=root, attention=attention, vae_slicing=vae_slicing,

@@ -138,14 +138,11 @@ def run_judge(suite: str | None) -> str:
 
 def print_summary(path: Path) -> None:
     from actionbench.io import read_json
+    from actionbench.summary import board_dirs, closing_lines, find_floor
 
     record = read_json(path)
-    m = record["metrics"]
-    click.echo(
-        f"{record['spec']['method']} on {record['spec']['dataset']} ({record['spec']['backbone']['id']}, judge "
-        f"{record['judge']['name']}): action {100 * m['action']['mean']:.2f}%  subject {100 * m['subject']['mean']:.2f}%  "
-        f"total {100 * m['total']['mean']:.2f}%  (n={m['n']})"
-    )
+    for line in closing_lines(record, find_floor(record, board_dirs())):
+        click.echo(line)
     click.echo(f"results: {path}")
 
 

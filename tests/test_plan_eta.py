@@ -1,0 +1,64 @@
+"""The run's ETA against a fake clock: never shorter than what the current stage's own line shows."""
+from __future__ import annotations
+
+import pytest
+
+from actionbench.plan import RunPlan, StagePlan
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _plan(clock) -> RunPlan:
+    plan = RunPlan(stages=[StagePlan("customize", 8, "actions", 800.0), StagePlan("generate", 368, "images", 3680.0),
+                           StagePlan("judge", 368, "images", 184.0)], row_seconds=0.05, clock=clock)
+    plan.estimate()
+    return plan
+
+
+def test_before_any_stage_the_eta_is_the_plan():
+    plan = _plan(FakeClock())
+    assert plan.remaining_seconds() == pytest.approx((800 + 3680 + 184) * 0.05)
+
+
+def test_a_stage_running_slower_than_planned_sets_the_run_eta():
+    clock = FakeClock()
+    plan = _plan(clock)
+    customize, generate, judge = plan.stages
+    plan.start(customize)
+    clock.now += 40.0  # the planned 40 s
+    plan.finish(customize)  # measured rate equals the probe's: 40 s / 800 rows
+    assert plan.row_seconds == pytest.approx(0.05)
+    plan.start(generate)  # planned 184 s; it runs at twice that
+    clock.now += 30.0
+    fraction = 30.0 / 368.0  # the share done after 30 s at 2x the planned time
+    stage_left = 30.0 * (1 - fraction) / fraction  # what the stage's line says: 338 s
+    run_left = plan.remaining_seconds(generate, fraction)
+    assert run_left >= stage_left
+    assert run_left == pytest.approx(stage_left + 184 * 0.05)  # and the judge's planned time after it
+
+
+def test_a_stage_running_faster_than_planned_keeps_the_plans_figure():
+    clock = FakeClock()
+    plan = _plan(clock)
+    generate = plan.stages[1]
+    plan.start(generate)
+    clock.now += 10.0
+    run_left = plan.remaining_seconds(generate, 0.5)  # stage line: 10 s left; plan: 92 s
+    assert run_left == pytest.approx(0.5 * 3680 * 0.05 + (800 + 184) * 0.05)
+    assert run_left >= 10.0
+
+
+def test_no_progress_yet_and_a_finished_stage_are_well_defined():
+    clock = FakeClock()
+    plan = _plan(clock)
+    judge = plan.stages[2]
+    plan.start(judge)
+    assert plan.remaining_seconds(judge, 0.0) == pytest.approx((800 + 3680 + 184) * 0.05)
+    clock.now += 5.0
+    assert plan.remaining_seconds(judge, 1.0) == pytest.approx((800 + 3680) * 0.05)
