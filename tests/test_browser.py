@@ -20,6 +20,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP *.test 127.0.0.1"]
 
+if CHROMIUM is None and os.environ.get("ACTIONBENCH_REQUIRE_BROWSER"):
+    # CI installs chromium and sets this: there a missing browser is a failure, not a silent skip
+    raise RuntimeError("ACTIONBENCH_REQUIRE_BROWSER is set but no chromium is on PATH: apt-get install -y chromium")
+
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium on PATH (install it with `apt-get install -y chromium`); "
     "Playwright's own browser download does not work offline"
