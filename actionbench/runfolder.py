@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .dataset import Dataset, GenerationUnit
 from .errors import ActionBenchError
-from .io import TMP_MARKER, atomic_write_json, read_json, remove_stale_temporaries
+from .io import atomic_write_json, is_toolkit_temporary, read_json, remove_stale_temporaries
 
 SPEC_FILE = "spec.json"
 RESULTS_FILE = "results.json"
@@ -158,7 +158,7 @@ def check_run_folder(out: Path) -> None:
         raise ActionBenchError(f"--out {out} is a file, not a folder; pass a new folder for the run (e.g. runs/my-run)")
     if not out.is_dir() or (out / SPEC_FILE).is_file():
         return
-    entries = [p.name for p in out.iterdir() if not p.name.startswith(TMP_MARKER)]
+    entries = [p.name for p in out.iterdir() if not is_toolkit_temporary(p.name)]
     if entries:
         shown = ", ".join(sorted(entries)[:5]) + (", ..." if len(entries) > 5 else "")
         raise ActionBenchError(
