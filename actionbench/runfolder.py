@@ -156,6 +156,10 @@ def check_run_folder(out: Path) -> None:
     """
     if out.exists() and not out.is_dir():
         raise ActionBenchError(f"--out {out} is a file, not a folder; pass a new folder for the run (e.g. runs/my-run)")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ActionBenchError(f"--out {out} lies under {parent}, which is a file, not a folder; "
+                                   "pass a folder path (e.g. runs/my-run)")
     if not out.is_dir() or (out / SPEC_FILE).is_file():
         return
     entries = [p.name for p in out.iterdir() if not is_toolkit_temporary(p.name)]

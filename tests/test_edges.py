@@ -47,3 +47,39 @@ def test_only_the_toolkits_own_temporaries_are_removed(tmp_path):
     assert remove_stale_temporaries(tmp_path) == 1
     assert not mine.exists() and (tmp_path / ".tmp-notes").is_file() and (tmp_path / ".tmp-drafts").is_dir()
     check_run_folder(tmp_path / "empty-but-for-a-killed-write")  # a missing folder is fine
+
+
+def _eval(*extra):
+    from click.testing import CliRunner
+
+    from actionbench.cli import main
+
+    return CliRunner().invoke(main, ["eval", "--method", "sd", "--dataset", "synthetic", "--backbone", "tiny",
+                                     "--judge", "tiny", "--preset", "smoke", *extra])
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:7", "mps", "gpu"])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_missing_device_is_one_line_before_compute(tmp_path, device, dry_run):
+    from actionbench.devices import check_device
+
+    try:
+        check_device(device)
+        pytest.skip(f"this machine has {device}")
+    except ActionBenchError:
+        pass
+    result = _eval("--device", device, "--out", str(tmp_path / "run"), *(["--dry-run"] if dry_run else []))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "found" in result.output and "cpu" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_out_under_a_file_is_one_line_before_compute(tmp_path, dry_run):
+    (tmp_path / "some_file.txt").write_text("mine")
+    result = _eval("--out", str(tmp_path / "some_file.txt" / "sub"), *(["--dry-run"] if dry_run else []))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "under" in result.output and "which is a file" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert (tmp_path / "some_file.txt").read_text() == "mine"
