@@ -245,6 +245,9 @@ class ProcessTiming:
         self.stages: dict[str, float] = {}
         self.current: tuple[str, float] | None = None
         self.last_write = 0.0
+        from .code_state import code_state_at_import
+
+        self.code = code_state_at_import()  # before any compute, so a later edit of the code shows
 
     def stage_started(self, stage: str) -> None:
         self.current = (stage, time.perf_counter())
@@ -259,7 +262,8 @@ class ProcessTiming:
                 stages[self.current[0]] = stages.get(self.current[0], 0.0) + now - self.current[1]
             atomic_write_json(self.path, {"pid": os.getpid(), "wall_time_s": round(now - self.started, 3),
                                           "cpu_time_s": round(time.process_time() - self.cpu_started, 3),
-                                          "stage_times_s": {k: round(v, 3) for k, v in stages.items()}})
+                                          "stage_times_s": {k: round(v, 3) for k, v in stages.items()},
+                                          "code_at_start": self.code})
 
     def stage_done(self, stage: str, seconds: float) -> None:
         self.stages[stage] = self.stages.get(stage, 0.0) + seconds
@@ -287,6 +291,16 @@ def summed_timings(out: Path) -> tuple[float, dict[str, float], int]:
         for stage, seconds in record.get("stage_times_s", {}).items():
             stages[stage] = stages.get(stage, 0.0) + float(seconds)
     return wall, stages, len(records)
+
+
+def code_at_start(out: Path) -> list[dict]:
+    """The distinct code states (``code_state``) the processes of a run started with."""
+    states = []
+    for record in _timing_records(out):
+        state = record.get("code_at_start")
+        if isinstance(state, dict) and state not in states:
+            states.append(state)
+    return states
 
 
 def summed_cpu_time(out: Path) -> tuple[float, int, int]:

@@ -83,3 +83,88 @@ def test_out_under_a_file_is_one_line_before_compute(tmp_path, dry_run):
     assert "under" in result.output and "which is a file" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert (tmp_path / "some_file.txt").read_text() == "mine"
+
+
+# --- the code a run was made with ------------------------------------------------------------------
+
+from dataclasses import dataclass  # noqa: E402
+
+from PIL import Image  # noqa: E402
+
+from actionbench.method import Method, MethodConfig  # noqa: E402
+
+
+@dataclass(frozen=True)
+class FlatConfig(MethodConfig):
+    pass
+
+
+class FlatMethod(Method):
+    """One colour per action: the whole protocol in about a second."""
+
+    name = "flat"
+    Config = FlatConfig
+
+    def customize(self, action, out_dir):
+        return self.new_artifact(action, meta={"shade": len(action.id) * 20}).save(out_dir)
+
+    def generate(self, artifact, subject, seeds):
+        return [Image.new("RGB", (16, 16), (artifact.meta["shade"], seed % 251, len(subject.id))) for seed in seeds]
+
+
+@pytest.fixture(scope="module")
+def run_with_code_changed_midway(tmp_path_factory):
+    """A run whose process started on code hash aaaa... and wrote results on bbbb... (a pull between)."""
+    import json
+
+    from actionbench import code_state
+    from actionbench.runner import RunOptions, RunSpec, evaluate
+
+    out = tmp_path_factory.mktemp("edges") / "run"
+    spec = RunSpec.build(f"{__name__}:FlatMethod", {}, backbone="tiny", dataset="synthetic", judge="tiny")
+    code_state.code_state_at_import.cache_clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(code_state, "code_sha256", lambda root=None: "a" * 64)
+        assert code_state.code_state_at_import()["code_sha256"] == "a" * 64  # what open_run's timing record takes
+        patch.setattr(code_state, "code_sha256", lambda root=None: "b" * 64)
+        path = evaluate(spec, RunOptions(out=out))
+    code_state.code_state_at_import.cache_clear()
+    return out, json.loads(path.read_text())
+
+
+def test_code_state_is_recorded_at_start_before_customize(tmp_path):
+    from actionbench import code_state
+    from actionbench.runner import RunOptions, RunSpec, open_run
+
+    spec = RunSpec.build(f"{__name__}:FlatMethod", {}, backbone="tiny", dataset="synthetic", judge="tiny")
+    run = open_run(spec, RunOptions(out=tmp_path / "run"))
+    assert not (tmp_path / "run" / "artifacts").exists()  # nothing customized yet
+    assert run.timing.code == code_state.code_state_at_import()
+    assert run.timing.code["code_sha256"] == code_state.code_sha256() and len(run.timing.code["code_sha256"]) == 64
+
+
+def test_code_changed_between_start_and_end_is_reported(run_with_code_changed_midway):
+    _, record = run_with_code_changed_midway
+    prov = record["provenance"]
+    assert prov["code_at_start"][0]["code_sha256"] == "a" * 64 and prov["code_sha256"] == "b" * 64
+    assert prov["code_changed"] is True and "code_sha256 aaaaaaaaaaaa at start" in prov["code_changes"][0]
+
+
+def test_leaderboard_add_refuses_code_changed_run_without_allow_dirty(run_with_code_changed_midway, tmp_path,
+                                                                       monkeypatch):
+    from actionbench.errors import ConfigError
+    import importlib
+
+    from actionbench.leaderboard import add_result
+    from actionbench.leaderboard.tables import collect_rows
+
+    validate = importlib.import_module("actionbench.leaderboard.validate")
+
+    out, _ = run_with_code_changed_midway
+    monkeypatch.setattr(validate, "TEST_BACKBONES", frozenset())  # as if made on a real backbone
+    with pytest.raises(ConfigError, match=r"code changed during the run.*--allow-dirty"):
+        add_result(out, tmp_path / "board")
+    assert not (tmp_path / "board" / "results").exists()
+    add_result(out, tmp_path / "board", allow_dirty=True)
+    rows = collect_rows(tmp_path / "board")
+    assert any("code changed during the run" in (row.get("caveats") or "") for row in rows)
