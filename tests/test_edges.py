@@ -168,3 +168,14 @@ def test_leaderboard_add_refuses_code_changed_run_without_allow_dirty(run_with_c
     add_result(out, tmp_path / "board", allow_dirty=True)
     rows = collect_rows(tmp_path / "board")
     assert any("code changed during the run" in (row.get("caveats") or "") for row in rows)
+
+
+def test_validate_refuses_unknown_top_level_field_with_did_you_mean(run_with_code_changed_midway):
+    from actionbench.results_check import check_results as validate
+
+    _, record = run_with_code_changed_midway
+    assert validate(record) == []
+    problems = validate({**record, "metric": {"total": 1.0}, "zzz": 1})
+    assert any("unknown top-level field 'metric': did you mean 'metrics'?" in p for p in problems)
+    assert any("unknown top-level field 'zzz'" in p and "did you mean" not in p for p in problems)
+    assert not any("human_agreement" in p for p in validate({**record, "human_agreement": {}}))  # a hook's own key
