@@ -45,11 +45,10 @@ def code_changes(starts: list[dict], end: dict) -> list[str]:
     return sorted(set(changes))
 
 
-def code_provenance(out: Path) -> dict:
-    """For results.json: the code hash now, the states the run's processes started with, and whether they differ."""
-    from .runfolder import code_at_start
-
-    starts, end = code_at_start(out), code_state()
+def code_provenance(starts: list[dict]) -> dict:
+    """For results.json: the code hash now, the states the run's processes started with (``starts``),
+    and whether they differ."""
+    end = code_state()
     changes = code_changes(starts, end)
     return {"code_sha256": end["code_sha256"], "code_at_start": starts, "code_changed": bool(changes),
             **({"code_changes": changes} if changes else {})}

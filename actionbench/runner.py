@@ -26,8 +26,8 @@ from .hashing import to_jsonable
 from .io import atomic_write_json, read_json, save_image
 from .report import duration, log_to, progress, say
 from .results import build_results, image_record, now_iso, provenance
-from .contract import image_problems
 from .code_state import code_provenance
+from .contract import image_problems
 from .plan import finish_stage, plan_run, run_eta, start_stage, tick
 from .runfolder import (  # noqa: F401 - the runner's API
     LOG_FILE,
@@ -37,6 +37,7 @@ from .runfolder import (  # noqa: F401 - the runner's API
     Run,
     check_run_folder,
     check_same_spec,
+    code_at_start,
     customize_key,
     image_complete,
     in_shard,
@@ -294,7 +295,7 @@ def collect_results(run: Run, evaluator_description: dict, key: str, started_at:
                            train_seeds=len(run.train_seeds),
                            subject_categories={s.id: s.category for s in run.dataset.subjects})
     record["provenance"]["processes"] = processes or 1
-    record["provenance"].update(code_provenance(run.out))
+    record["provenance"].update(code_provenance(code_at_start(run.out)))
     return record
 
 
