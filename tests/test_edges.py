@@ -179,3 +179,11 @@ def test_validate_refuses_unknown_top_level_field_with_did_you_mean(run_with_cod
     assert any("unknown top-level field 'metric': did you mean 'metrics'?" in p for p in problems)
     assert any("unknown top-level field 'zzz'" in p and "did you mean" not in p for p in problems)
     assert not any("human_agreement" in p for p in validate({**record, "human_agreement": {}}))  # a hook's own key
+
+
+def test_leaderboard_add_refuses_dirty_source_run_without_allow_dirty():
+    from actionbench.leaderboard.validate import code_caveats
+
+    assert code_caveats({"provenance": {"git_dirty": True}}) == ["dirty source"]
+    assert code_caveats({"provenance": {"git_dirty": False, "code_at_start": [{"git_dirty": True}]}}) == ["dirty source"]
+    assert code_caveats({"provenance": {"git_dirty": False, "code_changed": False}}) == []
