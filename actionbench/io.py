@@ -10,8 +10,8 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any, Iterator, TypeVar
@@ -21,6 +21,18 @@ from .hashing import to_jsonable
 
 T = TypeVar("T")
 TMP_MARKER = ".tmp-"
+TMP_PREFIX = f"{TMP_MARKER}actionbench-"
+_TMP_NAME = re.compile(r"^\.tmp-actionbench-[0-9a-f]{8}-.")
+"""A temporary this toolkit made: its own name plus a random 8-hex token. Only such names are ever
+removed; a user's ``.tmp-notes`` or ``.tmp-drafts/`` shares the ``.tmp-`` prefix but never this form."""
+
+
+def _token() -> str:
+    return f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}-"
+
+
+def is_toolkit_temporary(name: str) -> bool:
+    return bool(_TMP_NAME.match(name))
 
 
 @contextlib.contextmanager
@@ -28,7 +40,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TMP_MARKER}{uuid.uuid4().hex[:8]}-{path.name}"
+    tmp = path.parent / f"{_token()}{path.name}"
     try:
         yield tmp
         if tmp.is_file():
@@ -135,13 +147,15 @@ def load_image(path: str | Path):
 
 def remove_stale_temporaries(folder: str | Path, recursive: bool = True) -> int:
     """Delete temporaries left by a killed process in ``folder`` (and below, if ``recursive``);
-    returns how many. Only names this module makes (``.tmp-...``) are touched; callers name the
-    folders their own writes go to, never a user's folder."""
+    returns how many. Only names this module makes (``.tmp-actionbench-<token>-...``) are touched,
+    never a user's own ``.tmp-*``; callers name the folders their own writes go to."""
     count = 0
     folder = Path(folder)
     if not folder.is_dir():
         return 0
-    for tmp in list(folder.rglob(f"{TMP_MARKER}*") if recursive else folder.glob(f"{TMP_MARKER}*")):
+    for tmp in list(folder.rglob(f"{TMP_PREFIX}*") if recursive else folder.glob(f"{TMP_PREFIX}*")):
+        if not is_toolkit_temporary(tmp.name) or not tmp.exists():
+            continue
         _cleanup(tmp)
         count += 1
     return count
@@ -149,4 +163,6 @@ def remove_stale_temporaries(folder: str | Path, recursive: bool = True) -> int:
 
 def make_temp_dir(parent: str | Path, name: str) -> Path:
     Path(parent).mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{TMP_MARKER}{name}-", dir=parent))
+    path = Path(parent) / f"{_token()}{name}"
+    path.mkdir(mode=0o700)
+    return path

@@ -68,6 +68,7 @@ def check_results(record: Any) -> list[str]:
                    else "rewrite the results with the current runner (`actionbench judge --out RUN`)")]
     legacy = is_legacy(record)
     problems: list[str] = listed(non_finite_numbers(record), "non-finite numbers")
+    problems.extend(unknown_top_fields(record))
     _check_fields(record, TOP_FIELDS if legacy else TOP_FIELDS_V2, "", problems)
     _check_spec(record, problems)
     if isinstance(record.get("judge"), dict):
@@ -97,6 +98,23 @@ def check_results(record: Any) -> list[str]:
 
 
 # --- shape -----------------------------------------------------------------------------------------
+
+
+def unknown_top_fields(record: Mapping) -> list[str]:
+    """Top-level keys no writer makes: a typo (``metric``) or an addition nothing checks. A results
+    hook writes under its own registered name, so those are known too. (Legacy files carry a subset.)"""
+    import difflib
+
+    from .registry import RESULT_HOOKS
+
+    known = {"schema_version", *TOP_FIELDS_V2, *RESULT_HOOKS.names()}
+    problems = []
+    for key in sorted(set(record) - known, key=str):
+        close = difflib.get_close_matches(str(key), sorted(known), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        problems.append(f"unknown top-level field '{key}': {hint}a results file holds only "
+                        f"{', '.join(sorted(known))}; remove it")
+    return problems
 
 
 def _type_name(types) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .dataset import Dataset, GenerationUnit
 from .errors import ActionBenchError
-from .io import TMP_MARKER, atomic_write_json, read_json, remove_stale_temporaries
+from .io import atomic_write_json, is_toolkit_temporary, read_json, remove_stale_temporaries
 
 SPEC_FILE = "spec.json"
 RESULTS_FILE = "results.json"
@@ -157,9 +157,13 @@ def check_run_folder(out: Path) -> None:
     """
     if out.exists() and not out.is_dir():
         raise ActionBenchError(f"--out {out} is a file, not a folder; pass a new folder for the run (e.g. runs/my-run)")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ActionBenchError(f"--out {out} lies under {parent}, which is a file, not a folder; "
+                                   "pass a folder path (e.g. runs/my-run)")
     if not out.is_dir() or (out / SPEC_FILE).is_file():
         return
-    entries = [p.name for p in out.iterdir() if not p.name.startswith(TMP_MARKER)]
+    entries = [p.name for p in out.iterdir() if not is_toolkit_temporary(p.name)]
     if entries:
         shown = ", ".join(sorted(entries)[:5]) + (", ..." if len(entries) > 5 else "")
         raise ActionBenchError(
@@ -288,6 +292,9 @@ class ProcessTiming:
         self.stages: dict[str, float] = {}
         self.current: tuple[str, float] | None = None
         self.last_write = 0.0
+        from .code_state import code_state_at_import
+
+        self.code = code_state_at_import()  # before any compute, so a later edit of the code shows
 
     def stage_started(self, stage: str) -> None:
         self.current = (stage, time.perf_counter())
@@ -302,7 +309,8 @@ class ProcessTiming:
                 stages[self.current[0]] = stages.get(self.current[0], 0.0) + now - self.current[1]
             atomic_write_json(self.path, {"pid": os.getpid(), "wall_time_s": round(now - self.started, 3),
                                           "cpu_time_s": round(time.process_time() - self.cpu_started, 3),
-                                          "stage_times_s": {k: round(v, 3) for k, v in stages.items()}})
+                                          "stage_times_s": {k: round(v, 3) for k, v in stages.items()},
+                                          "code_at_start": self.code})
 
     def stage_done(self, stage: str, seconds: float) -> None:
         self.stages[stage] = self.stages.get(stage, 0.0) + seconds
@@ -330,6 +338,16 @@ def summed_timings(out: Path) -> tuple[float, dict[str, float], int]:
         for stage, seconds in record.get("stage_times_s", {}).items():
             stages[stage] = stages.get(stage, 0.0) + float(seconds)
     return wall, stages, len(records)
+
+
+def code_at_start(out: Path) -> list[dict]:
+    """The distinct code states (``code_state``) the processes of a run started with."""
+    states = []
+    for record in _timing_records(out):
+        state = record.get("code_at_start")
+        if isinstance(state, dict) and state not in states:
+            states.append(state)
+    return states
 
 
 def summed_cpu_time(out: Path) -> tuple[float, int, int]:

@@ -26,6 +26,7 @@ from .hashing import to_jsonable
 from .io import atomic_write_json, read_json, save_image
 from .report import duration, log_to, progress, say
 from .results import build_results, image_record, now_iso, provenance
+from .code_state import code_provenance
 from .contract import image_problems
 from .plan import close_status, finish_stage, plan_run, run_eta, start_stage, tick
 from .runfolder import (  # noqa: F401 - the runner's API
@@ -36,6 +37,7 @@ from .runfolder import (  # noqa: F401 - the runner's API
     Run,
     check_run_folder,
     check_same_spec,
+    code_at_start,
     customize_key,
     image_complete,
     in_shard,
@@ -295,6 +297,7 @@ def collect_results(run: Run, evaluator_description: dict, key: str, started_at:
                            train_seeds=len(run.train_seeds),
                            subject_categories={s.id: s.category for s in run.dataset.subjects})
     record["provenance"]["processes"] = processes or 1
+    record["provenance"].update(code_provenance(code_at_start(run.out)))
     return record
 
 
@@ -306,6 +309,9 @@ def write_results(run: Run, evaluator, started_at: str, wall_time_s: float, worl
     for entry in RESULT_HOOKS.entries():  # e.g. agreement with human labels, where a labels DB exists
         RESULT_HOOKS.get(entry.name)(run, evaluator, key, record)
     path = atomic_write_json(run.out / RESULTS_FILE, record)
+    if record["provenance"].get("code_changed"):
+        print(f"warning: ActionBench's code changed while this run was made ({'; '.join(record['provenance']['code_changes'])}); "
+              "results.json says so, and `leaderboard --add` refuses it without --allow-dirty")
     try:
         from .leaderboard import make_grid
 

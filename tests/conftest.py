@@ -22,6 +22,18 @@ REPO = Path(__file__).resolve().parents[1]
 UPSTREAM = REPO.parent / "shared" / "upstream" / "ActionBench"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def clean_source_for_test_runs():
+    """Runs made by tests stand for runs from a clean checkout, whether or not the tree under test has
+    uncommitted edits (a dirty run needs --allow-dirty on the board); tests of that refusal set it themselves."""
+    import actionbench.results as results
+
+    real = results.source_commit
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(results, "source_commit", lambda: (real()[0], False))
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_backbone():
     """One tiny backbone for the session; tests also check nobody writes its weights."""

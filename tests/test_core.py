@@ -142,6 +142,6 @@ def test_full_disk_gives_a_clear_error_and_keeps_nothing_half_written(tmp_path, 
 
 def test_stale_temporaries_are_removed(tmp_path):
     (tmp_path / "x").mkdir()
-    (tmp_path / "x" / ".tmp-abc-1.png").write_bytes(b"half")
+    (tmp_path / "x" / ".tmp-actionbench-0123abcd-1.png").write_bytes(b"half")
     assert remove_stale_temporaries(tmp_path) == 1
-    assert not (tmp_path / "x" / ".tmp-abc-1.png").exists()
+    assert not (tmp_path / "x" / ".tmp-actionbench-0123abcd-1.png").exists()

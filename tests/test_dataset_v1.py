@@ -15,7 +15,7 @@ from actionbench import download as dl
 from actionbench.dataset import Protocol
 from actionbench.manifest import default_data_root, read_manifest
 from actionbench.errors import DatasetError, IntegrityError
-from actionbench.io import TMP_MARKER
+from actionbench.io import TMP_MARKER, TMP_PREFIX
 
 UPSTREAM = Path(__file__).resolve().parents[1].parent / "shared" / "upstream" / "ActionBench"
 CHECKSUMS = UPSTREAM.parent / "ActionBench.sha256"
@@ -211,7 +211,7 @@ def test_interrupted_import_resumes_and_fetches_only_the_rest(tmp_path, monkeypa
 
     # a process killed hard leaves its temporary behind: the next run removes it
     (root / "squat").mkdir(exist_ok=True)
-    (root / "squat" / f"{TMP_MARKER}deadbeef-01.jpg").write_bytes(b"partial")
+    (root / "squat" / f"{TMP_PREFIX}deadbeef-01.jpg").write_bytes(b"partial")
     monkeypatch.setattr(dl._FolderSource, "fetch", real_fetch)
     report = dl.download("v1", root=root, source=UPSTREAM, progress=False)
     assert (report.fetched, report.skipped, report.stale_removed) == (N_FILES - 59, 59, 1)

@@ -157,7 +157,8 @@ def test_legacy_results_validate_as_legacy_and_are_marked():
     path = REPO / "leaderboard" / "results" / "mini-reversion.json"
     assert validate_results(path) == []
     data = json.loads(path.read_text())
-    assert entry_caveats(data) == ["legacy: no image or record hashes"]
+    dirty = ["dirty source"] if data["provenance"].get("git_dirty") else []  # made from uncommitted code
+    assert entry_caveats(data) == ["legacy: no image or record hashes", *dirty]
     assert check_against(data, REPO / "leaderboard").problems  # not a run folder: said so, not a crash
 
 

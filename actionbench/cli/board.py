@@ -19,12 +19,15 @@ from actionbench.errors import friendly_errors
 @click.option("--allow-partial", is_flag=True, default=False,
               help="With --add: accept a run that is not a full, verifiable one (partial, smoke preset, test "
                    "backbone, legacy file); the board marks it, and partial or smoke rows are not ranked.")
+@click.option("--allow-dirty", is_flag=True, default=False,
+              help="With --add: accept a run made from uncommitted code, or whose code changed during the run; "
+                   "the board marks it.")
 @click.option("--replace", is_flag=True, default=False,
               help="With --add: replace the entry of the same name (it is never replaced without this flag).")
 @click.option("--name", "entry_name", default=None,
               help="With one --add: the entry's name [default: method-spec-judge-records hash].")
 @friendly_errors
-def leaderboard(runs, add, board_dir, allow_partial, replace, entry_name):
+def leaderboard(runs, add, board_dir, allow_partial, allow_dirty, replace, entry_name):
     """Render LEADERBOARD.md, leaderboard.csv and index.html from all results (+ the paper's rows).
 
     \b
@@ -44,7 +47,8 @@ def leaderboard(runs, add, board_dir, allow_partial, replace, entry_name):
     else:
         board = board_dir or PROJECT_BOARD
         for item in add:
-            path = add_result(item, board, name=entry_name, allow_partial=allow_partial, replace=replace)
+            path = add_result(item, board, name=entry_name, allow_partial=allow_partial, replace=replace,
+                              allow_dirty=allow_dirty)
             click.echo(f"added {path}")
         written = render_leaderboard(board, extra_results=runs)
     for name, path in written.items():

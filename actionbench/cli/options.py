@@ -116,10 +116,15 @@ def run_options(func):
             raise click.UsageError("--method is required (see `actionbench methods`)")
         spec = RunSpec.build(method, parse_overrides(overrides), suite=suite, backbone=backbone, dataset=dataset,
                              judge=judge_name, preset=preset, train_seeds=train_seeds)
+        from actionbench.devices import check_device
+        from actionbench.runfolder import check_run_folder
+
         if click.get_current_context().get_parameter_source("suite") == click.core.ParameterSource.DEFAULT:
             check_default_suite(spec, root)
         shard_t, world = launcher_shard(shard)
-        run_opts = RunOptions(out=out, device=device or default_device(), dtype=dtype, shard=shard_t,
+        if out is not None:
+            check_run_folder(out)
+        run_opts = RunOptions(out=out, device=check_device(device or default_device()), dtype=dtype, shard=shard_t,
                               world_size=world, data_root=root, attention=attention, vae_slicing=vae_slicing,
                               gradient_checkpointing=gradient_checkpointing,
                               judge_options=judge_options_from(judge_options))

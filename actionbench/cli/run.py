@@ -86,10 +86,11 @@ def eval_command(spec: RunSpec, options: RunOptions, dry_run: bool):
 @friendly_errors
 def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
     """Judge a run's images (or your own) and write results.json."""
+    from actionbench.devices import check_device
     from actionbench.results import now_iso
     from actionbench.runner import judge as do_judge, judge_key, make_evaluator, missing_work, open_existing_run, write_results
 
-    device = device or default_device()
+    device = check_device(device or default_device())
     options = judge_options_from(judge_options)
     if images is not None:
         from actionbench.byo import judge_images

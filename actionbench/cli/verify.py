@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from actionbench.devices import check_device
 from actionbench.errors import friendly_errors
 
 from .options import default_device, judge_option, judge_options_from
@@ -63,7 +64,7 @@ def rejudge(entry, out, run_dir, board, judge_name, device, root, max_differ_fra
         if name is None:
             raise ActionBenchError(f"{entry} is not an entry of {board} (no entry holds its records); add it with "
                                    "`actionbench leaderboard --add` before recording a re-judging")
-    summary = do_rejudge(results, images, out, judge=judge_name, device=device or default_device(),
+    summary = do_rejudge(results, images, out, judge=judge_name, device=check_device(device or default_device()),
                          judge_options=judge_options_from(judge_options) if judge_options else None, data_root=root,
                          max_differ_fraction=MAX_DIFFER_FRACTION if max_differ_fraction is None else max_differ_fraction)
     click.echo(format_summary(summary))
@@ -100,7 +101,7 @@ def reproduce(entry, out, board, device, root, as_json):
     path, name, results = _entry(Path(entry), board)
     label = name or results.get("run_name") or path.parent.name
     out = out or Path("runs") / f"reproduce-{slug(label)}"
-    report = do_reproduce(results, out, device=device or default_device(), data_root=root)
+    report = do_reproduce(results, out, device=check_device(device or default_device()), data_root=root)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report, label))
     if not report["reproduced"]:
         sys.exit(1)

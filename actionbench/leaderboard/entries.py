@@ -16,7 +16,7 @@ from actionbench.io import atomic_write_bytes, atomic_write_json, read_json, sav
 from actionbench.results_schema import record_set_sha256
 
 from .grids import make_grid
-from .validate import ValidationError, entry_caveats, load_valid_results, resolve_results_path, validate_run
+from .validate import ValidationError, code_caveats, entry_caveats, load_valid_results, resolve_results_path, validate_run
 
 PROJECT_BOARD = Path("leaderboard")  # the project's board, relative to the checkout
 RESULTS_DIR, GRIDS_DIR, VERIFIED_DIR = "results", "grids", "verified"
@@ -53,7 +53,7 @@ def describe_run(results: Mapping) -> str:
 
 
 def add_result(results_path: str | Path, leaderboard_dir: str | Path = PROJECT_BOARD, name: str | None = None,
-               allow_partial: bool = False, replace: bool = False) -> Path:
+               allow_partial: bool = False, replace: bool = False, allow_dirty: bool = False) -> Path:
     """Check a run and add it to a leaderboard folder; returns the copy's path.
 
     The results are checked on their own and against their run folder (``verify_run``: spec.json,
@@ -74,11 +74,19 @@ def add_result(results_path: str | Path, leaderboard_dir: str | Path = PROJECT_B
     check = validate_run(data, source.parent)
     if not check.ok:
         raise ValidationError(f"{source} (checked against its run folder {source.parent})", check.problems)
-    caveats = entry_caveats(data)
+    dirty = code_caveats(data)
+    caveats = [c for c in entry_caveats(data) if c not in dirty]
     if caveats and not allow_partial:
         raise ConfigError(
             f"{source} is not a full, verifiable run of the protocol ({'; '.join(caveats)}): the leaderboard "
             "ranks full runs. Add it anyway, marked as such on the board, with --allow-partial"
+        )
+    # a test backbone's numbers mean nothing whatever the code; its --allow-partial already marks the row
+    test_backbone = any(c.startswith("test backbone") for c in caveats)
+    if dirty and not (allow_dirty or test_backbone):
+        raise ConfigError(
+            f"{source} was made with code that is not one committed state ({'; '.join(dirty)}); nobody can "
+            "check out what made it. Rerun from a clean checkout, or add it marked as such with --allow-dirty"
         )
     name = default_name(data) if name is None else name
     if not _SAFE_NAME.match(name):

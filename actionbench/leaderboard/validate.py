@@ -107,6 +107,19 @@ def entry_caveats(data: Mapping) -> list[str]:
         caveats.append(f"test backbone {backbone}")
     if is_legacy(data):
         caveats.append("legacy: no image or record hashes")
+    return caveats + code_caveats(data)
+
+
+def code_caveats(data: Mapping) -> list[str]:
+    """The code a run was made with was not one committed state: uncommitted edits, or a change
+    between the start of the run and its end (``leaderboard --add`` wants ``--allow-dirty`` for these)."""
+    prov = data.get("provenance") if isinstance(data.get("provenance"), Mapping) else {}
+    caveats = []
+    if prov.get("git_dirty") is True or any(isinstance(s, Mapping) and s.get("git_dirty") is True
+                                            for s in prov.get("code_at_start") or []):
+        caveats.append("dirty source")
+    if prov.get("code_changed") is True:
+        caveats.append("code changed during the run")
     return caveats
 
 

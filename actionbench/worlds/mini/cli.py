@@ -243,7 +243,10 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
 
         if leaderboard_dir:
             for row, path in done:
-                click.echo(f"added {add_result(path, Path(leaderboard_dir), name=board_name(suite, row.name), replace=True)}")
+                # the table's own rows: a run from uncommitted code is added, and its row says "dirty source"
+                added = add_result(path, Path(leaderboard_dir), name=board_name(suite, row.name), replace=True,
+                                   allow_dirty=True)
+                click.echo(f"added {added}")
             render_leaderboard(Path(leaderboard_dir))
         else:
             render_leaderboard(PROJECT_BOARD, extra_results=results, page_dir=Path(runs_dir) / "leaderboard")
