@@ -187,3 +187,19 @@ def test_leaderboard_add_refuses_dirty_source_run_without_allow_dirty():
     assert code_caveats({"provenance": {"git_dirty": True}}) == ["dirty source"]
     assert code_caveats({"provenance": {"git_dirty": False, "code_at_start": [{"git_dirty": True}]}}) == ["dirty source"]
     assert code_caveats({"provenance": {"git_dirty": False, "code_changed": False}}) == []
+
+
+def test_code_hash_covers_methods_and_judges_kept_outside_the_core(tmp_path):
+    from actionbench import code_state
+
+    roots = code_state.source_roots()
+    assert {"actionbench", "actionbench.methods", "actionbench.evaluators"} <= set(roots) or \
+        all(p.is_relative_to(code_state.PACKAGE) for p in roots.values())  # a wheel keeps them inside actionbench/
+    core, methods = tmp_path / "core", tmp_path / "methods"
+    core.mkdir()
+    methods.mkdir()
+    (core / "a.py").write_text("x = 1\n")
+    (methods / "m.py").write_text("lr = 1e-3\n")
+    before = code_state.code_sha256({"actionbench": core, "actionbench.methods": methods})
+    (methods / "m.py").write_text("lr = 1e-2\n")
+    assert code_state.code_sha256({"actionbench": core, "actionbench.methods": methods}) != before
