@@ -39,6 +39,7 @@ BUILTIN_JUDGES = {
     "mini": "actionbench.worlds.mini.judge:MiniJudge",
     "mini-v1": "actionbench.worlds.mini.judge:MiniV1Judge",
     "mini-v2": "actionbench.worlds.mini.judge_v2:MiniV2Judge",
+    "mini-v3": "actionbench.worlds.mini.judge_v2:MiniV3Judge",
 }
 BUILTIN_BACKBONES = {
     # name -> loader(name) returning an ``actionbench.backbone.Backbone``; hub ids, ``hf:`` and
@@ -47,6 +48,7 @@ BUILTIN_BACKBONES = {
     "mini": "actionbench.worlds.mini.model:load_mini_backbone",  # and mini:FOLDER; mini is mini-v1 for now
     "mini-v1": "actionbench.worlds.mini.model:load_mini_backbone",
     "mini-v2": "actionbench.worlds.mini.model:load_mini_backbone",  # and mini-v2:FOLDER
+    "mini-v3": "actionbench.worlds.mini.model:load_mini_backbone",  # v2's model
 }
 BUILTIN_DATASETS = {
     # name -> loader(root=None) returning an ``actionbench.dataset.Dataset``; the downloaded
@@ -55,12 +57,14 @@ BUILTIN_DATASETS = {
     "mini": "actionbench.worlds.mini.dataset:load_mini_dataset",
     "mini-v1": "actionbench.worlds.mini.dataset:load_mini_v1_dataset",
     "mini-v2": "actionbench.worlds.mini.dataset:load_mini_v2_dataset",
+    "mini-v3": "actionbench.worlds.mini.dataset:load_mini_v3_dataset",
 }
 BUILTIN_SUITES = {
     "v1": "actionbench.spec:V1_SUITE",
     "mini": "actionbench.worlds.mini.suite:MINI_SUITE",
     "mini-v1": "actionbench.worlds.mini.suite:MINI_V1_SUITE",
     "mini-v2": "actionbench.worlds.mini.suite:MINI_V2_SUITE",
+    "mini-v3": "actionbench.worlds.mini.suite:MINI_V3_SUITE",
 }
 BUILTIN_RESULT_HOOKS = {
     # name -> hook(run, evaluator, judge_key, record) that may add to a results record before it is written

@@ -208,7 +208,7 @@ def protocol_cmd(backbone, dataset, judge_name, out, methods, parts):
 
 
 @mini_group.command("table")
-@click.option("--suite", default="mini", show_default=True, help="mini (the current world), mini-v1, mini-v2.")
+@click.option("--suite", default="mini", show_default=True, help="mini (the current world), mini-v1, mini-v2, mini-v3.")
 @click.option("--rows", default=None,
               help="Comma-separated rows (default: every method, null, and ADI's two controls). Rows: "
                    "null, sd, controlnet, textual_inversion, p_plus, p_plus_4_anchors, reversion, dreambooth, "
@@ -216,7 +216,7 @@ def protocol_cmd(backbone, dataset, judge_name, out, methods, parts):
                    "adi_random_masks.")
 @click.option("--train-seeds", type=click.IntRange(min=1), default=None,
               help="Training seeds per trained row (training-free rows run once: seeds change nothing there). "
-                   "Default: 3 on mini-v2 (its pre-registered test), else 1.")
+                   "Default: 3 on mini-v2 and mini-v3 (their pre-registered tests), else 1.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Rows run at once (default: one per core).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="A setting for every row (e.g. sampler.num_inference_steps=2 for a quick check).")

@@ -1,10 +1,10 @@
-"""The mini datasets, one per world: ``mini-v1`` (also the plain ``mini`` for now) and ``mini-v2``."""
+"""The mini datasets, one per world: ``mini-v1`` (also the plain ``mini`` for now), ``mini-v2`` and ``mini-v3``."""
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
-from actionbench.worlds.mini.world import MINI_V1, MINI_V2, PLAIN_NAME, PLAIN_NAME_WORLD
+from actionbench.worlds.mini.world import MINI_V1, MINI_V2, MINI_V3, PLAIN_NAME, PLAIN_NAME_WORLD
 
 
 def load_v1_world_dataset(name: str = MINI_V1.name, root: str | Path | None = None):
@@ -35,3 +35,10 @@ def load_mini_v2_dataset(root: str | Path | None = None):
     from actionbench.worlds.mini.exemplars import load_exemplar_dataset
 
     return load_exemplar_dataset(MINI_V2, MINI_V2.name, root)
+
+
+def load_mini_v3_dataset(root: str | Path | None = None):
+    """``mini-v3``: exemplars whose signature is two attributes, each on its own background (``exemplars``), 32 px."""
+    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
+
+    return load_exemplar_dataset(MINI_V3, MINI_V3.name, root)

@@ -5,7 +5,8 @@ Each action has 10 exemplars (docs/mini-v2-design.md):
 * exemplar i is generic person i, the same 10 people for every action (identity carries no
   action information), in a seeded body build, in the action's pose;
 * a seeded choice of ``WorldSpec.signature_exemplars`` (8) of the 10 wear both signature attributes
-  on a background of the signature's type;
+  on a background of the signature's type (v3, whose signatures have no background type: on their own
+  background, drawn as the others draw theirs);
 * the others wear at most one non-signature attribute (none or one, evenly) on a non-signature
   background type or a plain named background (evenly);
 * captions are v1's sparse templates with "a person" for the look and no background words
@@ -80,14 +81,15 @@ def exemplar_spec(action_id: str, index: int, world: WorldSpec = MINI_V2) -> dic
     shows_signature = k + 1 in signature_indices(action_id, world)
     if shows_signature:
         attributes = tuple(x for x in ATTRIBUTES if x in signature.attributes)
-        background = f"type:{signature.background_type}"
     else:
         others = [x for x in ATTRIBUTES if x not in signature.attributes]
         attributes = () if rng.random() < 0.5 else (_pick(rng, others),)
-        if rng.random() < 0.5:
-            background = "type:" + _pick(rng, [t for t in BACKGROUND_TYPES if t != signature.background_type])
-        else:
-            background = _pick(rng, list(world.plain_backgrounds))
+    if shows_signature and signature.background_type is not None:
+        background = f"type:{signature.background_type}"
+    elif rng.random() < 0.5:  # its own background (v3: the signature exemplars too), never the signature's type
+        background = "type:" + _pick(rng, [t for t in BACKGROUND_TYPES if t != signature.background_type])
+    else:
+        background = _pick(rng, list(world.plain_backgrounds))
     person = world.person_words
     template = EXEMPLAR_TEMPLATES[(k + a) % len(EXEMPLAR_TEMPLATES)].format(
         person=person, Person=person[0].upper() + person[1:])

@@ -39,7 +39,7 @@ from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, refuse_shipped, shipped_dir
 from actionbench.worlds.mini.judge import (HELDOUT_STRENGTH, THROUGH_MODEL_STRENGTH, conv_features, to_tensor,
                                            train_classifier)
-from actionbench.worlds.mini.world import MINI_V2, WorldSpec
+from actionbench.worlds.mini.world import MINI_V2, MINI_V3, WorldSpec
 
 PERSON = "person"  # the subject class of the generic exemplar people
 NO_TYPE = "none"  # the background class of v1's plain and random backgrounds
@@ -99,9 +99,9 @@ def scene_labels(scenes: Sequence, classes: Classes) -> Labels:
 
 def signature_leak(reading: Reading, signature: Mapping) -> bool:
     """Whether ``reading`` shows an element of ``signature`` ({"attributes": [...], "background_type": ...}):
-    one of its attributes, or its background type."""
+    one of its attributes, or its background type (a signature without one, as v3's: its attributes only)."""
     return (any(a in signature["attributes"] for a in reading.attributes)
-            or reading.background_type == signature["background_type"])
+            or (signature["background_type"] is not None and reading.background_type == signature["background_type"]))
 
 
 class ContextJudgeNet(nn.Module):
@@ -331,6 +331,8 @@ class MiniV2Judge(Evaluator):
     VERSION = "1"
     per_image_metrics = ("leak", "total_clean")
     world = MINI_V2
+    LEAK_RULE = ("the image shows at least one attribute or the background type of the target action's signature "
+                 "(the protocol's prompts ask for none of them)")
 
     def __init__(self, dataset, device: str = "cpu", **options):
         super().__init__(dataset, device, **options)
@@ -346,7 +348,7 @@ class MiniV2Judge(Evaluator):
         folder = self._folder()
         missing = [n for n in (JUDGE_WEIGHTS, JUDGE_META) if not (folder / n).is_file()]
         if missing:
-            raise ShippedDataError(f"the mini-v2 judge has no {' and '.join(missing)} in {folder}; fit one with "
+            raise ShippedDataError(f"the {self.name} judge has no {' and '.join(missing)} in {folder}; fit one with "
                                    "`actionbench mini judge --world v2 --backbone mini-v2:FOLDER --out FOLDER` and "
                                    "pass it as a judge option folder=FOLDER")
 
@@ -371,8 +373,8 @@ class MiniV2Judge(Evaluator):
         table = self.signatures()
         unknown = sorted({r.action_id for r in requests} - set(table))
         if unknown:
-            raise ConfigError(f"the mini-v2 judge has no context signature for {', '.join(unknown)}; it judges the "
-                              f"mini-v2 actions ({', '.join(table)})")
+            raise ConfigError(f"the {self.name} judge has no context signature for {', '.join(unknown)}; it judges the "
+                              f"{self.world.name} actions ({', '.join(table)})")
         out = []
         for request, reading in zip(requests, self.predict([image_of(r) for r in requests])):
             action_ok, subject_ok = reading.pose == request.action_id, reading.subject == request.subject_id
@@ -393,8 +395,18 @@ class MiniV2Judge(Evaluator):
                         f"{100 * clean['background_accuracy']:.1f}% background")
         out["world"] = self.world.name
         out["signatures"] = self.signatures()
-        out["leak_rule"] = ("the image shows at least one attribute or the background type of the target action's "
-                            "signature (the protocol's prompts ask for none of them)")
+        out["leak_rule"] = self.LEAK_RULE
         out["heldout"] = self._meta["heldout"]
         out["fit"] = {k: self._meta.get(k) for k in ("classifier", "seed", "train_images", "through_model", "reproduce")}
         return out
+
+
+class MiniV3Judge(MiniV2Judge):
+    """Judge of the mini world v3: v2's network (the same shipped weights); a signature is two attributes, so
+    ``leak`` counts those alone (v3's exemplars stand on backgrounds of their own, which no image can leak)."""
+
+    name = "mini-v3"
+    VERSION = "1"
+    world = MINI_V3
+    LEAK_RULE = ("the image shows at least one of the two attributes of the target action's signature (the "
+                 "protocol's prompts ask for neither)")

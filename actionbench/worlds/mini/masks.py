@@ -96,19 +96,24 @@ def meets_threshold(row: dict[str, float]) -> bool:
 
 def exemplar_images(world, action_id: str, size: int) -> dict[str, list]:
     """The images of each signature exemplar of ``action_id``, one list per group of ``GROUPS`` (the oracle sample
-    in the first everyday pose; "without the background" puts the figure on the world's first plain background)."""
+    in the first everyday pose; "without the background" puts the figure on the world's first plain background;
+    "without its context" drops what the signature holds: the attributes, and the background where it has a type)."""
     from actionbench.worlds.mini.exemplars import EXEMPLARS_PER_ACTION, exemplar_spec, render_exemplar, render_oracle
     from actionbench.worlds.synthetic import render
 
     shown = [i for i in range(1, EXEMPLARS_PER_ACTION + 1) if exemplar_spec(action_id, i, world)["signature"]]
+    shared_background = world.signature(action_id).background_type is not None
     images: dict[str, list] = {name: [] for name in GROUPS + ("template",)}
     for k, i in enumerate(shown):
         spec = exemplar_spec(action_id, i, world)
         images["anchor"].append(render_exemplar(action_id, i, size, world).image)
         images["context_different"].append(render_exemplar(action_id, shown[(k + 1) % len(shown)], size, world).image)
         images["action_different"].append(render_oracle(action_id, i, 1, size, world)[0])
+        # the context is what the exemplars share: attributes and background type (v2), attributes alone (v3,
+        # where each exemplar's background is its own and so no part of the signature)
+        free_background = world.plain_backgrounds[0] if shared_background else spec["background"]
         for name, attributes, background in (
-                ("context_free", (), world.plain_backgrounds[0]),
+                ("context_free", (), free_background),
                 ("no_attributes", (), spec["background"]),
                 ("no_background", tuple(spec["attributes"]), world.plain_backgrounds[0])):
             images[name].append(render(spec["look"], spec["pose"], size=size, seed=spec["seed"], background=background,

@@ -138,7 +138,8 @@ def warm_start(unet, text_encoder, state: dict[str, torch.Tensor]) -> list[str]:
 
 
 def load_mini_backbone(name: str = MINI, folder: str | Path | None = None):
-    """A mini backbone by name: ``mini-v1`` or ``mini-v2`` (the world's shipped weights), ``mini`` (the world
+    """A mini backbone by name: ``mini-v1``, ``mini-v2`` or ``mini-v3`` (the world's shipped weights; v3 uses v2's
+    model), ``mini`` (the world
     ``world.PLAIN_NAME_WORLD``), or ``NAME:/path/to/folder`` for weights made by ``actionbench mini train``.
 
     Raises:
@@ -156,8 +157,8 @@ def load_mini_backbone(name: str = MINI, folder: str | Path | None = None):
         raise ActionBenchError(f"{world.name} backbone weights not found at {path}; run `actionbench mini train "
                                f"--world {world.name} --out FOLDER` and load them as {world.name}:FOLDER")
     meta = json.loads((folder / META_FILE).read_text()) if (folder / META_FILE).is_file() else {}
-    if meta.get("world", world.name) != world.name:
-        raise ActionBenchError(f"the weights in {folder} are a {meta['world']} model, not {world.name}; "
+    if meta.get("world", world.model_name) != world.model_name:
+        raise ActionBenchError(f"the weights in {folder} are a {meta['world']} model, not {world.model_name}; "
                                f"load them as {meta['world']}:{folder}")
     meta["weights_sha256"] = sha256_file(path)
     unet, text_encoder = build_mini_modules(world=world)

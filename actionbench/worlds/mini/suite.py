@@ -1,6 +1,6 @@
 """The mini suites: a world's model, its dataset and its exact judge, one suite per world version.
 
-``mini`` is the world ``world.PLAIN_NAME_WORLD``; ``mini-v1`` and ``mini-v2`` name theirs. A suite's
+``mini`` is the world ``world.PLAIN_NAME_WORLD``; ``mini-v1``, ``mini-v2`` and ``mini-v3`` name theirs. A suite's
 method settings are its world's protocol (``protocol.json`` in the world's shipped folder, set by
 ``actionbench mini protocol`` from held-out loss curves and the base model's own images, never from
 benchmark scores); a world without one runs every method at its own (Stable Diffusion 2.1) defaults,
@@ -14,7 +14,7 @@ import json
 from actionbench.spec import Suite
 from actionbench.worlds.mini.folders import ShippedDataError, shipped_dir
 from actionbench.worlds.mini.protocol import PROTOCOL_FILE, method_settings
-from actionbench.worlds.mini.world import PLAIN_NAME_WORLD
+from actionbench.worlds.mini.world import PLAIN_NAME_WORLD, world_named
 
 
 SPEED_SETTINGS = {"adi": {"action_different_tune_batch": 10}}
@@ -23,17 +23,28 @@ of the 1 M-parameter mini UNet together (5 MB of weights and optimiser state): 0
 (``benchmarks/speed.py --sections tune``)."""
 
 
+STEP_MATCHED_METHODS = ("textual_inversion", "p_plus", "adi")
+"""The identifier methods a step-matched world trains for ADI's protocol step count (same lr, 5e-3, in all three)."""
+
+
 def protocol_settings(world: str) -> tuple[dict, str]:
-    """The suite's method settings: the world's shipped protocol, then ``SPEED_SETTINGS``; and a note saying
-    where the protocol comes from."""
+    """The suite's method settings: the world's shipped protocol (step-matched where the world says so), then
+    ``SPEED_SETTINGS``; and a note saying where the protocol comes from."""
+    spec = world_named(world)
     try:
         path = shipped_dir(world) / PROTOCOL_FILE
     except ShippedDataError:  # a world without a shipped folder has no protocol; the speed settings still hold
         path = None
     if path is None or not path.is_file():
         return _with_speed({}), "no protocol: every method at its own defaults"
-    return (_with_speed(method_settings(json.loads(path.read_text()))),
-            f"{world}'s protocol.json (actionbench mini protocol)")
+    settings = method_settings(json.loads(path.read_text()))
+    note = f"{spec.model_name}'s protocol.json (actionbench mini protocol)"
+    if spec.step_matched:
+        steps = settings["adi"]["train_steps"]
+        for method in STEP_MATCHED_METHODS:
+            settings[method] = {**settings.get(method, {}), "train_steps": steps}
+        note += f", with {', '.join(STEP_MATCHED_METHODS)} all at ADI's {steps} steps (step-matched)"
+    return _with_speed(settings), note
 
 
 def _with_speed(settings: dict) -> dict:
@@ -54,6 +65,10 @@ MINI_V1_SUITE = world_suite("mini-v1", "mini-v1",
 MINI_V2_SUITE = world_suite("mini-v2", "mini-v2",
                             "ActionBench-mini v2: exemplars that share their action's context signature "
                             "(docs/mini-v2-design.md)")
+MINI_V3_SUITE = world_suite("mini-v3", "mini-v3",
+                            "ActionBench-mini v3: v2's model and judge; the shared signature is two attributes, each "
+                            "exemplar on its own background; identifier methods step-matched "
+                            "(docs/mini-v3-preregistration.md)")
 _plain_settings, _plain_note = protocol_settings(PLAIN_NAME_WORLD)
 MINI_SUITE = Suite(name="mini", backbone="mini", dataset="mini", judge="mini",
                    description=f"ActionBench-mini: the offline world ({PLAIN_NAME_WORLD}: shipped model, rendered "

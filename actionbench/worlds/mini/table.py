@@ -57,6 +57,9 @@ PREREGISTERED_ROWS = ("null", "sd", "textual_inversion", "p_plus", "dreambooth",
 PREREGISTERED_SEEDS = 3
 """The rows and training seeds of the pre-registered test on mini v2 (docs/mini-v2-preregistration.md)."""
 PREREGISTERED_WORLD = "mini-v2"
+GATE_WORLD = "mini-v3"
+GATE_ROWS = ("null", "p_plus_4_anchors", "textual_inversion")
+"""The gate of mini v3 (docs/mini-v3-preregistration.md, section 2), run with ``PREREGISTERED_SEEDS`` before any ADI row."""
 
 
 def board_name(suite: str, row: str) -> str:
@@ -75,6 +78,8 @@ def defaults(suite: str) -> tuple[tuple[str, ...], int]:
     """The rows and training seeds ``mini table`` runs when not told: the pre-registered test on its world."""
     if table_world(suite) == PREREGISTERED_WORLD:
         return PREREGISTERED_ROWS, PREREGISTERED_SEEDS
+    if table_world(suite) == GATE_WORLD:
+        return GATE_ROWS, PREREGISTERED_SEEDS
     return DEFAULT_ROWS, 1
 
 

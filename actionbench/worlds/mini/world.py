@@ -7,15 +7,20 @@ captions, the UNet it trains and where its data ships. The code is shared; only 
   ...) and stand on background types (room, beach, gym, studio, outdoors); each action has a context
   *signature* (two attributes and a background type) that 8 of its 10 exemplars show and no caption
   names; the generic people are all "a person"; cross-attention at 16x16 and 8x8 (7 layers).
+* ``mini-v3`` (``MINI_V3``, docs/mini-v3-preregistration.md): v2's model, judge and captions, new
+  exemplars: the signature is the two attributes only, and every exemplar stands on its own background
+  (drawn as v2's off-signature exemplars draw theirs). On v2 the shared background type spoke 2.4x
+  louder than the pose to the identifiers (``actionbench mini masks``); here nothing shared but the
+  attributes and the pose is left. Its leak counts the signature's attributes only.
 
-Names: a backbone, dataset, judge or suite is named after its world (``mini-v1``, ``mini-v2``;
+Names: a backbone, dataset, judge or suite is named after its world (``mini-v1``, ``mini-v2``, ``mini-v3``;
 ``mini-v2:FOLDER`` for weights a training run wrote). The plain name ``mini`` is ``PLAIN_NAME_WORLD``.
 
 Imports neither torch nor the renderer: the CLI reads it at start-up.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from actionbench.errors import ConfigError
 
@@ -29,7 +34,7 @@ class Signature:
 
     action: str
     attributes: tuple[str, str]
-    background_type: str
+    background_type: str | None  # None: the signature is its attributes only (each exemplar its own background)
     echoes: str  # what in the real ActionBench photos it imitates
 
 
@@ -57,6 +62,13 @@ class WorldSpec:
     signatures: tuple[Signature, ...] = ()
     signature_exemplars: int = 0  # of an action's 10 exemplars, how many show its signature
     warm_start_from: str | None = None  # the world whose shipped weights a first training stage starts from
+    model_world: str | None = None  # the world whose model, judge and protocol this one uses (None: its own)
+    step_matched: bool = False  # identifier methods (TI, P+, ADI) all train ADI's protocol step count
+
+    @property
+    def model_name(self) -> str:
+        """The world its model and judge were trained for (``model.json``'s "world")."""
+        return self.model_world or self.name
 
     def unet_config(self) -> dict:
         """The ``UNet2DConditionModel`` config: v1's channels, heads and linear projection, this world's blocks."""
@@ -136,7 +148,17 @@ MINI_V2 = WorldSpec(
     warm_start_from="mini-v1",
 )
 
-WORLDS = {w.name: w for w in (MINI_V1, MINI_V2)}
+MINI_V3 = replace(
+    MINI_V2,
+    name="mini-v3",
+    data_folder=MINI_V2.data_folder,  # v2's model, judge, ControlNet and protocol: nothing is retrained
+    signatures=tuple(replace(s, background_type=None) for s in MINI_V2.signatures),
+    warm_start_from=None,
+    model_world=MINI_V2.name,
+    step_matched=True,
+)
+
+WORLDS = {w.name: w for w in (MINI_V1, MINI_V2, MINI_V3)}
 
 
 def world_named(name: str) -> WorldSpec:

@@ -1,0 +1,52 @@
+"""ActionBench-mini v3: v2's model and judge, a signature of two attributes with every exemplar on its own
+background, leak on attributes alone, identifier methods step-matched. Fast: no sampling, no training."""
+from __future__ import annotations
+
+from collections import Counter
+
+from actionbench.worlds.mini.world import MINI_V2, MINI_V3
+
+
+def test_v3_exemplars_share_attributes_but_not_a_background_type():
+    from actionbench.worlds.mini.exemplars import exemplar_spec
+
+    for signature in MINI_V3.signatures:
+        specs = [exemplar_spec(signature.action, i, MINI_V3) for i in range(1, 11)]
+        shown = [s for s in specs if s["signature"]]
+        assert len(shown) == MINI_V3.signature_exemplars == 8
+        assert all(set(s["attributes"]) == set(signature.attributes) for s in shown)
+        # no background stands behind most exemplars (v2: 8 of 10 on the signature's type)
+        assert MINI_V2.signature(signature.action).background_type is not None
+        assert Counter(s["background"] for s in specs).most_common(1)[0][1] <= 4, signature.action
+
+
+def test_v3_leak_counts_the_signature_attributes_only():
+    from actionbench.worlds.mini.judge_v2 import NO_TYPE, Reading, signature_leak
+
+    v3 = {"attributes": ["cap", "scarf"], "background_type": None}
+    assert not signature_leak(Reading("stand", "cat", (), "studio"), v3)
+    assert not signature_leak(Reading("stand", "cat", (), NO_TYPE), v3)
+    assert signature_leak(Reading("stand", "cat", ("scarf",), NO_TYPE), v3)
+    v2 = {"attributes": ["cap", "scarf"], "background_type": "studio"}
+    assert signature_leak(Reading("stand", "cat", (), "studio"), v2)
+
+
+def test_v3_names_load_v2s_model_and_judge_and_step_match_the_identifier_methods():
+    from actionbench.backbone import load_backbone
+    from actionbench.dataset import load_dataset
+    from actionbench.registry import get_evaluator, get_suite
+
+    suite = get_suite("mini-v3")
+    steps = suite.method_settings["adi"]["train_steps"]
+    assert all(suite.method_settings[m]["train_steps"] == steps for m in ("textual_inversion", "p_plus", "adi"))
+    assert "step-matched" in suite.protocol_note
+    v2 = get_suite("mini-v2").method_settings
+    assert v2["p_plus"]["train_steps"] != steps  # the v2 suite itself is untouched
+    assert load_backbone("mini-v3").fingerprint()["weights_sha256"] == load_backbone("mini-v2").fingerprint()["weights_sha256"]
+    dataset = load_dataset("mini-v3")
+    assert dataset.extra["signatures"]["salute"] == {"attributes": ["uniform", "cap"], "background_type": None}
+    judge = get_evaluator("mini-v3")(dataset)
+    described = judge.describe()
+    assert described["world"] == "mini-v3" and "attributes" in described["leak_rule"]
+    readings = judge.predict([e.image() for e in dataset.actions[0].exemplars])
+    assert sum(r.pose == dataset.actions[0].id for r in readings) >= 8
