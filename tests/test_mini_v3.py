@@ -50,3 +50,46 @@ def test_v3_names_load_v2s_model_and_judge_and_step_match_the_identifier_methods
     assert described["world"] == "mini-v3" and "attributes" in described["leak_rule"]
     readings = judge.predict([e.image() for e in dataset.actions[0].exemplars])
     assert sum(r.pose == dataset.actions[0].id for r in readings) >= 8
+
+
+def test_holm_rejects_as_the_step_down_rule_says():
+    from actionbench.worlds.mini.verdict_v3 import holm
+
+    # m = 4 at 0.05: 0.01 <= 0.0125 rejected, 0.02 <= 0.0167 fails, so it and every larger p stand
+    assert holm([0.04, 0.01, 0.02, 0.03]) == [False, True, False, False]
+    # all small enough: 0.001 <= 0.0125, 0.012 <= 0.0167, 0.02 <= 0.025, 0.04 <= 0.05
+    assert holm([0.02, 0.001, 0.04, 0.012]) == [True, True, True, True]
+    assert holm([]) == []
+
+
+def test_the_claim_outcome_follows_the_pre_registered_rule():
+    from actionbench.worlds.mini.verdict_v3 import claim_outcome
+
+    def leak(lo, hi, holm=True):
+        return {"difference": (lo + hi) / 2, "ci95": [lo, hi], "holm_rejects_zero": holm}
+
+    def action(d, lo, hi):
+        return {"difference": d, "ci95": [lo, hi]}
+
+    assert claim_outcome(leak(-0.2, -0.05), action(0.01, -0.05, 0.07)) == "supported"
+    assert claim_outcome(leak(-0.2, -0.05, holm=False), action(0.01, -0.05, 0.07)) == "not shown"
+    assert claim_outcome(leak(-0.2, -0.05), action(-0.01, -0.05, 0.03)) == "not shown"  # action point below 0
+    assert claim_outcome(leak(0.01, 0.1), action(0.01, -0.05, 0.07)) == "falsified"
+    assert claim_outcome(leak(-0.2, -0.05), action(-0.1, -0.2, -0.01)) == "falsified"
+    assert claim_outcome(leak(-0.1, 0.05), action(0.0, -0.1, 0.1)) == "not shown"
+    assert claim_outcome(None, action(0.0, -0.1, 0.1)) == "not yet"
+
+
+def test_selectivity_picks_the_first_preset_that_meets_the_threshold_else_paper():
+    from actionbench.worlds.mini.verdict_v3 import selectivity
+
+    def record(meets):
+        overall = {p: {"both": {"context": 0.5 if m else 0.9, "action": 1.2, "kept_fraction": 0.2}}
+                   for p, m in meets.items()}
+        return {"world": "mini-v3", "threshold": {"context": 0.6, "action": 1.0},
+                "stages": {"trained": {"overall": overall, "meets": meets}}}
+
+    chosen = selectivity(record({"paper": False, "global_median": True, "token_q25": True}))
+    assert chosen["chosen"] == "global_median" and chosen["met"] and chosen["stage"] == "trained"
+    fallback = selectivity(record({"paper": False, "global_median": False}))
+    assert fallback["chosen"] == "paper" and not fallback["met"]

@@ -127,3 +127,37 @@ def test_leak_parts_split_the_leak_into_background_and_attributes():
                "records": [record("man", ["cap"], "outdoors"), record("man", [], "room"),
                            record("cat", ["scarf"], "outdoors"), record("cat", ["uniform"], "none")]}
     assert leak_parts(results) == {"background": 0.5, "attributes": 0.5, "attributes_animals": 0.5}
+
+
+def test_the_v3_gate_and_claim_are_recomputed_by_mini_verdict(tmp_path):
+    """The v3 test on made-up rows: P+ 50 % action against null's 25 % passes G1; leak on animals and lift decide
+    G2 and G3; the claim reads adi_oracle - adi_random_masks."""
+    def row(name, action_rate, leak_rate, lift, seeds=(0, 1, 2)):
+        write_row(tmp_path, name, records(action_rate, leak_rate=leak_rate, seeds=seeds))
+        path = tmp_path / name / "results.json"
+        results = json.loads(path.read_text())
+        path.write_text(json.dumps({**results, "floor": {"lift": lift}}))
+
+    row("null", 0.25, 0.0, None, seeds=(0,))
+    row("p_plus_4_anchors", 0.5, 0.5, 0.2)
+    row("textual_inversion", 0.5, 0.5, 0.1)
+    out = CliRunner().invoke(main, ["mini", "verdict", "--suite", "mini-v3", "--runs", str(tmp_path), "--n-boot", "200"])
+    assert out.exit_code == 0, out.output
+    assert "G1 p_plus_4_anchors - null, action: +25.0 pp" in out.output and "passes" in out.output
+    assert "G3 lift: textual_inversion 0.100, p_plus_4_anchors 0.200 (needs >= 0.15 each): FAILS" in out.output
+    assert "gate FAILS" in out.output and "claim: not yet" in out.output
+    row("adi_oracle", 0.75, 0.0, 0.2)  # equal action (an interval [0, 0]) would be "not shown": its bound must pass 0
+    row("adi_random_masks", 0.5, 0.5, 0.2)
+    result = json.loads(CliRunner().invoke(main, ["mini", "verdict", "--suite", "mini-v3", "--runs", str(tmp_path),
+                                                  "--n-boot", "200", "--json"]).output)
+    claim0 = result["claim"]["0"]
+    assert claim0["family"] == 5 and claim0["pre_registered_family"] == 8
+    assert claim0["outcome"] == "supported", claim0
+    refused = CliRunner().invoke(main, ["mini", "verdict", "--runs", str(tmp_path), "--masks", str(path_of(tmp_path))])
+    assert refused.exit_code != 0 and "--suite mini-v3" in refused.output
+
+
+def path_of(folder):
+    target = folder / "masks.json"
+    target.write_text("{}")
+    return target

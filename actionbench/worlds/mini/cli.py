@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from actionbench.errors import friendly_errors
+from actionbench.errors import ConfigError, friendly_errors
 
 _REPLACE_SHIPPED_HELP = "Allow writing into the weights shipped with the package (they are replaced)."
 
@@ -48,7 +48,6 @@ def mini_group():
 def train_cmd(world_name, steps, out, seed, threads, fit_judge, init_from, learning_rate, new_block_learning_rate,
               seeds_per_pair, checkpoint_every, replace_shipped):
     """Train the mini base model (seeded; a progress bar shows the loss); --init-from continues a run."""
-    from actionbench.errors import ConfigError
     from actionbench.worlds.mini.folders import refuse_shipped, shipped_dir
     from actionbench.worlds.mini.world import MINI_V1, world_option
 
@@ -144,7 +143,6 @@ def judge_cmd(world_name, backbone, out, epochs, seed, per_pair, width, through_
 def judge_check_cmd(backbone, judges, out, images):
     """Check the v2 judge on generated images: agreement of two judges per head, what each reads of what was
     asked, confusion matrices."""
-    from actionbench.errors import ConfigError
 
     folders = [f.strip() for f in judges.split(",") if f.strip()]
     if len(folders) != 2:
@@ -228,7 +226,8 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
     with one combined progress display; a failing row is reported and the others go on."""
     import os
 
-    from actionbench.worlds.mini.table import PREREGISTERED_WORLD, board_name, defaults, rows_by_name, run_table, table_world
+    from actionbench.worlds.mini.table import (GATE_WORLD, PREREGISTERED_WORLD, board_name, defaults, rows_by_name,
+                                              run_table, table_world)
 
     default_rows, default_seeds = defaults(suite)
     chosen = rows_by_name([r.strip() for r in rows.split(",")] if rows else default_rows)
@@ -255,6 +254,8 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
         click.echo(f"  failed {row.name}: {why}")
     if table_world(suite) == PREREGISTERED_WORLD:
         _print_verdict(Path(runs_dir))
+    if table_world(suite) == GATE_WORLD:
+        _print_gate(Path(runs_dir))
     if failed:
         sys.exit(1)
 
@@ -269,7 +270,6 @@ def adi_samples_cmd(suite, overrides, out):
     person, with its attributes and background type, in another pose (generated samples, and the world's oracle)."""
     from actionbench.backbone import load_backbone
     from actionbench.dataset import load_dataset
-    from actionbench.errors import ConfigError
     from actionbench.io import atomic_write_json
     from actionbench.registry import get_evaluator, get_suite
     from actionbench.spec import parse_overrides
@@ -289,6 +289,16 @@ def adi_samples_cmd(suite, overrides, out):
         click.echo(f"written: {out}")
 
 
+def _print_gate(runs: Path) -> None:
+    from actionbench.errors import ActionBenchError
+    from actionbench.worlds.mini import verdict_v3
+
+    try:
+        click.echo("\n".join(verdict_v3.format_verdict(verdict_v3.verdict(runs, None))))
+    except ActionBenchError as error:  # a gate row not run yet
+        click.echo(f"mini-v3 gate: not yet ({error})")
+
+
 def _print_verdict(runs: Path) -> None:
     from actionbench.errors import ActionBenchError
     from actionbench.worlds.mini.verdict import format_verdict, verdict
@@ -300,20 +310,36 @@ def _print_verdict(runs: Path) -> None:
 
 
 @mini_group.command("verdict")
+@click.option("--suite", type=click.Choice(["mini-v2", "mini-v3"]), default="mini-v2", show_default=True,
+              help="Which pre-registered test: mini-v2 (docs/mini-v2-preregistration.md) or mini-v3 (its gate, mask "
+                   "selectivity and step-matched claim: docs/mini-v3-preregistration.md).")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False, exists=True), default="runs/mini", show_default=True,
-              help="The folder of `actionbench mini table --suite mini-v2` (one run folder per row), or a leaderboard "
-                   "folder holding the rows as results/mini-v2-ROW.json (e.g. leaderboard).")
+              help="The folder of `actionbench mini table --suite SUITE` (one run folder per row), or a leaderboard "
+                   "folder holding the rows as results/SUITE-ROW.json (e.g. leaderboard).")
+@click.option("--masks", "masks_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="mini-v3: the record of `actionbench mini masks --suite mini-v3 --out FILE` (the selectivity).")
 @click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True)
-@click.option("--json", "as_json", is_flag=True, default=False, help="Print the check and the claim as JSON.")
+@click.option("--json", "as_json", is_flag=True, default=False, help="Print the result as JSON.")
 @friendly_errors
-def verdict_cmd(runs_dir, n_boot, as_json):
-    """The pre-registered test of ADI on mini v2 (docs/mini-v2-preregistration.md): the setup check (a), then,
-    when the ADI rows and their comparators are there, the claim (b) and its verdict (c)."""
+def verdict_cmd(suite, runs_dir, masks_file, n_boot, as_json):
+    """A pre-registered test recomputed from the committed rows. mini-v2: the setup check (a), then, when the ADI
+    rows and their comparators are there, the claim (b) and its verdict (c). mini-v3: the gate, the masks'
+    selectivity and the claim with Holm's correction (at bootstrap seeds 0, 1 and 2)."""
     import json
 
+    runs = Path(runs_dir)
+    if suite == "mini-v3":
+        from actionbench.io import read_json
+        from actionbench.worlds.mini import verdict_v3
+
+        masks = read_json(Path(masks_file), "mini masks record") if masks_file else None
+        result = verdict_v3.verdict(runs, masks, n_boot)
+        click.echo(json.dumps(result, indent=2) if as_json else "\n".join(verdict_v3.format_verdict(result)))
+        return
+    if masks_file:
+        raise ConfigError("--masks is read by the mini-v3 test only; add --suite mini-v3")
     from actionbench.worlds.mini.verdict import format_verdict, verdict
 
-    runs = Path(runs_dir)
     result = verdict(runs, n_boot)
     click.echo(json.dumps(result, indent=2) if as_json else "\n".join(format_verdict(result, runs)))
 
@@ -333,7 +359,6 @@ def masks_cmd(suite, stages, draws, seed, out):
     from actionbench.backbone import load_backbone
     from actionbench.config import build_config
     from actionbench.dataset import load_dataset
-    from actionbench.errors import ConfigError
     from actionbench.io import atomic_write_json
     from actionbench.methods.adi import ADI
     from actionbench.methods.p_plus import PPlus
