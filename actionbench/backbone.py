@@ -85,8 +85,14 @@ class Backbone:
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
-    def fresh_scheduler(self):
-        return type(self.scheduler).from_config(self.scheduler.config)
+    def fresh_scheduler(self, solver: str | None = None):
+        """A new scheduler with the backbone's noise schedule: its own type, or the ``SamplerConfig.solver``
+        named (``ddim``, ``dpmpp_2m``, ``unipc``)."""
+        if solver is None:
+            return type(self.scheduler).from_config(self.scheduler.config)
+        import diffusers
+
+        return getattr(diffusers, SOLVER_SCHEDULERS[solver]).from_config(self.scheduler.config)
 
     def to(self, device: str | torch.device) -> "Backbone":
         self.device = torch.device(device)
@@ -300,6 +306,10 @@ TINY_TEXT_CONFIG = dict(
     pad_token_id=0,
     hidden_act="gelu",
 )
+# SamplerConfig.solver -> the diffusers scheduler class that takes the steps (DPM-Solver++ 2M is diffusers' default
+# configuration of DPMSolverMultistepScheduler).
+SOLVER_SCHEDULERS = {"ddim": "DDIMScheduler", "dpmpp_2m": "DPMSolverMultistepScheduler",
+                     "unipc": "UniPCMultistepScheduler"}
 # Stable Diffusion 2.1's scheduler settings.
 SD21_SCHEDULER_CONFIG = dict(
     num_train_timesteps=1000,

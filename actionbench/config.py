@@ -21,13 +21,20 @@ from .hashing import stable_hash, to_jsonable
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """How an image is drawn: DDIM with classifier-free guidance (every sampling path uses this).
+    """How an image is drawn: a diffusers solver (DDIM by default) with classifier-free guidance (every sampling
+    path uses this).
 
     The ADI paper does not state its sampler; the defaults are Stable Diffusion 2.1's usual ones.
     """
 
+    SOLVERS: ClassVar[tuple[str, ...]] = ("ddim", "dpmpp_2m", "unipc")
+
     num_inference_steps: int = 50
-    """DDIM steps per image."""
+    """Solver steps per image."""
+    solver: str = "ddim"
+    """The diffusers scheduler that takes the steps: ``ddim`` (DDIMScheduler), ``dpmpp_2m`` (DPM-Solver++,
+    second-order multistep: DPMSolverMultistepScheduler) or ``unipc`` (UniPCMultistepScheduler); each built from
+    the backbone's own noise schedule."""
     guidance_scale: float = 7.5
     """Classifier-free guidance scale (1 or less: no guidance)."""
     negative_prompt: str = ""
@@ -44,6 +51,10 @@ class SamplerConfig:
 
     def __post_init__(self):
         check_ranges(self)
+        if self.solver not in self.SOLVERS:
+            close = difflib.get_close_matches(str(self.solver), self.SOLVERS, n=1)
+            raise ConfigError(f"SamplerConfig.solver must be one of {', '.join(self.SOLVERS)}, got {self.solver!r}"
+                              + (f"; did you mean {close[0]}?" if close else "") + " e.g. --set sampler.solver=ddim")
 
 
 @dataclass(frozen=True)

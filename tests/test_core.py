@@ -70,7 +70,8 @@ def test_field_docs_come_from_the_source():
     assert "sampl" in docs["sampler"]
     from actionbench.config import SamplerConfig, field_docs
 
-    assert "DDIM" in field_docs(SamplerConfig)["num_inference_steps"]
+    assert "steps" in field_docs(SamplerConfig)["num_inference_steps"]
+    assert "DPMSolverMultistepScheduler" in field_docs(SamplerConfig)["solver"]
 
 
 def _artifact(tmp_path: Path) -> Artifact:

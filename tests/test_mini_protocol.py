@@ -102,7 +102,9 @@ def test_a_short_protocol_run_on_mini_writes_a_record_the_suite_can_apply(tmp_pa
     path = P.run_protocol("mini", "mini", "mini", tmp_path, methods=["textual_inversion"], log=lines.append)
     record = json.loads(path.read_text())
     assert record["sampler"]["num_inference_steps"] in (2, 3, 4)
-    assert set(record["sampler"]["agreement_with_50_steps"]) == {"2", "3"}
+    assert record["sampler"]["solver"] in P.SAMPLER_SOLVERS
+    assert {s: set(a) for s, a in record["sampler"]["agreement_with_50_steps"].items()} == {
+        s: {"2", "3"} for s in P.SAMPLER_SOLVERS}
     assert [r["row"] for r in record["rows"]] == ["textual_inversion"]
     ti = record["rows"][0]
     assert ti["settings"].get("train_steps") in (None, 2)  # 4 is the cut (default 2,000): then the default stays
@@ -133,8 +135,8 @@ def test_the_sampler_rule_compares_pose_and_subject_only_whatever_else_the_judge
         def predict(self, images):
             return [Reading("stand", "man", ("cap",) if steps == 2 else (), "none") for steps in images]
 
-    steps, agreement = P.sampler_steps(None, Judge(), [("a man standing", "stand", "man")], [0, 1])
-    assert steps == 2 and agreement == {2: 1.0}
+    chosen, agreement = P.sampler_steps(None, Judge(), [("a man standing", "stand", "man")], [0, 1])
+    assert chosen == ("ddim", 2) and agreement == {s: {2: 1.0} for s in P.SAMPLER_SOLVERS}
 
 
 def test_records_measured_in_parts_merge_into_the_shipped_protocol(tmp_path):
@@ -161,3 +163,26 @@ def test_records_measured_in_parts_merge_into_the_shipped_protocol(tmp_path):
         P.merge_records([first, first], world="w")
     with pytest.raises(ValueError, match="disagree on the sampler"):
         P.merge_records([first, dict(second, sampler={"num_inference_steps": 20})], world="w")
+
+
+def test_sampler_only_keeps_the_method_rows_and_replaces_rule_1(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from actionbench.cli import main
+
+    monkeypatch.setattr(P, "SAMPLER_REFERENCE", 3)
+    monkeypatch.setattr(P, "SAMPLER_CANDIDATES", (2,))
+    monkeypatch.setattr(P, "SAMPLER_SOLVERS", ("ddim", "unipc"))
+    monkeypatch.setattr(P, "EVERYDAY_PROMPTS", (("man", "stand"),))
+    old = {"world": "w", "sampler": {"num_inference_steps": 40}, "rows": [
+        {"row": "p_plus", "method": "p_plus", "settings": {"train_steps": 350}, "reason": "r", "curves": []}],
+        "cpu_seconds": 12.0}
+    (tmp_path / "protocol.json").write_text(json.dumps(old))
+    out = CliRunner().invoke(main, ["mini", "protocol", "--backbone", "mini", "--out", str(tmp_path), "--sampler-only"])
+    assert out.exit_code == 0, out.output
+    record = json.loads((tmp_path / "protocol.json").read_text())
+    assert record["rows"] == old["rows"] and set(record["sampler"]["agreement_with_50_steps"]) == {"ddim", "unipc"}
+    assert record["rows_measured_before"]["sampler"] == old["sampler"]
+    refused = CliRunner().invoke(main, ["mini", "protocol", "--out", str(tmp_path / "none"), "--sampler-only",
+                                        "--backbone", "mini:" + str(tmp_path / "none")])
+    assert refused.exit_code != 0 and "measure the whole protocol first" in refused.output

@@ -1,4 +1,5 @@
-"""Sampling images: DDIM with classifier-free guidance, one generator per image, from a ``SamplerConfig``."""
+"""Sampling images: the sampler's solver with classifier-free guidance, one generator per image, from a
+``SamplerConfig``."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -24,7 +25,7 @@ def sample_images(
     per_seed_inputs: Mapping[str, Sequence] | None = None,
     pipe_kwargs: Mapping | None = None,
 ) -> list:
-    """Sample one image per seed with DDIM and classifier-free guidance, as ``sampler`` says.
+    """Sample one image per seed with the sampler's solver and classifier-free guidance, as ``sampler`` says.
 
     ``prompt_embeds`` is (1, 77, D) for all seeds or (len(seeds), 77, D). Each image gets its
     own generator, so an image depends only on its seed, not on the batch it was drawn in.
@@ -37,6 +38,7 @@ def sample_images(
         pipe_kwargs: further pipeline arguments, the same for every image.
     """
     pipe = pipe if pipe is not None else backbone.pipeline(unet=unet, text_encoder=text_encoder)
+    pipe.scheduler = backbone.fresh_scheduler(sampler.solver)  # the solver asked for, with no state from a last call
     if negative_prompt_embeds is None:
         negative_prompt_embeds = encode_prompts(backbone, [sampler.negative_prompt], text_encoder=text_encoder)
     images = []
@@ -73,12 +75,13 @@ def sample_images(
 def sdedit(backbone, latents: torch.Tensor, prompt_embeds: torch.Tensor, strength: float, sampler: SamplerConfig,
            generator: torch.Generator, negative_prompt_embeds: torch.Tensor | None = None, unet=None) -> torch.Tensor:
     """SDEdit (Meng et al., ICLR 2022): noise ``latents`` to ``strength`` of the sampler's DDIM schedule and
-    denoise them back with classifier-free guidance; returns the denoised latents.
+    denoise them back with classifier-free guidance; returns the denoised latents. Always DDIM, whatever
+    ``sampler.solver``: SDEdit starts part-way down a schedule, which multistep solvers have no history for.
 
     ``prompt_embeds`` is (B, 77, D), one per latent. The noise comes from ``generator``. The whole batch
     goes through the UNet at once (guided: unconditional half first)."""
     unet = unet or backbone.unet
-    scheduler = backbone.fresh_scheduler()
+    scheduler = backbone.fresh_scheduler("ddim")
     steps = sampler.num_inference_steps
     scheduler.set_timesteps(steps)
     timesteps = scheduler.timesteps[min(int(round(steps * (1 - strength))), steps - 1):]

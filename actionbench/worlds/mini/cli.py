@@ -185,7 +185,11 @@ def controlnet_cmd(backbone, out, steps, threads, replace_shipped):
 @click.option("--merge", "parts", default=None,
               help="Comma-separated protocol.json files measured in parts (--methods) on this world: join them "
                    "and re-apply the rule to their curves instead of measuring.")
-def protocol_cmd(backbone, dataset, judge_name, out, methods, parts):
+@click.option("--sampler-only", is_flag=True, default=False,
+              help="Measure rule 1 (the solver and its steps) only, keeping the method rows of --out's protocol.json "
+                   "(or, where --out has none, of the world's shipped one).")
+@friendly_errors
+def protocol_cmd(backbone, dataset, judge_name, out, methods, parts, sampler_only):
     """Set the world's sampler and per-method training settings by the documented rule (held-out loss
     curves, never benchmark scores); writes protocol.json, which the suite applies."""
     import json
@@ -202,7 +206,19 @@ def protocol_cmd(backbone, dataset, judge_name, out, methods, parts):
         click.echo(f"protocol: {path}")
         return
     chosen = [m.strip() for m in methods.split(",")] if methods else None
-    click.echo(f"protocol: {run_protocol(backbone, dataset, judge_name, Path(out), chosen, log=click.echo)}")
+    rows_from = None
+    if sampler_only:
+        from actionbench.worlds.mini.folders import mini_folder
+        from actionbench.worlds.mini.protocol import PROTOCOL_FILE
+
+        if chosen or parts:
+            raise ConfigError("--sampler-only measures rule 1 alone: drop --methods and --merge")
+        source = next((p for p in (Path(out) / PROTOCOL_FILE, mini_folder(backbone) / PROTOCOL_FILE) if p.is_file()), None)
+        if source is None:
+            raise ConfigError(f"--sampler-only keeps the method rows of a protocol.json, and neither {out} nor "
+                              f"{backbone}'s folder has one; measure the whole protocol first (drop --sampler-only)")
+        rows_from = json.loads(source.read_text())
+    click.echo(f"protocol: {run_protocol(backbone, dataset, judge_name, Path(out), chosen, log=click.echo, rows_from=rows_from)}")
 
 
 @mini_group.command("table")

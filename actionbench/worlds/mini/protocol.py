@@ -5,9 +5,10 @@ The v1 settings (50 DDIM steps, 250 to 3,000 training steps, SD's learning rates
 865M-parameter UNet at 768 px. On a 1M-parameter world they may be wasteful (too many steps) or
 too weak (a fine-tuning learning rate that hardly moves the model). The rule:
 
-1. **Sampler steps**: the fewest DDIM steps (of ``SAMPLER_CANDIDATES``) whose images the world's judge
-   reads the same as at 50 steps (pose and subject) for at least 98 % of images, on the base model's
-   own trained everyday prompts (no method involved).
+1. **Sampler**: the fewest steps (of ``SAMPLER_CANDIDATES``), over the solvers ``SAMPLER_SOLVERS`` (DDIM,
+   DPM-Solver++ 2M, UniPC; a tie goes to the earlier one), whose images the world's judge reads the same as
+   at 50 DDIM steps (pose and subject) for at least 98 % of images, on the base model's own trained everyday
+   prompts (no method involved).
 2. **Learning rate**, per method: the smallest multiple (x1, x10, x100) of the method's default
    learning rate at which the held-out exemplar denoising loss drops measurably (by 1 % of its start)
    within the method's default number of steps (capped at ``MAX_CURVE_STEPS``), without ending above
@@ -31,7 +32,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 SAMPLER_REFERENCE = 50
-SAMPLER_CANDIDATES = (10, 15, 20, 25, 30, 40)
+SAMPLER_CANDIDATES = (5, 8, 10, 15, 20, 25, 30, 40)
+SAMPLER_SOLVERS = ("ddim", "dpmpp_2m", "unipc")
+"""The solvers rule 1 compares (``SamplerConfig.solver``), in the order a tie is broken: the reference's own first."""
 SAMPLER_AGREEMENT = 0.98
 LR_MULTIPLIERS = (1.0, 10.0, 100.0)
 MEASURABLE_DROP = 0.01
@@ -116,27 +119,39 @@ def choose(method: str, curves_by_lr: dict[float, list[list[tuple[int, float]]]]
                       f"the default learning rate stays; {said}")
 
 
-def sampler_steps(backbone, judge, prompts: list[tuple[str, str, str]], seeds: list[int]) -> tuple[int, dict]:
-    """Rule 1 on the base model: (chosen steps, agreement of each candidate with the 50-step images)."""
+def sampler_steps(backbone, judge, prompts: list[tuple[str, str, str]], seeds: list[int],
+                  solvers: tuple[str, ...] | None = None) -> tuple[tuple[str, int], dict]:
+    """Rule 1 on the base model: the chosen (solver, steps), and each solver's agreement with the 50-step DDIM
+    images per candidate step count (``{solver: {steps: share}}``)."""
     from actionbench.config import SamplerConfig
     from actionbench.training import encode_prompts, sample_images
 
-    def readings(steps: int) -> list[tuple[str, str]]:
-        sampler = SamplerConfig(num_inference_steps=steps, batch_size=16)
+    def readings(solver: str, steps: int) -> list[tuple[str, str]]:
+        sampler = SamplerConfig(num_inference_steps=steps, solver=solver, batch_size=16)
         images = []
         for text, _, _ in prompts:
             images += sample_images(backbone, encode_prompts(backbone, [text]), seeds, sampler)
         return [tuple(r)[:2] for r in judge.predict(images)]  # pose and subject (v2's judge reads more)
 
-    reference = readings(SAMPLER_REFERENCE)
-    agreement = {}
-    chosen = SAMPLER_REFERENCE
-    for steps in SAMPLER_CANDIDATES:
-        read = readings(steps)
-        agreement[steps] = sum(a == b for a, b in zip(read, reference)) / len(reference)
-        if agreement[steps] >= SAMPLER_AGREEMENT and chosen == SAMPLER_REFERENCE:
-            chosen = steps
-    return chosen, agreement
+    reference = readings("ddim", SAMPLER_REFERENCE)
+    agreement: dict[str, dict[int, float]] = {}
+    for solver in solvers or SAMPLER_SOLVERS:
+        agreement[solver] = {}
+        for steps in SAMPLER_CANDIDATES:
+            read = readings(solver, steps)
+            agreement[solver][steps] = sum(a == b for a, b in zip(read, reference)) / len(reference)
+    return choose_sampler(agreement), agreement
+
+
+def choose_sampler(agreement: dict[str, dict[int, float]]) -> tuple[str, int]:
+    """The fewest steps meeting ``SAMPLER_AGREEMENT`` over all solvers (ties: the solver listed first); the
+    reference (DDIM, 50 steps) when none does."""
+    meeting = [(steps, order, solver) for order, (solver, by_steps) in enumerate(agreement.items())
+               for steps, share in by_steps.items() if share >= SAMPLER_AGREEMENT]
+    if not meeting:
+        return "ddim", SAMPLER_REFERENCE
+    steps, _, solver = min(meeting)
+    return solver, int(steps)
 
 
 def method_curves(backbone, dataset, method: str, lr_field: str, steps_field: str, log=print):
@@ -180,6 +195,7 @@ def build_record(sampler: dict, methods: list[MethodProtocol], world: str, cpu_s
         "world": world,
         "rule": rule_text(),
         "constants": {"sampler_reference": SAMPLER_REFERENCE, "sampler_candidates": list(SAMPLER_CANDIDATES),
+                      "sampler_solvers": list(SAMPLER_SOLVERS),
                       "sampler_agreement": SAMPLER_AGREEMENT, "lr_multipliers": list(LR_MULTIPLIERS),
                       "measurable_drop": MEASURABLE_DROP, "flat_within": FLAT_WITHIN,
                       "max_curve_steps": MAX_CURVE_STEPS, "eval_every": EVAL_EVERY, "eval_repeats": EVAL_REPEATS},
@@ -236,6 +252,8 @@ def merge_records(records: list[dict], world: str) -> dict:
 def method_settings(protocol: dict) -> dict[str, dict]:
     """The suite's ``method_settings`` from a protocol record: sampler steps for all, then per method."""
     settings: dict[str, dict] = {"*": {"sampler.num_inference_steps": protocol["sampler"]["num_inference_steps"]}}
+    if protocol["sampler"].get("solver", "ddim") != "ddim":  # records from before the solvers were compared: DDIM
+        settings["*"]["sampler.solver"] = protocol["sampler"]["solver"]
     for row in protocol.get("rows", []):
         settings.setdefault(row["method"], {}).update(row["settings"])
     return settings
@@ -305,8 +323,9 @@ EVERYDAY_PROMPTS = (("man", "stand"), ("woman", "walk"), ("cat", "stand"), ("dog
 
 
 def run_protocol(backbone_name: str, dataset_name: str, judge_name: str, out: Path, methods=None,
-                 log=print) -> Path:
-    """Measure rules 1-3 on a mini world and write ``protocol.json`` (and the curves' PNG) to ``out``."""
+                 log=print, rows_from: dict | None = None) -> Path:
+    """Measure rules 1-3 on a mini world and write ``protocol.json`` (and the curves' PNG) to ``out``;
+    ``rows_from`` (a protocol record): measure rule 1 only and keep that record's method rows."""
     import torch
 
     from actionbench.backbone import load_backbone
@@ -319,20 +338,27 @@ def run_protocol(backbone_name: str, dataset_name: str, judge_name: str, out: Pa
     judge = get_evaluator(judge_name)(dataset)
     prompts = [(f"{dataset.subject(s).name} {POSE_WORDS[p]}", p, s) for s, p in EVERYDAY_PROMPTS]
     started = time.process_time()
-    steps, agreement = sampler_steps(backbone, judge, prompts, list(range(8)))
-    log(f"sampler: {steps} DDIM steps (agreement with 50 steps: "
-        + ", ".join(f"{k}: {v:.3f}" for k, v in agreement.items()) + f"); {time.process_time() - started:.0f} CPU-s")
+    (solver, steps), agreement = sampler_steps(backbone, judge, prompts, list(range(8)))
+    for name, by_steps in agreement.items():
+        log(f"sampler {name}, agreement with 50 DDIM steps: " + ", ".join(f"{k}: {v:.3f}" for k, v in by_steps.items()))
+    log(f"sampler: {steps} {solver} steps; {time.process_time() - started:.0f} CPU-s")
     rows = []
-    for method, lr_field, steps_field in TRAINED:
+    for method, lr_field, steps_field in () if rows_from else TRAINED:
         if methods and method not in methods:
             continue
         rows.append(method_curves(backbone, dataset, method, lr_field, steps_field, log=log))
         log(f"{method}: {rows[-1].settings} ({rows[-1].reason})")
-    if not methods or "adi" in methods:
+    if not rows_from and (not methods or "adi" in methods):
         rows.append(tuning_curves(backbone, dataset, log=log))
         log(f"{TUNING_ROW}: {rows[-1].settings} ({rows[-1].reason})")
-    sampler = {"num_inference_steps": steps, "agreement_with_50_steps": {str(k): v for k, v in agreement.items()},
+    sampler = {"num_inference_steps": steps, "solver": solver,
+               "agreement_with_50_steps": {name: {str(k): v for k, v in by_steps.items()}
+                                           for name, by_steps in agreement.items()},
                "prompts": [p for p, _, _ in prompts], "seeds": 8}
     record = build_record(sampler, rows, f"{backbone_name} + {dataset_name} + {judge_name}",
                           time.process_time() - started)
+    if rows_from:
+        record = dict(record, rows=rows_from["rows"], cpu_seconds=record["cpu_seconds"],
+                      rows_measured_before={"cpu_seconds": rows_from.get("cpu_seconds"),
+                                            "sampler": rows_from.get("sampler")})
     return save_protocol(record, out)
