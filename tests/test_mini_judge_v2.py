@@ -121,6 +121,26 @@ def test_judge_check_agreement_recall_and_false_alarms_by_hand():
     assert list(table.index) == ["stand", "walk", "run"] and table.loc["walk", "run"] == 1
 
 
+def test_target_pose_check_recall_agreement_false_alarms_and_gate_by_hand():
+    from actionbench.worlds.mini.judge_check import TARGET_GATE, target_pose_rates
+
+    targets = ["salute"] * 4 + ["sit"] * 4
+    poses_a = ["salute", "salute", "salute", "stand", "sit", "sit", "kneel", "kneel"]
+    poses_b = ["salute", "salute", "wave", "stand", "sit", "sit", "kneel", "sit"]
+    asked = ["stand"] * 10 + ["walk"] * 10
+    read = ["stand"] * 8 + ["salute", "sit"] + ["walk"] * 10
+    out = target_pose_rates(targets, poses_a, poses_b, asked, read)
+    assert out["per_action"]["salute"] == {"images": 4, "a_recall": 0.75, "b_recall": 0.5, "pose_agreement": 0.75,
+                                           "false_alarm": 0.05}
+    assert out["per_action"]["sit"]["a_recall"] == 0.5 and out["per_action"]["sit"]["b_recall"] == 0.75
+    assert out["pose_agreement"]["agreement"] == 0.75
+    assert out["stand_images"] == 10 and out["stand_false_alarm"] == 0.2  # 2 of the 10 stand images read as a target
+    assert not out["gate"]["passed"]  # agreement 0.75 < 0.80 and stand 0.20 > 0.15
+    clean = target_pose_rates(targets, poses_a, poses_a, asked, ["stand"] * 10 + ["walk"] * 10)
+    assert clean["gate"]["passed"] and clean["stand_false_alarm"] == 0.0
+    assert TARGET_GATE == {"pose_agreement": 0.80, "false_alarm": 0.10, "stand_false_alarm": 0.15}
+
+
 # --- the shipped judge -----------------------------------------------------------------------------------------
 
 # Renders with known labels, seeds far from the training and held-out ones: (look, pose, background, attributes, build)

@@ -93,3 +93,33 @@ def test_selectivity_picks_the_first_preset_that_meets_the_threshold_else_paper(
     assert chosen["chosen"] == "global_median" and chosen["met"] and chosen["stage"] == "trained"
     fallback = selectivity(record({"paper": False, "global_median": False}))
     assert fallback["chosen"] == "paper" and not fallback["met"]
+
+
+def test_a_random_masks_row_given_its_kept_fraction_starts_without_waiting_for_adi(tmp_path, monkeypatch):
+    import subprocess
+
+    from actionbench.worlds.mini import table
+
+    started = []
+
+    class Done:
+        returncode = 0
+
+        def __init__(self, cmd, **kw):
+            started.append(cmd)
+            out = __import__("pathlib").Path(cmd[cmd.index("--out") + 1])
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "results.json").write_text("{}")
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Done)
+    monkeypatch.setattr(table.time, "sleep", lambda s: None)
+    done, failed = table.run_table(table.rows_by_name(["adi_random_masks"]), "mini-v3", tmp_path, 3, 1,
+                                   {"random_keep_fraction": 0.2})
+    assert not failed and [r.name for r, _ in done] == ["adi_random_masks"]
+    assert "random_keep_fraction=0.2" in started[0] and "--preset" in started[0]
+    # without a fraction, and no adi row, the control cannot start and says why
+    done, failed = table.run_table(table.rows_by_name(["adi_random_masks"]), "mini-v3", tmp_path / "b", 3, 1)
+    assert not done and "no kept fraction" in failed[0][1]

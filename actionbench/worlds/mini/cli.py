@@ -139,17 +139,20 @@ def judge_cmd(world_name, backbone, out, epochs, seed, per_pair, width, through_
 @click.option("--judges", required=True, help="Two v2 judge folders fitted with different seeds: A,B.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for judge-check.json, CSVs, sheet.")
 @click.option("--images", type=int, default=320, show_default=True, help="Images to sample (half with context).")
+@click.option("--targets-per-action", type=click.IntRange(min=0), default=16, show_default=True,
+              help="Images per benchmark action drawn through the pose ControlNet (0: skip the target poses).")
 @friendly_errors
-def judge_check_cmd(backbone, judges, out, images):
+def judge_check_cmd(backbone, judges, out, images, targets_per_action):
     """Check the v2 judge on generated images: agreement of two judges per head, what each reads of what was
-    asked, confusion matrices."""
+    asked, confusion matrices; and the 8 target poses through the pose ControlNet (recall, agreement, false
+    alarms, the gate)."""
 
     folders = [f.strip() for f in judges.split(",") if f.strip()]
     if len(folders) != 2:
         raise ConfigError(f"--judges takes two folders, A,B; got {judges!r}")
     from actionbench.worlds.mini.judge_check import check_judges
 
-    check_judges(backbone, folders, out, n=images, log=click.echo)
+    check_judges(backbone, folders, out, n=images, log=click.echo, targets_per_action=targets_per_action)
 
 
 @mini_group.command("controlnet")

@@ -145,15 +145,16 @@ def run_table(rows: list[Row], suite: str, runs_dir: Path, train_seeds: int, job
             else:
                 failed.append((row, f"exit status {proc.returncode}; see {runs_dir / (name + '.log')}"))
                 say(f"mini table: {name} FAILED (exit {proc.returncode}); see {runs_dir / (name + '.log')}")
-        finished = {r.name for r, _ in done} | {r.name for r, _ in failed}
         for row in list(waiting):
             if len(running) >= jobs:
                 break
-            if row.keep_fraction_from and row.keep_fraction_from not in finished:
-                continue  # the control needs its ADI row's kept fraction
+            given = "random_keep_fraction" in (settings or {})  # a fraction given on the command line stands
+            pending = {r.name for r in waiting} | set(running)
+            if row.keep_fraction_from and not given and row.keep_fraction_from in pending:
+                continue  # the control needs its ADI row's kept fraction (or an earlier run of it in runs_dir)
             waiting.remove(row)
             extra = dict(settings or {})
-            if row.keep_fraction_from:
+            if row.keep_fraction_from and not given:
                 source = runs_dir / row.keep_fraction_from
                 fraction = kept_fraction(source)
                 if fraction is None:
