@@ -160,33 +160,31 @@ def _unique_keys(kind: str, row: Mapping[str, str]) -> dict[str, str]:
             row["name" if kind == "subjects" else "template"].lower()}
 
 
-def _check_text(row: Mapping[str, str], key: str, where: str) -> None:
-    value = row[key]
-    if not value:
-        raise ConfigError(f"{where}: {key} is empty")
-    if len(value) > MAX_TEXT or not value.isprintable():
-        raise ConfigError(f"{where}: {key} must be at most {MAX_TEXT} printable characters, got {value[:60]!r}")
+RULES = {
+    "id": (ID_PATTERN, "1-64 letters, digits, '_' or '-' (starting with a letter or digit): it names folders and unit ids"),
+    "category": (CATEGORY_PATTERN, "a lowercase word (the benchmark's are human, personality and animal)"),
+}
 
 
-def _check_id(row: Mapping[str, str], where: str) -> None:
-    _check_text(row, "id", where)
-    if not ID_PATTERN.match(row["id"]):
-        raise ConfigError(f"{where}: id {row['id']!r} must be 1-64 letters, digits, '_' or '-' (starting with a letter "
-                          "or digit): it names folders and unit ids")
+def _check_text(row: Mapping[str, str], columns: tuple[str, ...], where: str) -> None:
+    """Every column non-empty, printable and not too long, and ids and categories of their form."""
+    for key in columns:
+        value = row[key]
+        if not value:
+            raise ConfigError(f"{where}: {key} is empty")
+        if len(value) > MAX_TEXT or not value.isprintable():
+            raise ConfigError(f"{where}: {key} must be at most {MAX_TEXT} printable characters, got {value[:60]!r}")
+        pattern, rule = RULES.get(key, (None, ""))
+        if pattern is not None and not pattern.match(value):
+            raise ConfigError(f"{where}: {key} {value!r} must be {rule}")
 
 
 def _check_subject(row: dict[str, str], where: str) -> None:
-    _check_id(row, where)
-    _check_text(row, "name", where)
-    _check_text(row, "category", where)
-    if not CATEGORY_PATTERN.match(row["category"]):
-        raise ConfigError(f"{where}: category {row['category']!r} must be a lowercase word (the benchmark's are human, "
-                          "personality and animal)")
+    _check_text(row, SUBJECT_COLUMNS, where)
 
 
 def _check_prompt(row: dict[str, str], where: str) -> None:
-    _check_id(row, where)
-    _check_text(row, "template", where)
+    _check_text(row, PROMPT_COLUMNS, where)
     try:
         fields = [name for _, name, _, _ in string.Formatter().parse(row["template"]) if name is not None]
     except ValueError as exc:
