@@ -14,11 +14,21 @@ from typing import Callable, Iterator, Sequence
 from .errors import DatasetError
 from .manifest import KNOWN_VERSIONS, default_data_root, read_manifest
 
+DEFAULT_PROMPT = "{subject} {action}"
+
+
 @dataclass(frozen=True)
 class Subject:
     id: str
     name: str  # how it is written in prompts, e.g. "a police officer", "Michael Jackson"
     category: str  # "human", "personality" or "animal"
+    template: str | None = None
+    """The prompt it is drawn with, holding ``{subject}`` and ``{action}`` (None: ``DEFAULT_PROMPT``);
+    set by ``--prompts`` (``actionbench.custom``)."""
+
+    def prompt(self, action_text: str) -> str:
+        """The generation prompt: this subject's words and ``action_text`` (a method's token or phrase)."""
+        return (self.template or DEFAULT_PROMPT).format(subject=self.name, action=action_text)
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,7 @@ ActionExemplars = Action
 class Protocol:
     images_per_pair: int = 2
     base_seed: int = 0
-    prompt_template: str = "{subject} {action}"
+    prompt_template: str = DEFAULT_PROMPT
     seed_rule: str = "(base_seed + int(sha256('{action}|{subject}|{k}')[:8], 16)) % 2**31"
 
     def seed(self, action_id: str, subject_id: str, k: int) -> int:
@@ -178,7 +188,7 @@ def dataset_from_manifest(manifest: dict, manifest_sha256: str, root: Path, name
     protocol = Protocol(
         images_per_pair=int(p.get("images_per_pair", 2)),
         base_seed=int(p.get("base_seed", 0)),
-        prompt_template=p.get("prompt_template", "{subject} {action}"),
+        prompt_template=p.get("prompt_template", DEFAULT_PROMPT),
         seed_rule=p.get("seed_rule", Protocol.seed_rule),
     )
     return Dataset(

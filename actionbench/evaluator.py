@@ -51,8 +51,19 @@ class Evaluator(ABC):
     VERSION: ClassVar[str] = "1"
     human: ClassVar[bool] = False
     per_image_metrics: ClassVar[tuple[str, ...]] = ()
+    reads_subject_words: ClassVar[bool] = False
+    """Whether the judge decides the subject from the subject's words (its name), as a CLIP prompt or an
+    annotator does, and so can judge subjects and prompts of your own (``--subjects``, ``--prompts``).
+    A judge fitted on a fixed set of subjects cannot, and refuses such a dataset when made."""
 
     def __init__(self, dataset: Dataset, device: str = "cpu", **options: Any):
+        custom = (getattr(dataset, "extra", None) or {}).get("custom")
+        if custom and not self.reads_subject_words:
+            from .custom import describe
+            from .errors import ConfigError
+
+            raise ConfigError(f"judge '{self.name}' knows only the subjects it was made for, so it cannot judge "
+                              f"{describe(custom)}; choose a judge that reads the subject's words (e.g. --judge clip)")
         self.dataset = dataset
         self.device = device
         self.options = options

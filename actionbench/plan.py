@@ -235,7 +235,6 @@ def dry_run(spec, options) -> list[str]:
     from pathlib import Path
 
     from .backbone import load_backbone
-    from .dataset import load_dataset
     from .registry import get_evaluator, get_method
     from .runfolder import SPEC_FILE, check_run_folder, check_same_spec
     from .spec import recorded_spec
@@ -244,7 +243,7 @@ def dry_run(spec, options) -> list[str]:
     lines = [f"dry run of {spec.method} on {spec.dataset} ({spec.backbone}, judge {spec.judge}): nothing is written",
              "checks passed:"]
     check_run_folder(out)
-    dataset = load_dataset(spec.dataset, root=options.data_root)
+    dataset = spec.load_dataset(options.data_root)
     units = dataset.units()
     lines.append(f"  - dataset {dataset.name}: {len(dataset.actions)} actions, {len(dataset.subjects)} subjects, "
                  f"{len(units)} images to make; exemplar images present")

@@ -331,22 +331,28 @@ def compare_values(expected: Any, stored: Any, where: str, out: list[str]) -> No
 
 
 @functools.lru_cache(maxsize=16)
-def protocol_units(dataset: str) -> tuple[dict[str, tuple[str, str, int, int]], str]:
-    """The protocol of an installed dataset: ``({unit id: (action, subject, k, seed)}, manifest SHA-256)``.
+def _protocol_dataset(dataset: str):
+    from .dataset import dataset_from_manifest, load_dataset
+    from .manifest import KNOWN_VERSIONS, read_manifest
+
+    if dataset in KNOWN_VERSIONS:
+        manifest, digest = read_manifest(dataset)
+        return dataset_from_manifest(manifest, digest, Path("."), dataset)
+    return load_dataset(dataset)
+
+
+def protocol_units(dataset: str, custom: Mapping | None = None) -> tuple[dict[str, tuple[str, str, int, int]], str]:
+    """The protocol of an installed dataset: ``({unit id: (action, subject, k, seed)}, manifest SHA-256)``,
+    with a spec's own subjects and prompts (its ``custom`` block) where it has them.
 
     A downloadable version (v1) is read from its manifest alone, so no images are needed.
 
     Raises:
         ActionBenchError: the dataset is unknown here (a plugin not installed, a newer version).
     """
-    from .dataset import dataset_from_manifest, load_dataset
-    from .manifest import KNOWN_VERSIONS, read_manifest
+    from .custom import apply_custom
 
-    if dataset in KNOWN_VERSIONS:
-        manifest, digest = read_manifest(dataset)
-        data = dataset_from_manifest(manifest, digest, Path("."), dataset)
-    else:
-        data = load_dataset(dataset)
+    data = apply_custom(_protocol_dataset(dataset), custom)
     return {u.id: (u.action_id, u.subject_id, u.k, u.seed) for u in data.units()}, data.manifest_sha256
 
 
@@ -356,7 +362,7 @@ def expected_units(spec: Mapping) -> dict[str, int]:
     Raises:
         ActionBenchError: the spec's dataset is not installed here.
     """
-    units, _ = protocol_units(str(spec.get("dataset")))
+    units, _ = protocol_units(str(spec.get("dataset")), spec.get("custom"))
     seeds = spec.get("train_seeds") or [None]
     return {unit_key(a, s, k, train_seed): seed for a, s, k, seed in units.values() for train_seed in seeds}
 

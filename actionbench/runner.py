@@ -63,9 +63,11 @@ def recorded_run_spec(recorded: dict) -> RunSpec:
                               overrides=_flatten(recorded.get("method_config", {})))
     except ActionBenchError:  # a method that is gone, or a config from another version: keep the names
         config = None
+    from .custom import Custom
+
     return RunSpec(recorded["method"], config, recorded["backbone"]["id"], recorded["dataset"],
                    suite=recorded.get("suite"), preset=recorded.get("preset"),
-                   train_seeds=len(recorded.get("train_seeds") or [0]))
+                   train_seeds=len(recorded.get("train_seeds") or [0]), custom=Custom.from_record(recorded.get("custom")))
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:
@@ -87,7 +89,7 @@ def open_run(spec: RunSpec, options: RunOptions = RunOptions(), load_model: bool
 
     out = Path(options.out) if options.out else spec.default_out()
     check_run_folder(out)
-    dataset = load_dataset(spec.dataset, root=options.data_root)
+    dataset = spec.load_dataset(options.data_root)
     method_cls = get_method(spec.method)
     backbone = load_backbone(spec.backbone, device=options.device, dtype=options.dtype, **options.backbone_options()) \
         if load_model else None
@@ -109,7 +111,9 @@ def open_existing_run(out: str | Path, data_root: str | Path | None = None) -> R
     """Bind to a finished (or partial) run folder without loading any model: for judging and results."""
     out = Path(out)
     recorded = read_json(out / SPEC_FILE, f"run spec (is {out} a run folder made by `actionbench generate`?)")
-    dataset = load_dataset(recorded["dataset"], root=data_root)
+    from .custom import apply_custom
+
+    dataset = apply_custom(load_dataset(recorded["dataset"], root=data_root), recorded.get("custom"))
     if dataset.manifest_sha256 != recorded["manifest_sha256"]:
         raise ActionBenchError(
             f"{out} was generated from dataset {recorded['dataset']} with manifest {recorded['manifest_sha256'][:12]}, "

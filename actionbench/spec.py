@@ -13,9 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from typing import TYPE_CHECKING
+
 from .config import MethodConfig, build_config
 from .errors import ConfigError
 from .hashing import stable_hash, to_jsonable
+
+if TYPE_CHECKING:
+    from .custom import Custom
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ class RunSpec:
     """``smoke`` or None."""
     train_seeds: int = 1
     """How many times each action is customized, with training seeds ``config.seed + i`` (``--train-seeds``)."""
+    custom: "Custom | None" = None
+    """Your own subjects and prompts (``--subjects``, ``--prompts``; ``actionbench.custom``), or None."""
 
     def __post_init__(self):
         if not (isinstance(self.train_seeds, int) and self.train_seeds >= 1):
@@ -100,7 +107,7 @@ class RunSpec:
     @classmethod
     def build(cls, method: str, overrides: Mapping[str, Any] | None = None, *, suite: str | None = None,
               backbone: str | None = None, dataset: str | None = None, judge: str | None = None,
-              preset: str | None = None, train_seeds: int = 1) -> "RunSpec":
+              preset: str | None = None, train_seeds: int = 1, custom: "Custom | None" = None) -> "RunSpec":
         """Resolve a spec: the suite (if any) gives defaults for backbone, dataset and judge and its
         method settings; then the preset; then ``overrides`` (``--set key=value``).
 
@@ -118,11 +125,18 @@ class RunSpec:
         config = build_config(method_cls.Config, overrides, preset=preset, base=start)
         return cls(method=method, config=config, backbone=backbone or defaults.backbone,
                    dataset=dataset or defaults.dataset, judge=judge or defaults.judge, suite=suite, preset=preset,
-                   train_seeds=train_seeds)
+                   train_seeds=train_seeds, custom=custom)
 
     @property
     def method_config(self) -> dict:
         return self.config.to_dict()
+
+    def load_dataset(self, root: str | Path | None = None):
+        """The dataset this spec runs on: its ``dataset`` with the spec's own subjects and prompts, if any."""
+        from .dataset import load_dataset
+
+        dataset = load_dataset(self.dataset, root=root)
+        return dataset if self.custom is None else self.custom.apply(dataset)
 
     def default_out(self) -> Path:
         """``runs/<method>-<dataset>-<backbone>-<hash>``: readable, and unique per spec."""
@@ -132,6 +146,8 @@ class RunSpec:
                     "dataset": self.dataset, "suite": self.suite, "preset": self.preset}
         if self.train_seeds > 1:
             identity["train_seeds"] = self.train_seeds
+        if self.custom is not None:
+            identity["custom"] = self.custom.identity()
         return Path("runs") / f"{name}-{self.dataset}-{tag}-{stable_hash(identity, 8)}"
 
 
@@ -226,4 +242,5 @@ def recorded_spec(spec: RunSpec, method, dataset) -> dict:
         "suite": spec.suite,
         "preset": spec.preset,
         **({"train_seeds": spec.train_seed_values} if spec.train_seed_values else {}),
+        **({"custom": spec.custom.record()} if spec.custom is not None else {}),
     }

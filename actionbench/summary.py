@@ -28,7 +28,8 @@ def board_dirs() -> list[Path]:
 
 def find_floor(record: Mapping, boards: Iterable[Path]) -> tuple[Mapping, Path] | None:
     """The ``null`` entry (``results/SUITE-null.json``; the dataset's name for records without a suite) with
-    the record's dataset and judge (name and version), or None: a floor judged otherwise is not the same scale."""
+    the record's dataset, subjects and prompts, and judge (name and version), or None: a floor judged otherwise is
+    not the same scale."""
     suite = record["spec"].get("suite") or record["spec"].get("dataset")  # older records name no suite
     if not suite or record["spec"]["method"] == FLOOR_METHOD:
         return None
@@ -41,6 +42,7 @@ def find_floor(record: Mapping, boards: Iterable[Path]) -> tuple[Mapping, Path] 
         except Exception:  # a damaged board entry costs the floor, never the run's summary
             continue
         same = (floor["spec"].get("dataset") == record["spec"].get("dataset")
+                and floor["spec"].get("custom") == record["spec"].get("custom")  # your own subjects: another scale
                 and floor["judge"].get("name") == record["judge"].get("name")
                 and str(floor["judge"].get("version")) == str(record["judge"].get("version")))
         if same:

@@ -1,73 +1,45 @@
-"""Agreement: between human annotators (Cohen's / Fleiss' kappa) and between automatic judges and humans.
+"""Agreement: between human annotators (Cohen's / Fleiss' kappa, Krippendorff's alpha) and between
+automatic judges and humans.
 
 * **Inter-annotator**, per question (``subject``, ``action``): with exactly two annotators,
   Cohen's kappa over the images both answered; with three or more, Fleiss' kappa over the
-  images answered by at least two of them. Fleiss' kappa is computed in its general form
-  for a varying number of raters per image (each image's agreement is
-  ``(sum_j n_ij^2 - n_i) / (n_i (n_i - 1))``, category shares pool every rating); with the
-  same number of raters on every image it is exactly Fleiss (1971).
+  images answered by at least two of them (its general form for a varying number of raters per
+  image, ``agreement_stats.fleiss_kappa``). Krippendorff's alpha (nominal) for any number of
+  annotators, over the images answered by at least two.
 * **Judge vs. humans**: every automatic judge whose judgments exist in a run folder
   (``judgments/<judge>-v<version>/``) against the human majority of each image (ties by the
   ``ties`` rule: ``no``, ``yes``, or ``exclude`` to leave tied images out): accuracy,
   Cohen's kappa and the confusion matrix per question (``action``, ``subject`` and
-  ``total`` = both), overall and per action.
+  ``total`` = both), overall, per action, per subject category and for people vs animals.
 
-A kappa is ``None`` where it is undefined (every label the same, so chance agreement is 1).
+Every statistic has a 95 % interval (``agreement_stats``: Wilson for accuracies, a bootstrap over
+images for kappas and alphas). A statistic is ``None`` where it is undefined (every label the same,
+so chance agreement is 1).
 """
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from actionbench.errors import ActionBenchError
 
+from .agreement_stats import (  # noqa: F401 - cohen_kappa and fleiss_kappa are part of this module's API
+    INTERVALS,
+    binary_kappa_ci,
+    cohen_kappa,
+    fleiss_kappa,
+    fleiss_kappa_ci,
+    krippendorff_alpha,
+    krippendorff_alpha_ci,
+    wilson,
+)
 from .human.store import DEFAULT_DB, LABELS_DB_ENV, QUESTIONS, LabelStore, check_ties, majority
 
 JUDGE_QUESTIONS = ("action", "subject", "total")
 
 
-# --- statistics ----------------------------------------------------------------------------------
-
-
-def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
-    """Cohen's kappa of two raters' labels on the same items (any categories)."""
-    if len(a) != len(b):
-        raise ValueError(f"two raters need the same number of labels, got {len(a)} and {len(b)}")
-    n = len(a)
-    if n == 0:
-        return None
-    observed = sum(x == y for x, y in zip(a, b)) / n
-    ca, cb = Counter(a), Counter(b)
-    expected = sum(ca[k] * cb[k] for k in set(ca) | set(cb)) / (n * n)
-    if expected >= 1.0:
-        return None
-    return (observed - expected) / (1.0 - expected)
-
-
-def fleiss_kappa(counts: Sequence[Sequence[int]]) -> float | None:
-    """Fleiss' kappa from an items x categories table of rating counts.
-
-    Rows may have different totals (raters per item), each at least 2.
-    """
-    rows = [list(map(int, r)) for r in counts]
-    if not rows:
-        return None
-    width = len(rows[0])
-    if any(len(r) != width for r in rows):
-        raise ValueError("every row of the count table needs the same number of categories")
-    totals = [sum(r) for r in rows]
-    if any(t < 2 for t in totals):
-        raise ValueError("Fleiss' kappa needs at least two ratings per item")
-    per_item = [(sum(c * c for c in r) - t) / (t * (t - 1)) for r, t in zip(rows, totals)]
-    observed = sum(per_item) / len(rows)
-    grand = sum(totals)
-    shares = [sum(r[j] for r in rows) / grand for j in range(width)]
-    expected = sum(p * p for p in shares)
-    if expected >= 1.0:
-        return None
-    return (observed - expected) / (1.0 - expected)
-
+# --- judge against humans, per question --------------------------------------------------------
 
 def confusion(pred: Sequence[bool], truth: Sequence[bool]) -> dict[str, int]:
     """Counts of judge (pred) against human (truth) answers."""
@@ -76,12 +48,18 @@ def confusion(pred: Sequence[bool], truth: Sequence[bool]) -> dict[str, int]:
             "judge_no_human_yes": c[(False, True)], "judge_no_human_no": c[(False, False)]}
 
 
-def binary_agreement(pred: Sequence[bool], truth: Sequence[bool]) -> dict:
+def binary_agreement(pred: Sequence[bool], truth: Sequence[bool], images: Sequence[str] | None = None) -> dict:
+    """Accuracy (Wilson interval), Cohen's kappa (bootstrap interval over ``images``, default one per
+    row) and the confusion matrix of a judge's answers (``pred``) against the humans' (``truth``)."""
     n = len(pred)
+    pred, truth = [bool(p) for p in pred], [bool(t) for t in truth]
+    right = sum(p == t for p, t in zip(pred, truth))
     return {
         "n": n,
-        "accuracy": (sum(p == t for p, t in zip(pred, truth)) / n) if n else None,
-        "kappa": cohen_kappa([bool(p) for p in pred], [bool(t) for t in truth]),
+        "accuracy": (right / n) if n else None,
+        "accuracy_ci95": wilson(right, n),
+        "kappa": cohen_kappa(pred, truth),
+        "kappa_ci95": binary_kappa_ci(pred, truth, list(range(n)) if images is None else images),
         "confusion": confusion(pred, truth),
     }
 
@@ -90,7 +68,8 @@ def binary_agreement(pred: Sequence[bool], truth: Sequence[bool]) -> dict:
 
 
 def inter_annotator(labels: Mapping[str, Mapping[str, Mapping[str, bool]]]) -> dict[str, dict]:
-    """Per question: method, kappa and counts.
+    """Per question: Cohen's (two annotators) or Fleiss' kappa (three or more) and Krippendorff's alpha,
+    each with a bootstrap interval over images, the observed agreement and counts.
 
     ``labels`` is ``LabelStore.labels()``: item -> question -> annotator -> answer.
     """
@@ -98,27 +77,31 @@ def inter_annotator(labels: Mapping[str, Mapping[str, Mapping[str, bool]]]) -> d
     for question in QUESTIONS:
         by_item = {i: q[question] for i, q in labels.items() if q.get(question)}
         annotators = sorted({a for votes in by_item.values() for a in votes})
-        shared = {i: v for i, v in by_item.items() if len(v) >= 2}
+        shared = {i: v for i, v in sorted(by_item.items()) if len(v) >= 2}
         report: dict[str, Any] = {
             "annotators": len(annotators), "items_labelled": len(by_item),
             "labels": sum(len(v) for v in by_item.values()), "items": len(shared), "method": None, "kappa": None,
-            "observed_agreement": None,
+            "kappa_ci95": None, "observed_agreement": None, "alpha": None, "alpha_ci95": None,
         }
         if len(annotators) == 2 and shared:
             a, b = annotators
-            first = [shared[i][a] for i in sorted(shared)]
-            second = [shared[i][b] for i in sorted(shared)]
+            first, second = [v[a] for v in shared.values()], [v[b] for v in shared.values()]
             report.update(method="cohen", kappa=cohen_kappa(first, second),
+                          kappa_ci95=binary_kappa_ci(first, second, list(shared)),
                           observed_agreement=sum(x == y for x, y in zip(first, second)) / len(first))
         elif len(annotators) > 2 and shared:
             table = [[sum(v.values()), len(v) - sum(v.values())] for v in shared.values()]
-            report.update(method="fleiss", kappa=fleiss_kappa(table),
+            report.update(method="fleiss", kappa=fleiss_kappa(table), kappa_ci95=fleiss_kappa_ci(table),
                           observed_agreement=sum((y * y + n * n - (y + n)) / ((y + n) * (y + n - 1))
                                                  for y, n in table) / len(table))
             sizes = [len(v) for v in shared.values()]
             report["raters_per_item"] = {"min": min(sizes), "max": max(sizes), "mean": sum(sizes) / len(sizes)}
         else:
             report["note"] = "needs at least two annotators answering the same images"
+        if shared:
+            ratings = [[float(v[rater]) if rater in v else float("nan") for v in shared.values()]
+                       for rater in annotators]
+            report.update(alpha=krippendorff_alpha(ratings), alpha_ci95=krippendorff_alpha_ci(ratings))
         out[question] = report
     return out
 
@@ -132,14 +115,6 @@ def judge_keys(run_dir: str | Path) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("human-", ".")))
-
-
-def _unit_items(store: LabelStore, run) -> dict[str, str]:
-    """unit id -> item id for every image of a run (by pixel hash, cached by path, size and mtime, so an
-    image regenerated after it was annotated does not inherit the old labels)."""
-    units = [u for u in run.units() if run.image_path(u).is_file()]
-    ids = store.item_ids_of(run.dataset.name, [(u.action_id, u.subject_id, run.image_path(u)) for u in units])
-    return {u.id: item_id for u, item_id in zip(units, ids)}
 
 
 def _human_truth(store: LabelStore, item_ids: Iterable[str], ties: str) -> dict[str, dict[str, bool | None]]:
@@ -159,7 +134,7 @@ def _pairs(store: LabelStore, run, key: str, ties: str) -> list[dict]:
     """Per judged and human-labelled image: the judge's and the humans' answers."""
     from actionbench.io import read_json
 
-    items = _unit_items(store, run)
+    items = store.unit_items(run)
     truth = _human_truth(store, items.values(), ties)
     rows = []
     for unit in run.units():
@@ -173,7 +148,7 @@ def _pairs(store: LabelStore, run, key: str, ties: str) -> list[dict]:
         judge = {"action": bool(verdict["action_ok"]), "subject": bool(verdict["subject_ok"])}
         judge["total"] = judge["action"] and judge["subject"]
         rows.append({"unit_id": unit.id, "action_id": unit.action_id, "item_id": items[unit.id], "judge": judge,
-                     "human": human})
+                     "human": human, "category": run.dataset.subject(unit.subject_id).category})
     return rows
 
 
@@ -182,17 +157,26 @@ def _summarise(rows: Sequence[Mapping]) -> dict:
     for question in JUDGE_QUESTIONS:
         usable = [r for r in rows if r["human"][question] is not None]
         out[question] = binary_agreement([r["judge"][question] for r in usable],
-                                         [r["human"][question] for r in usable])
+                                         [r["human"][question] for r in usable], [r["item_id"] for r in usable])
     return out
 
 
+def people_or_animals(category: str) -> str:
+    """The coarse group a subject category belongs to: human and personality subjects are people."""
+    return {"human": "people", "personality": "people", "animal": "animals"}.get(category, category)
+
+
 def compare_judge(rows: Sequence[Mapping]) -> dict:
-    """Overall and per-action agreement of one judge's rows (from ``_pairs``)."""
+    """Overall, per-action, per-subject-category and people-vs-animals agreement of one judge's rows
+    (from ``_pairs``; rows without a ``category`` are left out of the last two)."""
     report = _summarise(rows)
-    per_action: dict[str, dict] = {}
-    for action_id in dict.fromkeys(r["action_id"] for r in rows):
-        per_action[action_id] = _summarise([r for r in rows if r["action_id"] == action_id])
-    report["per_action"] = per_action
+    for name, group_of in (("per_action", lambda r: r["action_id"]), ("per_category", lambda r: r.get("category")),
+                           ("people_vs_animals", lambda r: r.get("category") and people_or_animals(r["category"]))):
+        groups: dict[str, list] = {}
+        for row in rows:
+            if group_of(row):
+                groups.setdefault(group_of(row), []).append(row)
+        report[name] = {group: _summarise(members) for group, members in groups.items()}
     return report
 
 
@@ -201,7 +185,8 @@ def human_agreement_for(run, judge_key: str, db: str | Path, ties: str = "no") -
 
     ``run`` is a ``Run`` or a run folder. Returns ``{}`` when the database does not exist or
     holds no label for any of the run's images; otherwise ``{"db", "ties", "annotators", "n",
-    "action"/"subject"/"total": {"n", "accuracy", "kappa", "confusion"}, "per_action": {...},
+    "action"/"subject"/"total": {"n", "accuracy", "accuracy_ci95", "kappa", "kappa_ci95", "confusion"},
+    "per_action", "per_category", "people_vs_animals": {group: {"action"/"subject"/"total": ...}},
     "per_unit": {unit_id: {"action": bool|None, "subject": bool|None, "total": ...}}}`` where
     ``per_unit`` holds the human majority of every labelled image (for the results records).
     """
@@ -214,7 +199,7 @@ def human_agreement_for(run, judge_key: str, db: str | Path, ties: str = "no") -
     if not isinstance(run, Run):
         run = open_existing_run(run)
     store = LabelStore(db, create=False)
-    items = _unit_items(store, run)
+    items = store.unit_items(run)
     truth = _human_truth(store, items.values(), ties)
     per_unit = {u: truth[i] for u, i in items.items() if i in truth}
     if not per_unit:
@@ -261,6 +246,7 @@ def agreement_report(db: str | Path, run_dirs: Sequence[str | Path] = (), ties: 
         "runs": [str(Path(r)) for r in run_dirs],
         "inter_annotator": inter_annotator(labels),
         "judges": judges,
+        "intervals": dict(INTERVALS),
     }
 
 
@@ -271,7 +257,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{round(value, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.000"
     return str(value)
 
 
@@ -283,15 +269,32 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return lines
 
 
+def _with_ci(value: Any, ci: Sequence[float] | None) -> str:
+    """``0.412 [0.301, 0.520]``: a statistic and its 95 % interval."""
+    return _fmt(value) + (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "")
+
+
+def _breakdown(report: Mapping, part: str, label: str) -> list[str]:
+    """One judge-vs-human table per breakdown (per action, per category, people vs animals)."""
+    rows = []
+    for key, r in report["judges"].items():
+        for group, g in r.get(part, {}).items():
+            rows.append([key, group, g["action"]["n"],
+                         *(_with_ci(g[q]["accuracy"], g[q]["accuracy_ci95"]) for q in JUDGE_QUESTIONS)])
+    return _table(["judge", label, "n", *(f"{q} accuracy" for q in JUDGE_QUESTIONS)], rows)
+
+
 def format_report(report: Mapping) -> str:
-    """The agreement report as plain-text tables."""
+    """The agreement report as plain-text tables (95 % intervals in brackets)."""
     lines = [f"Inter-annotator agreement ({len(report['annotators'])} annotators, "
              f"{report['items_labelled']} images labelled)"]
     rows = []
     for question, r in report["inter_annotator"].items():
-        rows.append([question, r["method"] or "-", r["kappa"], r["observed_agreement"], r["items"], r["annotators"],
-                     r["labels"]])
-    lines += _table(["question", "method", "kappa", "agree", "items", "annotators", "labels"], rows)
+        rows.append([question, r["method"] or "-", _with_ci(r["kappa"], r.get("kappa_ci95")),
+                     _with_ci(r.get("alpha"), r.get("alpha_ci95")), r["observed_agreement"], r["items"],
+                     r["annotators"], r["labels"]])
+    lines += _table(["question", "method", "kappa", "Krippendorff alpha", "agree", "items", "annotators", "labels"],
+                    rows)
     lines.append("")
     if not report["judges"]:
         lines.append("No automatic judgments of labelled images found in the run folders "
@@ -303,19 +306,16 @@ def format_report(report: Mapping) -> str:
         for question in JUDGE_QUESTIONS:
             q = r[question]
             c = q["confusion"]
-            rows.append([key, question, q["n"], q["accuracy"], q["kappa"], c["judge_yes_human_yes"],
+            rows.append([key, question, q["n"], _with_ci(q["accuracy"], q["accuracy_ci95"]),
+                         _with_ci(q["kappa"], q["kappa_ci95"]), c["judge_yes_human_yes"],
                          c["judge_yes_human_no"], c["judge_no_human_yes"], c["judge_no_human_no"]])
     lines += _table(["judge", "question", "n", "accuracy", "kappa", "J+H+", "J+H-", "J-H+", "J-H-"], rows)
-    lines.append("")
-    lines.append("Per action (accuracy / kappa)")
-    rows = []
-    for key, r in report["judges"].items():
-        for action_id, a in r["per_action"].items():
-            rows.append([key, action_id, a["action"]["n"],
-                         f"{_fmt(a['action']['accuracy'])} / {_fmt(a['action']['kappa'])}",
-                         f"{_fmt(a['subject']['accuracy'])} / {_fmt(a['subject']['kappa'])}",
-                         f"{_fmt(a['total']['accuracy'])} / {_fmt(a['total']['kappa'])}"])
-    lines += _table(["judge", "action", "n", "action", "subject", "total"], rows)
+    for part, label, title in (("per_action", "action", "Per action"),
+                               ("people_vs_animals", "subjects", "People vs animals"),
+                               ("per_category", "category", "Per subject category")):
+        lines += ["", f"{title} (accuracy against the human majority)", *_breakdown(report, part, label)]
+    intervals = report.get("intervals") or INTERVALS
+    lines += ["", f"95 % intervals: accuracy by {intervals['accuracy']}; kappa and alpha by {intervals['kappa_alpha']}."]
     return "\n".join(lines)
 
 

@@ -94,6 +94,7 @@ class CLIPZeroShotJudge(Evaluator):
     """
 
     name: ClassVar[str] = "clip"
+    reads_subject_words: ClassVar[bool] = True  # the subject head is CLIP prompts of the subject's words
     VERSION: ClassVar[str] = "1"
     DEFAULT_MODEL: ClassVar[str] = "ViT-L-14-quickgelu"
     DEFAULT_PRETRAINED: ClassVar[str | None] = "openai"
@@ -141,9 +142,22 @@ class CLIPZeroShotJudge(Evaluator):
         actions[NONE_LABEL] = list(ACTION_NONE_PROMPTS)
         subjects = {
             s.id: [t.format(name=s.name) for t in SUBJECT_TEMPLATES] for s in self.dataset.subjects
+            if self.subject_class(s.id) == s.id
         }
         subjects[NONE_LABEL] = list(SUBJECT_NONE_PROMPTS)
         return {"action": actions, "subject": subjects}
+
+    def subject_class(self, subject_id: str) -> str:
+        """The subject head's class of a subject: the first subject written with the same words. The judge
+        reads only the words, and a subject drawn in several prompts of your own (``--prompts``) keeps them."""
+        name = self.dataset.subject(subject_id).name
+        return next(s.id for s in self.dataset.subjects if s.name == name)
+
+    def read_subject(self, labels: Sequence[str], probs, subject_id: str) -> tuple[str, float]:
+        """The predicted subject (``subject_id`` itself when its class wins) and its class's probability."""
+        target = self.subject_class(subject_id)
+        predicted = labels[int(probs.argmax())]
+        return (subject_id if predicted == target else predicted), float(probs[labels.index(target)])
 
     def describe(self) -> dict:
         pretrained = self.pretrained
@@ -313,10 +327,13 @@ class CLIPZeroShotJudge(Evaluator):
                 for head, target in (("action", r.action_id), ("subject", r.subject_id)):
                     labels, _ = heads[head]
                     p = probs[head][i]
-                    predicted = labels[int(torch.argmax(p))]
+                    if head == "subject":
+                        predicted, p_target = self.read_subject(labels, p, target)
+                    else:
+                        predicted, p_target = labels[int(torch.argmax(p))], float(p[labels.index(target)])
                     verdict[head] = predicted == target
                     detail[f"{head}_pred"] = predicted
-                    detail[f"{head}_p_target"] = round(float(p[labels.index(target)]), 6)
+                    detail[f"{head}_p_target"] = round(p_target, 6)
                     detail[f"{head}_p_pred"] = round(float(p.max()), 6)
                 out.append(Judgment(r.unit_id, bool(verdict["action"]), bool(verdict["subject"]), detail))
         return out

@@ -123,6 +123,7 @@ class FewShotJudge(Evaluator):
     """
 
     name: ClassVar[str] = "few_shot"
+    reads_subject_words: ClassVar[bool] = True  # the subject head is CLIP prompts of the subject's words
     VERSION: ClassVar[str] = "2"  # 2: keypoint features by default, mirror images, the clip mode marked biased
 
     def __init__(self, dataset: Dataset, device: str = "cpu", model: str | None = None,
@@ -434,7 +435,7 @@ class FewShotJudge(Evaluator):
         for i, r in enumerate(requests):
             pa, ps = action_probs[i], subject_probs[i]
             action_pred = decision_label(self._training_classes[int(np.argmax(pa))])
-            subject_pred = subject_labels[int(np.argmax(ps))]
+            subject_pred, subject_p_target = self.zero_shot.read_subject(subject_labels, ps, r.subject_id)
             # an action whose exemplars all lacked a pose has no class: it is never predicted
             classes = self._training_classes
             p_target = float(pa[classes.index(r.action_id)]) if r.action_id in classes else 0.0
@@ -443,7 +444,7 @@ class FewShotJudge(Evaluator):
                 "action_p_target": round(p_target, 6),
                 "action_p_pred": round(float(pa.max()), 6),
                 "subject_pred": subject_pred,
-                "subject_p_target": round(float(ps[subject_labels.index(r.subject_id)]), 6),
+                "subject_p_target": round(subject_p_target, 6),
                 "subject_p_pred": round(float(ps.max()), 6),
             }
             if self.keypoints is not None:

@@ -463,7 +463,7 @@ class ADI(Method):
                 f"{num_layers(self.backbone)} cross-attention layers; customize again on this backbone"
             )
         token = artifact.meta["token"]
-        return generate_with_identifiers(self.backbone, f"{subject.name} {token}", token, vectors, seeds, self.config.sampler)
+        return generate_with_identifiers(self.backbone, subject.prompt(token), token, vectors, seeds, self.config.sampler)
 
 
 def _other_exemplar(indices: Sequence[int], row: int, generator: torch.Generator) -> int:

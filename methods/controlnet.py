@@ -152,8 +152,10 @@ class ControlNetPose(Method):
         )
 
     def prompt(self, subject, artifact: Artifact) -> str:
-        """The text prompt: the subject only by default; ``{action}`` adds the action's phrase."""
-        return self.config.prompt_template.format(subject=subject.name, action=artifact.meta["action_text"])
+        """The text prompt: the subject only by default; ``{action}`` adds the action's phrase. A subject drawn
+        in a prompt of its own (``--prompts``) takes that prompt, with the action's phrase for ``{action}``."""
+        template = subject.template or self.config.prompt_template
+        return template.format(subject=subject.name, action=artifact.meta["action_text"])
 
     # --- the ControlNet ---------------------------------------------------------------------
 

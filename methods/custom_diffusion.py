@@ -149,5 +149,5 @@ class CustomDiffusion(Method):
         self.check_artifact(artifact)
         token = artifact.meta["token"]
         vector = artifact.tensors["token_embedding"].to(self.backbone.device)
-        embeds = encode_prompts(self.backbone, [f"{subject.name} {token}"], {token: vector})
+        embeds = encode_prompts(self.backbone, [subject.prompt(token)], {token: vector})
         return sample_images(self.backbone, embeds, seeds, self.config.sampler, unet=self.patched_unet(artifact))

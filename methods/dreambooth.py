@@ -136,6 +136,6 @@ class DreamBooth(Method):
     def generate(self, artifact: Artifact, subject, seeds: Sequence[int]) -> list:
         self.check_artifact(artifact)
         unet, text_encoder = self.patched_models(artifact)
-        prompt = f"{subject.name} {artifact.meta['identifier']}"
+        prompt = subject.prompt(artifact.meta["identifier"])
         embeds = encode_prompts(self.backbone, [prompt], text_encoder=text_encoder)
         return sample_images(self.backbone, embeds, seeds, self.config.sampler, unet=unet, text_encoder=text_encoder)

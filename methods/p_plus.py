@@ -109,4 +109,4 @@ class PPlus(Method):
                 f"{num_layers(self.backbone)} cross-attention layers; customize again on this backbone"
             )
         token = artifact.meta["token"]
-        return generate_with_identifiers(self.backbone, f"{subject.name} {token}", token, vectors, seeds, self.config.sampler)
+        return generate_with_identifiers(self.backbone, subject.prompt(token), token, vectors, seeds, self.config.sampler)

@@ -242,5 +242,5 @@ class ReVersion(Method):
         self.check_artifact(artifact)
         token = artifact.meta["token"]
         vector = artifact.tensors["token_embedding"].to(self.backbone.device)
-        prompt = f"{subject.name} {token}"
+        prompt = subject.prompt(token)
         return sample_images(self.backbone, encode_prompts(self.backbone, [prompt], {token: vector}), seeds, self.config.sampler)

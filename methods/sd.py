@@ -28,5 +28,5 @@ class TextOnlySD(Method):
 
     def generate(self, artifact: Artifact, subject, seeds: Sequence[int]) -> list:
         self.check_artifact(artifact)
-        prompt = f"{subject.name} {artifact.meta['action_text']}"
+        prompt = subject.prompt(artifact.meta["action_text"])
         return sample_images(self.backbone, encode_prompts(self.backbone, [prompt]), seeds, self.config.sampler)

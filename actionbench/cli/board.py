@@ -17,8 +17,9 @@ from actionbench.errors import friendly_errors
               help="The board to render or --add to [default: leaderboard]. With RUN... and no --add: where "
                    "your personal board goes [default: RUN/leaderboard].")
 @click.option("--allow-partial", is_flag=True, default=False,
-              help="With --add: accept a run that is not a full, verifiable one (partial, smoke preset, test "
-                   "backbone, legacy file); the board marks it, and partial or smoke rows are not ranked.")
+              help="With --add: accept a run that is not a full, verifiable one (partial, smoke preset, your own "
+                   "subjects or prompts, test backbone, legacy file); the board marks it, and partial, smoke or "
+                   "custom-subject rows are not ranked.")
 @click.option("--allow-dirty", is_flag=True, default=False,
               help="With --add: accept a run made from uncommitted code, or whose code changed during the run; "
                    "the board marks it.")

@@ -93,6 +93,12 @@ def run_options(func):
         click.option("--preset", default=None, metavar="NAME[,NAME]",
                      help="smoke: few training and sampling steps, still all 368 images; or a method's named "
                           "settings (e.g. adi's random_masks, pplus_anchors; see the method's docs)."),
+        click.option("--subjects", "subjects_file", type=click.Path(path_type=Path), default=None, metavar="FILE",
+                     help="Your own subjects instead of the dataset's: CSV id,category,name (never ranked with the "
+                          "standard protocol; docs/custom-prompts.md)."),
+        click.option("--prompts", "prompts_file", type=click.Path(path_type=Path), default=None, metavar="FILE",
+                     help='Your own prompts: CSV id,template, each template with {subject} and {action} once, e.g. '
+                          '"{subject} {action} on a beach"; every subject is drawn in every prompt.'),
         click.option("--train-seeds", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Customize each action N times (training seeds seed, seed+1, ...); results pool them "
                           "and keep the per-seed numbers."),
@@ -110,12 +116,16 @@ def run_options(func):
     ]
 
     @functools.wraps(func)
-    def with_spec(*args, method, suite, backbone, dataset, judge_name, out, overrides, preset, train_seeds, shard, device,
-                  dtype, root, attention, vae_slicing, gradient_checkpointing, judge_options, **rest):
+    def with_spec(*args, method, suite, backbone, dataset, judge_name, out, overrides, preset, subjects_file,
+                  prompts_file, train_seeds, shard, device, dtype, root, attention, vae_slicing, gradient_checkpointing,
+                  judge_options, **rest):
+        from actionbench.custom import read_custom
+
         if not method:
             raise click.UsageError("--method is required (see `actionbench methods`)")
         spec = RunSpec.build(method, parse_overrides(overrides), suite=suite, backbone=backbone, dataset=dataset,
-                             judge=judge_name, preset=preset, train_seeds=train_seeds)
+                             judge=judge_name, preset=preset, train_seeds=train_seeds,
+                             custom=read_custom(subjects_file, prompts_file))
         from actionbench.devices import check_device
         from actionbench.runfolder import check_run_folder
 

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Mapping
 
+from actionbench.custom import describe as describe_custom
 from actionbench.errors import ActionBenchError, ConfigError
 from actionbench.io import atomic_write_bytes, atomic_write_json, read_json, save_image
 from actionbench.results_schema import record_set_sha256
@@ -76,6 +77,12 @@ def add_result(results_path: str | Path, leaderboard_dir: str | Path = PROJECT_B
         raise ValidationError(f"{source} (checked against its run folder {source.parent})", check.problems)
     dirty = code_caveats(data)
     caveats = [c for c in entry_caveats(data) if c not in dirty]
+    custom = (data.get("spec") or {}).get("custom")
+    if custom and not allow_partial:
+        raise ConfigError(
+            f"{source} was made with {describe_custom(custom)}: not the benchmark's protocol, so the leaderboard "
+            "never ranks it with the standard runs. Add it anyway, shown apart and unranked, with --allow-partial"
+        )
     if caveats and not allow_partial:
         raise ConfigError(
             f"{source} is not a full, verifiable run of the protocol ({'; '.join(caveats)}): the leaderboard "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from actionbench.custom import describe as describe_custom
 from actionbench.errors import ActionBenchError, SchemaError
 from actionbench.io import read_json
 from actionbench.results import check_results
@@ -87,8 +88,9 @@ def entry_caveats(data: Mapping) -> list[str]:
     """Why a valid results record is not a full, verifiable leaderboard entry (empty: it is one).
 
     Partial coverage (fewer images than the protocol, failed units, a bring-your-own subset), the
-    smoke preset, a test backbone (random weights), and legacy files (no image or record hashes).
-    ``leaderboard --add`` refuses such a run unless ``--allow-partial``; the board marks it.
+    smoke preset, your own subjects or prompts (``--subjects``, ``--prompts``: not the benchmark's
+    protocol), a test backbone (random weights), and legacy files (no image or record hashes).
+    ``leaderboard --add`` refuses such a run unless ``--allow-partial``; the board marks it and never ranks it.
     """
     caveats = []
     spec = data.get("spec") or {}
@@ -102,6 +104,8 @@ def entry_caveats(data: Mapping) -> list[str]:
             caveats.append(f"{len(data['failures'])} units failed")
     if SMOKE_PRESET in str(spec.get("preset") or "").split(","):
         caveats.append("smoke preset")
+    if spec.get("custom"):
+        caveats.append(describe_custom(spec["custom"]))
     backbone = (spec.get("backbone") or {}).get("id")
     if backbone in TEST_BACKBONES:
         caveats.append(f"test backbone {backbone}")
@@ -124,9 +128,11 @@ def code_caveats(data: Mapping) -> list[str]:
 
 
 def ranked(data: Mapping) -> bool:
-    """Whether a row takes part in the ranking: complete, and not the smoke preset (fewer steps than the protocol)."""
+    """Whether a row takes part in the ranking: complete, not the smoke preset (fewer steps than the protocol),
+    and on the benchmark's own subjects and prompts."""
     spec = data.get("spec") or {}
-    return data.get("complete", True) is not False and SMOKE_PRESET not in str(spec.get("preset") or "").split(",")
+    return (data.get("complete", True) is not False and SMOKE_PRESET not in str(spec.get("preset") or "").split(",")
+            and not spec.get("custom"))
 
 
 def load_valid_results(path_or_dict: str | Path | Mapping) -> dict:

@@ -19,6 +19,16 @@ ties_option = click.option("--ties", type=click.Choice(TIE_RULES), default="no",
                            help="What a tied human vote counts as (exclude: leave the image out).")
 root_option = click.option("--root", type=click.Path(path_type=Path), default=None,
                            help="Dataset root (default: cache).")
+run_option = click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                          default=None, help="A run folder: its images' labels, one row per unit (unit_id, run).")
+
+
+def _open_run(run_dir, root):
+    if run_dir is None:
+        return None
+    from actionbench.runner import open_existing_run
+
+    return open_existing_run(run_dir, data_root=root)
 
 
 @click.command()
@@ -121,14 +131,19 @@ def agreement(runs, db, ties, out, root):
 @click.command(name="export-labels")
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "labelstudio"]), default="csv", show_default=True)
+@run_option
+@root_option
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @friendly_errors
-def export_labels(db, fmt, out):
-    """Write every stored answer to OUT as CSV or Label Studio JSON tasks."""
+def export_labels(db, fmt, run_dir, root, out):
+    """Write every stored answer to OUT as CSV or Label Studio JSON tasks.
+
+    With --run, only the answers on that run's images, each row naming its unit: the file to
+    publish beside the run's leaderboard entry (docs/human-eval.md)."""
     from .interchange import export_labels as do_export
     from .store import LabelStore
 
-    path = do_export(LabelStore(db, create=False), out, fmt)
+    path = do_export(LabelStore(db, create=False), out, fmt, run=_open_run(run_dir, root))
     click.echo(f"written: {path}")
     if fmt == "labelstudio":
         click.echo(f"labelling config for Label Studio: {path.with_name(path.stem + '.label_config.xml')}")
@@ -138,14 +153,19 @@ def export_labels(db, fmt, out):
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["auto", "csv", "labelstudio"]), default="auto",
               show_default=True, help="auto: .json is Label Studio, anything else CSV.")
+@run_option
+@root_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @friendly_errors
-def import_labels(db, fmt, file):
-    """Add answers from a CSV or Label Studio JSON FILE to the labels database (same answer: replaced)."""
+def import_labels(db, fmt, run_dir, root, file):
+    """Add answers from a CSV or Label Studio JSON FILE to the labels database (same answer: replaced).
+
+    With --run, rows may name their image by unit_id: each is checked against that run folder."""
     from .interchange import import_labels as do_import
     from .store import LabelStore
 
-    count = do_import(LabelStore(db), file, fmt)
+    run = _open_run(run_dir, root)  # before the database is created: a bad folder leaves nothing behind
+    count = do_import(LabelStore(db), file, fmt, run=run)
     click.echo(f"imported {count} answers into {db}")
 
 

@@ -39,6 +39,7 @@ class HumanJudge(Evaluator):
     name: ClassVar[str] = "human"
     VERSION: ClassVar[str] = "1"
     human: ClassVar[bool] = True
+    reads_subject_words: ClassVar[bool] = True  # annotators read the subject's name on the page
 
     def __init__(self, dataset, device: str = "cpu", db: str | Path | None = None, ties: str = "no", **options: Any):
         super().__init__(dataset, device=device, **options)

@@ -252,6 +252,13 @@ class LabelStore:
         return [make_item_id(dataset, a, s, hashes[Path(im).resolve()] if isinstance(im, (str, Path))
                              else pixel_sha256(im)) for a, s, im in targets]
 
+    def unit_items(self, run) -> dict[str, str]:
+        """unit id -> item id for every image of a run (by pixel hash, cached by path, size and mtime, so an
+        image regenerated after it was annotated does not inherit the old labels)."""
+        units = [u for u in run.units() if run.image_path(u).is_file()]
+        ids = self.item_ids_of(run.dataset.name, [(u.action_id, u.subject_id, run.image_path(u)) for u in units])
+        return {u.id: item_id for u, item_id in zip(units, ids)}
+
     def item_id_of(self, dataset: str, action_id: str, subject_id: str, image) -> str:
         """The item id of an image (a path, or a PIL image) asked about (action, subject)."""
         if isinstance(image, (str, Path)):
@@ -424,7 +431,8 @@ class LabelStore:
         pixels = None
         if not item_id:
             if not (image and dataset and action_id and subject_id):
-                raise ConfigError(f"{where}: give item_id, or image + dataset + action + subject")
+                raise ConfigError(f"{where}: give item_id, or image + dataset + action + subject, or unit_id with the "
+                                  "run folder holding its image (import-labels --run RUN_DIR)")
             path = Path(image)
             if not path.is_file():
                 raise ConfigError(f"{where}: image {image} not found (paths are relative to the imported file)")
@@ -455,7 +463,7 @@ class LabelStore:
         with self.transaction() as con:
             seq = con.execute("SELECT COALESCE(MAX(seq), 0) FROM answers").fetchone()[0]
             for i, row in enumerate(rows):
-                where = f"{source} row {i + 1}"
+                where = f"{source} {row.get('_where') or f'row {i + 1}'}"
                 try:
                     annotator = check_annotator(row.get("annotator"))
                     question = check_question((row.get("question") or "").strip())

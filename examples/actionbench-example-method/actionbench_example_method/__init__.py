@@ -32,5 +32,5 @@ class FullBodyPrompt(Method):
 
     def generate(self, artifact: Artifact, subject, seeds: Sequence[int]) -> list:
         self.check_artifact(artifact)
-        prompt = f"{subject.name} {artifact.meta['action_text']}, {self.config.suffix}"
+        prompt = f"{subject.prompt(artifact.meta['action_text'])}, {self.config.suffix}"
         return sample_images(self.backbone, encode_prompts(self.backbone, [prompt]), seeds, self.config.sampler)
