@@ -1,9 +1,11 @@
 """What a run will do and roughly how long it takes: for stage lines, the overall ETA and ``--dry-run``.
 
 Work is counted in *UNet rows*: one latent through one UNet forward pass. A training step of B
-rows costs about 3B (forward and backward), a guided DDIM step 2 rows per image. One short probe
-(a few UNet forwards on this machine) turns rows into seconds; as stages run, the measured rate
-replaces the probe's. The estimate is rough (text encoders, VAEs and Python are left out) and says so.
+rows costs about 3B (forward and backward), a guided sampling step 2 rows per image. Each stage has its
+own rate, from its own probe on this machine: a few UNet forwards for training and judging; for
+generation, two short real samplings at the run's sampler (2 and 4 steps, one batch), which also time
+what a UNet row leaves out (the text encoder, the VAE, guidance and the pipeline). A stage's rate is
+not carried over to another: generation costs more per row than training's forward passes.
 """
 from __future__ import annotations
 
@@ -28,6 +30,11 @@ class StagePlan:
     rows: float
     detail: str = ""
     seconds: float | None = None
+    row_seconds: float | None = None
+    """This stage's own seconds per row (its probe); None: the plan's ``row_seconds``."""
+
+    def rate(self, default: float | None) -> float | None:
+        return self.row_seconds if self.row_seconds is not None else default
 
 
 @dataclass
@@ -38,7 +45,7 @@ class RunPlan:
     row_seconds: float | None = None
     clock: Callable[[], float] = time.perf_counter
     started: float | None = None
-    done_rows: float = 0.0
+    finished: list[StagePlan] = field(default_factory=list)
     current: StagePlan | None = None
     current_done: int = 0
     current_started: float | None = None
@@ -51,44 +58,48 @@ class RunPlan:
     def start(self, stage: StagePlan) -> None:
         self.current, self.current_done, self.current_started = stage, 0, self.clock()
 
+    def _seconds(self, stage: StagePlan, rows: float) -> float | None:
+        rate = stage.rate(self.row_seconds)
+        return None if rate is None else rows * rate
+
     def estimate(self) -> None:
         for stage in self.stages:
-            stage.seconds = stage.rows * self.row_seconds if self.row_seconds is not None else None
+            stage.seconds = self._seconds(stage, stage.rows)
 
     def total_seconds(self) -> float | None:
-        if self.row_seconds is None:
-            return None
-        return sum(s.rows for s in self.stages) * self.row_seconds
+        parts = [self._seconds(s, s.rows) for s in self.stages]
+        return None if any(p is None for p in parts) else sum(parts)
 
     def finish(self, stage: StagePlan) -> None:
-        """A stage ended: count its work as done and recalibrate the rate on what was measured."""
-        self.done_rows += stage.rows
-        elapsed = self.clock() - self.started
-        if self.done_rows > 0 and elapsed > 1.0:
-            self.row_seconds = elapsed / self.done_rows
-            self.estimate()
+        """A stage ended: it is done, and its measured time replaces its estimate (no other stage's rate changes)."""
+        if stage in self.finished:
+            return
+        self.finished.append(stage)
+        if stage is self.current and self.current_started is not None:
+            stage.seconds = self.clock() - self.current_started
 
     def remaining_seconds(self, current: StagePlan | None = None, fraction_done: float = 0.0) -> float | None:
         """Seconds left in the run. The current stage counts what its own progress line shows (time so far
         scaled by the fraction left) when that is longer than the plan's figure, so the run's ETA is never
         shorter than the stage's."""
-        if self.row_seconds is None:
+        later = [self._seconds(s, s.rows) for s in self.stages if s not in self.finished and s is not current]
+        if any(p is None for p in later):
             return None
-        rows = sum(s.rows for s in self.stages) - self.done_rows
         if current is None:
-            return max(0.0, rows * self.row_seconds)
-        rows -= current.rows
-        planned = current.rows * (1.0 - fraction_done) * self.row_seconds
+            return max(0.0, sum(later))
+        planned = self._seconds(current, current.rows * (1.0 - fraction_done))
+        if planned is None:
+            return None
         if current is self.current and self.current_started is not None and fraction_done > 0:
             planned = max(planned, (self.clock() - self.current_started) * (1.0 - fraction_done) / fraction_done)
-        return max(0.0, rows * self.row_seconds) + max(0.0, planned)
+        return max(0.0, sum(later)) + max(0.0, planned)
 
     def lines(self) -> list[str]:
         out = []
         for i, stage in enumerate(self.stages, 1):
             out.append(f"  [{i}/{len(self.stages)}] {stage.name}: {stage.units} {stage.unit}"
                        + (f" ({stage.detail})" if stage.detail else "") + f", about {duration(stage.seconds)}")
-        out.append(f"  all stages: about {duration(self.total_seconds())} (rough: UNet passes only)")
+        out.append(f"  all stages: about {duration(self.total_seconds())} (each stage from its own probe on this machine)")
         return out
 
 
@@ -115,6 +126,26 @@ def probe_row_seconds(backbone, rows: int = 8, repeats: int = 3, clock=time.perf
             if i:
                 times.append(clock() - started)
     return statistics.median(times) / rows
+
+
+def probe_image_seconds(backbone, sampler, cost_factor: float = 1.0, clock=time.perf_counter) -> float:
+    """Seconds per image at ``sampler``'s steps on this machine: one batch of the sampler's size drawn at 2 and at
+    4 steps (after a 1-step warm-up) gives the cost of a step and the fixed cost of an image (text encoder, VAE,
+    pipeline); a step costs ``cost_factor`` times the plain pipeline's (e.g. a ControlNet beside the UNet)."""
+    from .training import encode_prompts, sample_images
+
+    seeds = list(range(max(1, int(sampler.batch_size))))
+
+    def timed(steps: int) -> float:
+        started = clock()
+        sample_images(backbone, encode_prompts(backbone, ["a photo"]), seeds, sampler.replace(num_inference_steps=steps))
+        return clock() - started
+
+    timed(1)
+    two, four = timed(2), timed(4)
+    per_step = max(0.0, (four - two) / 2)
+    fixed = max(0.0, two - 2 * per_step)
+    return (fixed + per_step * cost_factor * sampler.num_inference_steps) / len(seeds)
 
 
 def generation_rows_per_image(method) -> float:
@@ -148,6 +179,10 @@ def plan_run(run: Run, evaluator=None, shard: tuple[int, int] = (0, 1), probe: b
                                      f"{evaluator.name}, version {evaluator.VERSION}"))
     if probe and any(s.rows for s in plan.stages):
         plan.row_seconds = probe_row_seconds(run.backbone)
+        generate = plan.stages[1]
+        if generate.rows:
+            per_image = probe_image_seconds(run.backbone, sampler, run.method.generation_cost_factor)
+            generate.row_seconds = per_image / generation_rows_per_image(run.method)
     plan.estimate()
     return plan
 
@@ -267,8 +302,11 @@ def dry_run(spec, options) -> list[str]:
     else:
         lines.append(f"  - --out {out}: a new run folder")
     plan = plan_run(run, evaluator, options.shard)
-    lines.append(f"plan (shard {options.shard[0]}/{options.shard[1]}; probe: {1000 * (plan.row_seconds or 0):.1f} ms "
-                 "per UNet row on this machine):")
+    generate = plan.stages[1]
+    per_image = (f", {generate.seconds / generate.units:.2f} s per image generated"
+                 if generate.units and generate.seconds is not None else "")
+    lines.append(f"plan (shard {options.shard[0]}/{options.shard[1]}; probes on this machine: "
+                 f"{1000 * (plan.row_seconds or 0):.1f} ms per UNet row{per_image}):")
     lines += plan.lines()
     weights = sum(p.numel() * p.element_size() for m in (backbone.unet, backbone.text_encoder, backbone.vae)
                   for p in m.parameters())

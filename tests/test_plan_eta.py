@@ -62,3 +62,38 @@ def test_no_progress_yet_and_a_finished_stage_are_well_defined():
     assert plan.remaining_seconds(judge, 0.0) == pytest.approx((800 + 3680 + 184) * 0.05)
     clock.now += 5.0
     assert plan.remaining_seconds(judge, 1.0) == pytest.approx((800 + 3680) * 0.05)
+
+
+def test_each_stage_keeps_its_own_rate_and_a_finished_stage_its_measured_time():
+    """Generation's probe rate (text encoder, VAE and guidance included) is not replaced by training's measured one."""
+    clock = FakeClock()
+    plan = _plan(clock)
+    customize, generate, judge = plan.stages
+    generate.row_seconds = 0.1  # its own probe: twice the UNet-row rate
+    plan.estimate()
+    assert generate.seconds == pytest.approx(368.0) and plan.total_seconds() == pytest.approx(40 + 368 + 9.2)
+    plan.start(customize)
+    clock.now += 80.0  # twice as slow as planned
+    plan.finish(customize)
+    assert customize.seconds == pytest.approx(80.0) and generate.seconds == pytest.approx(368.0)
+    assert plan.remaining_seconds() == pytest.approx(368 + 9.2)
+    plan.finish(customize)  # a second finish counts nothing twice
+    assert plan.remaining_seconds() == pytest.approx(368 + 9.2)
+
+
+def test_the_image_probe_separates_the_cost_of_a_step_from_the_fixed_cost(monkeypatch):
+    from actionbench import training
+    from actionbench.config import SamplerConfig
+    from actionbench.plan import probe_image_seconds
+
+    clock = FakeClock()
+
+    def fake_sample(backbone, embeds, seeds, sampler):  # 3 s fixed + 0.5 s per step, for the batch of 4
+        clock.now += 3.0 + 0.5 * sampler.num_inference_steps
+        return [None] * len(seeds)
+
+    monkeypatch.setattr(training, "sample_images", fake_sample)
+    monkeypatch.setattr(training, "encode_prompts", lambda backbone, texts: texts)
+    sampler = SamplerConfig(num_inference_steps=40, batch_size=4)
+    assert probe_image_seconds(None, sampler, clock=clock) == pytest.approx((3.0 + 0.5 * 40) / 4)
+    assert probe_image_seconds(None, sampler, 1.5, clock=clock) == pytest.approx((3.0 + 0.75 * 40) / 4)
