@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 PORTABLE_CPU_MATH = {
     # The same vector kernels on every x86 CPU that has AVX2 for torch's own ops and oneDNN's convolutions,
-    # which would otherwise pick AVX-512 paths where they exist and round differently (issue 13: the same
+    # which would otherwise pick AVX-512 paths where they exist and round differently (measured: the same
     # run on two machines, 126 of 368 judgments differed). On an AVX2 machine both are what torch picks anyway.
     # MKL is not pinned: its reproducibility mode (MKL_CBWR=AVX2) changed the rounding on an AVX2 machine
     # too (ADI's action-different tuning, from its first step), which would move every landed row; set it

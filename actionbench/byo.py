@@ -29,6 +29,7 @@ from typing import Any, Mapping
 from .dataset import Dataset, GenerationUnit, load_dataset
 from .errors import ActionBenchError, DatasetError
 from .hashing import sha256_file, stable_hash, to_jsonable
+from .spec import DEFAULT_JUDGE
 from .io import atomic_write_bytes, atomic_write_json, load_image, save_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -200,7 +201,7 @@ def import_images(source: str | Path, dataset: str = "v1", out: str | Path | Non
     return open_existing_run(out, data_root=data_root)
 
 
-def judge_images(images: str | Path, dataset: str = "v1", judge_name: str = "clip", out: str | Path | None = None,
+def judge_images(images: str | Path, dataset: str = "v1", judge_name: str = DEFAULT_JUDGE, out: str | Path | None = None,
                  device: str = "cpu", data_root: str | Path | None = None,
                  judge_options: Mapping[str, Any] | None = None) -> Path:
     """Judge your own images (a folder ``ACTION/SUBJECT/K.png`` or a CSV) and write ``results.json``.

@@ -224,7 +224,7 @@ def _per_category(records: list[Mapping], stacked, names: list[str], categories:
 
 
 def _bootstrap_method(interval: str) -> str:
-    # "percentile" is what results files before issue 13 carry; readers that only know it keep working.
+    # "percentile" is what results files from before clustered intervals carry; readers that only know it keep working.
     return {"image": "percentile", "cluster-percentile": "percentile (two-way cluster)"}.get(interval, "cluster-t")
 
 
@@ -244,7 +244,7 @@ def _per_train_seed(records: list[Mapping], columns: Mapping[str, Any]) -> dict[
 def interval_kind(metrics: Mapping) -> dict:
     """The ``compute_metrics`` arguments that reproduce a stored metrics block's intervals.
 
-    A block written before issue 13 has no ``"interval"``: its intervals are the image bootstrap.
+    A block written before clustered intervals has no ``"interval"``: its intervals are the image bootstrap.
     """
     stored = metrics.get("interval") if isinstance(metrics.get("interval"), Mapping) else None
     boot = stored or (metrics.get("bootstrap") if isinstance(metrics.get("bootstrap"), Mapping) else {})
@@ -256,7 +256,7 @@ def recompute_metrics(records: Iterable[Mapping[str, Any]], stored: Mapping) -> 
     """``compute_metrics`` as the stored block was made: same interval kind, ``n_boot`` and seed, the
     per-image metrics it lists and the subject categories of its ``per_category``.
 
-    For a block written before issue 13 (no ``"interval"`` key) only the keys it had are returned,
+    For a block written before clustered intervals (no ``"interval"`` key) only the keys it had are returned,
     so a validator comparing the two accepts old results files unchanged.
     """
     listed = stored.get("per_image_metrics")

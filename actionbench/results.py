@@ -10,7 +10,7 @@ The runner builds a record with ``build_results`` (per-image records from ``imag
 the leaderboard and ``actionbench validate`` check one with ``check_results``
 (``actionbench.results_check``; against a run folder: ``actionbench.results_verify``). All of
 them read the field tables of ``actionbench.results_schema``, so the shape is written down once.
-Records from before issue 15 (schema 1: no image hashes) still validate, as legacy.
+Records from before images were hashed (schema 1) still validate, as legacy.
 """
 from __future__ import annotations
 

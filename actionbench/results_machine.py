@@ -1,8 +1,8 @@
 """The machine a run was made on, for its provenance.
 
 Training on a CPU rounds differently with other kernels: the same spec, seeds and package
-versions gave mini ADI 17.12 % total on one x86 machine and 14.13 % on an AMD EPYC with AVX-512
-(issue 13). So a results file records what decides the rounding: the CPU model and the
+versions gave mini ADI 17.12 % total on one x86 machine and 14.13 % on an AMD EPYC with AVX-512.
+So a results file records what decides the rounding: the CPU model and the
 instruction sets torch's kernels dispatch on (AVX2, AVX-512, AMX), torch's build (version, CUDA,
 BLAS / MKL / oneDNN) and its thread counts, and the GPU where there is one. ``summary`` is the
 short line the leaderboard prints beside a row.

@@ -6,7 +6,7 @@ against them; ``actionbench.results_verify`` checks one against its run folder.
 
 Schema versions:
 
-* 1 (legacy, before issue 15): no image hashes, no record-set hash, no coverage, floor or machine
+* 1 (legacy, before images were hashed): no image hashes, no record-set hash, no coverage, floor or machine
   blocks. Such files still validate, marked legacy: nothing in them ties the numbers to images.
 * 2: every record carries its image's SHA-256; ``records_sha256`` hashes the record set;
   ``coverage`` says how much of the protocol was judged; ``floor`` and ``per_seed`` are derived

@@ -52,11 +52,14 @@ class Suite:
         return merged
 
 
+DEFAULT_JUDGE = "clip"
+"""The judge of the paper's setting: a run, a suite or judged images that name none get it."""
+
 V1_SUITE = Suite(
     name="v1",
     backbone="sd21",
     dataset="v1",
-    judge="clip",
+    judge=DEFAULT_JUDGE,
     description="ActionBench v1 on Stable Diffusion 2.1 with the zero-shot CLIP judge (the paper's setting)",
 )
 
@@ -82,7 +85,7 @@ class RunSpec:
     """Backbone name: a registered one (tiny, mini, mini:/dir), an alias (sd21), a hub id or local:/dir."""
     dataset: str = "v1"
     """Dataset name: v1 (downloaded) or a registered one (synthetic, mini)."""
-    judge: str = "clip"
+    judge: str = DEFAULT_JUDGE
     """The judge ``evaluate`` uses (a run folder can be judged again by others)."""
     suite: str | None = None
     """The suite the defaults came from, recorded with the run."""

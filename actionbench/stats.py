@@ -20,7 +20,7 @@ their training seeds) and subjects, not images. Three interval kinds:
     draw ``A`` actions and ``S`` subjects with replacement, inside each drawn copy of an action
     draw its training seeds with replacement, take every image of the crossed cells; 2.5 and 97.5
     percentiles of the replicate means. Kept for comparison only (see below).
-``"image"``: the percentile bootstrap over images as if independent (the interval before issue 13).
+``"image"``: the percentile bootstrap over images as if independent (the interval results files carried before the clustered one).
 
 Why not the percentile interval of the two-way bootstrap: ``actionbench.stats_simulation``
 measures coverage on synthetic benchmarks with known action, subject and seed effects. With
@@ -225,7 +225,7 @@ def percentile_estimate(values: np.ndarray, design: Design, n_boot: int, seed: i
     """``"image"`` or ``"cluster-percentile"`` intervals: percentiles of bootstrap replicate means.
 
     ``"image"`` draws ``rng.integers(0, n, (n_boot, n))`` exactly as ``compute_metrics`` did before
-    issue 13, so results files written then recompute to the same numbers.
+    intervals were clustered, so results files written then recompute to the same numbers.
     """
     mean = values.mean(axis=1)
     if n_boot == 0:

@@ -1,4 +1,4 @@
-"""Issue 16's speed figures, in CPU seconds with one torch thread per process.
+"""The speed figures (docs/speed.md), in CPU seconds with one torch thread per process.
 
 Every time here is CPU time (``time.process_time()`` of this process, or ``getrusage`` of a
 child process), with ``torch.set_num_threads(1)`` and ``OMP_NUM_THREADS=1``, and every ratio

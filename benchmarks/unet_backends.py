@@ -1,6 +1,6 @@
 """Does a faster PyTorch backend lower the mini UNet's own cost (the floor every stage runs at)?
 
-Issue 16 lists ``torch.compile`` and bf16 "where the CPU supports them, if the images stay within
+Candidates: ``torch.compile`` and bf16 "where the CPU supports them, if the images stay within
 tolerance". This measures, on one torch thread, the CPU of the two shapes the jobs run: an
 inversion step's forward + backward (12 rows, conditioning that requires grad, frozen weights) and a
 guided sampler call's no-grad forward (32 rows), for eager fp32 (what runs), ``torch.compile``

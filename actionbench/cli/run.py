@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from actionbench.errors import friendly_errors
-from actionbench.spec import RunOptions, RunSpec
+from actionbench.spec import DEFAULT_JUDGE, RunOptions, RunSpec
 
 from .options import default_device, judge_option, judge_options_from, launcher_shard, run_options
 
@@ -95,7 +95,7 @@ def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
     if images is not None:
         from actionbench.byo import judge_images
 
-        path = judge_images(images, dataset=dataset or "v1", judge_name=judge_name or "clip", out=out, device=device,
+        path = judge_images(images, dataset=dataset or "v1", judge_name=judge_name or DEFAULT_JUDGE, out=out, device=device,
                             data_root=root, judge_options=options)
         click.echo(f"results: {path}")
         return
@@ -132,7 +132,7 @@ def run_judge(suite: str | None) -> str:
     """The judge a run's suite names (a shard's merge step must not fall back to CLIP on a mini run)."""
     from actionbench.registry import get_suite
 
-    name = get_suite(suite).judge if suite else "clip"
+    name = get_suite(suite).judge if suite else DEFAULT_JUDGE
     click.echo(f"judge: {name} ({'the suite ' + repr(suite) + ' names it' if suite else 'the default'}; --judge to choose)")
     return name
 

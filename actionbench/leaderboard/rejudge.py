@@ -28,7 +28,7 @@ from .entries import records_hash
 
 MAX_DIFFER_FRACTION = 0.01
 """Verdicts allowed to differ (as a share of the images) for an entry to count as verified: a judge run on
-another CPU may round a borderline image to the other class (issue 13 saw 1 in 10^6 in a probability)."""
+another CPU may round a borderline image to the other class (measured: 1 in 10^6 in a probability)."""
 REJUDGE_FILE = "rejudge.json"
 LISTED = 20  # differing unit ids kept in the summary
 

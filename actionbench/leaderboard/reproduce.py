@@ -7,7 +7,7 @@ into a new folder, and compares: each of action, subject and total must fall ins
 95 % clustered interval. It prints both runs' numbers and the paired difference
 (``actionbench.compare``) beside them.
 
-A different CPU can round training differently (issue 13: 126 of 368 judgments moved between two
+A different CPU can round training differently (measured: 126 of 368 judgments moved between two
 x86 machines), so "inside the interval" is the test, not equality. This is the check for images
 the recorded spec did not make: re-judging (``rejudge``) cannot see those.
 """

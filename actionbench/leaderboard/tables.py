@@ -11,7 +11,7 @@ when prompts changed). The paper's rows form their own judge group. A measured r
 a range where the paired clustered comparison cannot separate it from others (``ranks``);
 partial and smoke-preset rows are shown, marked, but not ranked.
 
-Intervals are the clustered ones (``actionbench.metrics``). A file from before issue 13 stores
+Intervals are the clustered ones (``actionbench.metrics``). A file from before clustered intervals stores
 the image bootstrap; its row shows the clustered interval recomputed from its records, and says so.
 
 Leak: judges that read an image's context (mini-v2) also count per image whether it shows an
@@ -64,7 +64,7 @@ def missing(value: Any) -> bool:
 
 def display_metrics(data: Mapping) -> tuple[Mapping, str]:
     """The metrics a row shows and the name of their interval: the stored block when its interval is
-    clustered; otherwise (files from before issue 13: the image bootstrap) the clustered one recomputed
+    clustered; otherwise (files from before clustered intervals: the image bootstrap) the clustered one recomputed
     from the records, named as such."""
     from actionbench.metrics import compute_metrics
     from actionbench.stats import base_kind

@@ -1,4 +1,4 @@
-"""What the world's judge reads in ADI's action-different samples (issue 14, item 4).
+"""What the world's judge reads in ADI's action-different samples.
 
 ADI's action mask needs, per exemplar, images of the *same person in the same context doing something
 else* (x^(ā,c)). By default they are generated: a copy of the UNet tuned on the one exemplar, then

@@ -43,7 +43,7 @@ from actionbench.worlds.mini.world import MINI_V2, MINI_V3, WorldSpec
 
 PERSON = "person"  # the subject class of the generic exemplar people
 NO_TYPE = "none"  # the background class of v1's plain and random backgrounds
-TARGET_ACCURACY = 0.95  # issue 14: held out, on clean renders, per head
+TARGET_ACCURACY = 0.95  # held out, on clean renders, per head (docs/mini-v2-design.md)
 TRAIN_SEED_BASE = 7_000_000
 HELDOUT_SEED_BASE = 9_000_000
 
@@ -198,7 +198,7 @@ def heldout_scores(net: ContextJudgeNet, x: torch.Tensor, labels: Labels, classe
 
 
 def meets_target(clean: dict, world: WorldSpec = MINI_V2, target: float = TARGET_ACCURACY) -> dict[str, bool]:
-    """Issue 14's targets on clean held-out renders: pose, subject, background type and every signature
+    """The judge's targets on clean held-out renders: pose, subject, background type and every signature
     attribute at ``target`` accuracy or more."""
     used = sorted({a for sig in world.signatures for a in sig.attributes})
     out = {head: clean[f"{head}_accuracy"] >= target for head in ("pose", "subject", "background")}

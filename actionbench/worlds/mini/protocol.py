@@ -1,5 +1,5 @@
 """The mini world's own protocol, set by a rule that treats every method alike and never looks at a
-benchmark score (issue 16, lever 2; issue 14 item 5).
+benchmark score.
 
 The v1 settings (50 DDIM steps, 250 to 3,000 training steps, SD's learning rates) were made for an
 865M-parameter UNet at 768 px. On a 1M-parameter world they may be wasteful (too many steps) or

@@ -50,7 +50,7 @@ ROWS = (
 ROW_NAMES = tuple(r.name for r in ROWS)
 DEFAULT_ROWS = ("null", "sd", "controlnet", "textual_inversion", "p_plus", "reversion", "dreambooth",
                 "custom_diffusion", "adi", "adi_random_masks", "adi_pplus_anchors")
-"""Every method, the floor, and ADI's two controls (issue 13): the table of a world without a pre-registered test."""
+"""Every method, the floor, and ADI's two controls: the table of a world without a pre-registered test."""
 PREREGISTERED_ROWS = ("null", "sd", "textual_inversion", "p_plus", "dreambooth",  # the setup check (a) first
                       "adi", "adi_oracle", "p_plus_4_anchors", "adi_random_masks",  # the claim (b)
                       "adi_context_mask_only", "adi_action_mask_only", "custom_diffusion", "reversion", "controlnet")
