@@ -12,12 +12,14 @@ timings that add up over every process that worked on it.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterable
 
 from .dataset import Dataset, GenerationUnit
 from .errors import ActionBenchError
@@ -178,6 +180,25 @@ def remove_run_temporaries(out: Path) -> int:
     for name in WRITTEN_DIRS:
         count += remove_stale_temporaries(out / name)
     return count
+
+
+def remove_written(out: Path, written: Iterable[Path], made_folder: bool) -> None:
+    """Take back what a refused or failed step wrote into ``out``: the files in ``written``, the folders
+    that leaves empty (up to ``out``), and ``out`` itself where the step made it. Nothing else is touched,
+    so a user's own files stay."""
+    for path in written:
+        path = Path(path)
+        path.unlink(missing_ok=True)
+        parent = path.parent
+        while parent != out and out in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:  # not empty: something else lives there
+                break
+            parent = parent.parent
+    if made_folder:
+        with contextlib.suppress(OSError):
+            out.rmdir()
 
 
 def check_same_spec(out: Path, recorded: dict) -> bool:

@@ -203,7 +203,7 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
             artifacts = {(action_id, seed): Artifact.load(folder, device=run.device)}
         images = run.method_for(seed).generate(artifacts[(action_id, seed)], run.dataset.subject(subject_id),
                                                [u.seed for u in units])
-        problems = image_problems(images, len(units))
+        problems = image_problems(images, len(units), run.backbone.resolution)
         if problems:
             raise ActionBenchError(f"method {run.spec.method} broke the generate contract for {action_id}/{subject_id}: "
                                    + "; ".join(problems) + " (check it with `actionbench check-method`)")
