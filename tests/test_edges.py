@@ -204,3 +204,42 @@ def test_code_hash_covers_methods_and_judges_kept_outside_the_core(tmp_path):
     before = code_state.code_sha256({"actionbench": core, "actionbench.methods": methods})
     (methods / "m.py").write_text("lr = 1e-2\n")
     assert code_state.code_sha256({"actionbench": core, "actionbench.methods": methods}) != before
+
+
+# --- a refused run leaves no files; user strings in Markdown; every HTTP method -------------------------
+
+from actionbench.evaluator import Evaluator  # noqa: E402
+
+
+class WeightlessJudge(Evaluator):
+    """A judge whose weights are missing: ``check`` refuses, after the run folder was opened."""
+
+    name = "weightless"
+    seen: list = []  # what the run folder held when the refusal came
+
+    def check(self):
+        type(self).seen.append(sorted(p.name for p in type(self).watch.iterdir()))
+        raise ActionBenchError("judge weightless: weights not found in /nowhere; download them first")
+
+    def judge(self, requests):
+        raise AssertionError("a refused judge is never asked")
+
+
+def test_a_run_refused_after_its_folder_was_opened_leaves_nothing(tmp_path):
+    from actionbench.runner import RunOptions, RunSpec, evaluate
+
+    spec = RunSpec.build(f"{__name__}:FlatMethod", {}, backbone="tiny", dataset="synthetic",
+                         judge=f"{__name__}:WeightlessJudge")
+    projects = tmp_path / "projects"
+    projects.mkdir()
+    (projects / "notes.txt").write_text("mine")
+    for out, made_by_the_user in ((projects / "run", False), (projects / "empty", True)):
+        if made_by_the_user:
+            out.mkdir()
+        WeightlessJudge.watch, WeightlessJudge.seen = out, []
+        with pytest.raises(ActionBenchError, match="weights not found"):
+            evaluate(spec, RunOptions(out=out))
+        assert {"spec.json", "log.txt"} <= set(WeightlessJudge.seen[0])  # written before the refusal
+        assert out.exists() == made_by_the_user and (not out.exists() or not list(out.iterdir()))
+    assert sorted(p.name for p in projects.iterdir()) == ["empty", "notes.txt"]
+    assert (projects / "notes.txt").read_text() == "mine"
