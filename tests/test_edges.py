@@ -243,3 +243,24 @@ def test_a_run_refused_after_its_folder_was_opened_leaves_nothing(tmp_path):
         assert out.exists() == made_by_the_user and (not out.exists() or not list(out.iterdir()))
     assert sorted(p.name for p in projects.iterdir()) == ["empty", "notes.txt"]
     assert (projects / "notes.txt").read_text() == "mine"
+
+
+def test_markdown_escapes_html_in_run_names(tmp_path):
+    import json
+
+    from run_fixtures import make_run
+
+    from actionbench.leaderboard import render_leaderboard
+
+    shown = {}
+    for name, hostile in (("xss", "<script>alert(1)</script>"), ("ticks", "a`b|c")):
+        run = make_run(tmp_path / "runs", name)
+        results = json.loads((run / "results.json").read_text())
+        results["run_name"] = hostile
+        (run / "results.json").write_text(json.dumps(results))
+        shown[name] = run
+    pages = render_leaderboard(tmp_path / "board", extra_results=list(shown.values()), page_dir=tmp_path / "page")
+    markdown = pages["markdown"].read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown and "<script>" not in markdown
+    assert "a&#96;b\\|c" in markdown  # cannot open a code span or a table cell
+    assert "<script>" not in pages["html"].read_text()
