@@ -264,3 +264,19 @@ def test_markdown_escapes_html_in_run_names(tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown and "<script>" not in markdown
     assert "a&#96;b\\|c" in markdown  # cannot open a code span or a table cell
     assert "<script>" not in pages["html"].read_text()
+
+
+from test_human import live, request  # noqa: E402, F401 - the annotation server and a hand-made request
+
+
+def test_every_http_method_gets_a_json_answer(live):  # noqa: F811 - the fixture imported above
+    app, store, port = live
+    for method in ("PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "BREW"):
+        status, headers, body = request(port, method, "/api/answer", token=app.token)
+        assert status == (501 if method == "BREW" else 405), (method, status, body)
+        assert headers["content-type"] == "application/json" and body["error"], method
+        assert headers["connection"] == "close" and headers["x-frame-options"] == "DENY"
+        if status == 405:
+            assert headers["allow"] == "GET, HEAD, POST" and method in body["error"]
+    assert request(port, "GET", "/api/annotators")[0] == 200  # the allowed ones still answer
+    assert store.annotators() == []
