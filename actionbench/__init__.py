@@ -41,6 +41,7 @@ _LAZY = {
     "Method": ("actionbench.method", "Method"),
     "MethodConfig": ("actionbench.method", "MethodConfig"),
     "Artifact": ("actionbench.method", "Artifact"),
+    "INTERFACE_VERSION": ("actionbench.method", "INTERFACE_VERSION"),
     "get_method": ("actionbench.registry", "get_method"),
     "list_methods": ("actionbench.registry", "list_methods"),
     "get_evaluator": ("actionbench.registry", "get_evaluator"),

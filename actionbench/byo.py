@@ -16,6 +16,9 @@ non-PNG images are converted, pixels unchanged) whose ``spec.json`` records meth
 ``external`` with ``method_config = {"source": <path>}`` and the hash of the images, and
 judged like any run. Partial coverage is fine: the results hold records only for the images
 given, ``complete`` is false, and the command says so.
+
+Every image is opened and checked before the first one is copied: an unreadable image, or one
+smaller than ``MIN_SIDE`` pixels on its short side, stops the import with nothing copied.
 """
 from __future__ import annotations
 
@@ -34,6 +37,9 @@ from .io import atomic_write_bytes, atomic_write_json, load_image, save_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 METHOD = "external"
+MIN_SIDE = 32
+"""Smallest short side (pixels) of an image to judge: the mini world draws 32 px; a thumbnail below that
+says too little about a pose or a subject for any judge's verdict to mean something."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,19 @@ def read_images(source: str | Path, dataset: Dataset) -> list[GivenImage]:
     return given
 
 
+def _check_image(g: GivenImage) -> None:
+    """Refuse an image that cannot be judged: unreadable, or under ``MIN_SIDE`` on its short side."""
+    try:
+        width, height = load_image(g.path).size
+    except ActionBenchError as exc:  # your file: say which row or path, never advise deleting it
+        raise ActionBenchError(f"{g.where}: {g.path} cannot be judged: {str(exc).split(';')[0]}; "
+                               "fix that row or file (nothing was copied)") from None
+    if min(width, height) < MIN_SIDE:
+        raise ActionBenchError(f"{g.where}: {g.path} is {width}x{height} pixels; images to judge need at least "
+                               f"{MIN_SIDE} pixels on the short side; give the image at the size it was generated "
+                               "(nothing was copied)")
+
+
 def byo_spec(source: Path, dataset: Dataset, given: list[GivenImage]) -> dict:
     """The spec of an external run: the source, the dataset, and the hash of the given images."""
     digest = hashlib.sha256()
@@ -171,31 +190,34 @@ def import_images(source: str | Path, dataset: str = "v1", out: str | Path | Non
     Reusing ``out`` with the same images only fills in what is missing; different images (or a
     different dataset) in an existing folder is an error, never a silent mix.
     """
-    from .runfolder import SPEC_FILE, check_run_folder, check_same_spec, remove_run_temporaries
+    from .runfolder import SPEC_FILE, check_run_folder, check_same_spec, remove_run_temporaries, remove_written
     from .runner import open_existing_run
 
     source = Path(source)
     data = load_dataset(dataset, root=data_root)
     given = read_images(source, data)
+    for g in given:  # all checked before one is copied, so a refused import leaves nothing behind
+        _check_image(g)
     spec = byo_spec(source, data, given)
     out = Path(out) if out is not None else Path("runs") / f"byo-{spec['images_sha256'][:10]}"
     check_run_folder(out)
     spec_known = check_same_spec(out, spec)
     remove_run_temporaries(out)
-    run_dir = out
-    for g in given:
-        target = run_dir / "images" / g.unit.action_id / g.unit.subject_id / f"{g.unit.k}.png"
-        if target.is_file():
-            continue
-        try:
-            image = load_image(g.path)
-        except ActionBenchError as exc:  # your file: say which row or path, never advise deleting it
-            raise ActionBenchError(f"{g.where}: {g.path} cannot be judged: {str(exc).split(';')[0]}; "
-                                   "fix that row or file (nothing was changed)") from None
-        if g.path.suffix.lower() == ".png":
-            atomic_write_bytes(target, g.path.read_bytes())
-        else:
-            save_image(image, target)
+    created = not out.exists()
+    written: list[Path] = []
+    try:
+        for g in given:
+            target = out / "images" / g.unit.action_id / g.unit.subject_id / f"{g.unit.k}.png"
+            if target.is_file():
+                continue
+            if g.path.suffix.lower() == ".png":
+                atomic_write_bytes(target, g.path.read_bytes())
+            else:
+                save_image(load_image(g.path), target)
+            written.append(target)
+    except BaseException:
+        remove_written(out, written, created)
+        raise
     if not spec_known:
         atomic_write_json(out / SPEC_FILE, spec)  # written last: a folder with a spec holds every image
     return open_existing_run(out, data_root=data_root)

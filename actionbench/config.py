@@ -11,12 +11,22 @@ import difflib
 import json
 import math
 import typing
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
 from .errors import ConfigError
 from .hashing import stable_hash, to_jsonable
 
+SAMPLER_MOVES = {"num_inference_steps": "num_inference_steps", "guidance_scale": "guidance_scale",
+                 "negative_prompt": "negative_prompt", "generation_batch_size": "batch_size"}
+"""Method interface 1 kept these on the method config itself; interface 2 moved them into ``config.sampler``
+(old name -> name there). Reading an old name still works, with a warning, until ActionBench 0.2."""
+
+
+def moved_setting(name: str) -> str:
+    """Where an interface-1 setting lives now: ```negative_prompt` is now `config.sampler.negative_prompt```."""
+    return f"`{name}` is now `config.sampler.{SAMPLER_MOVES[name]}`"
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,15 @@ class MethodConfig:
 
     def __post_init__(self):
         check_ranges(self)
+
+    def __getattr__(self, name: str):
+        # Only names that are not fields reach here: an adapter written for interface 1 reading
+        # ``config.negative_prompt`` keeps running for one minor version, told where the setting went.
+        if name in SAMPLER_MOVES:
+            warnings.warn(f"{moved_setting(name)} (method interface 2); the old name goes in ActionBench 0.2",
+                          DeprecationWarning, stacklevel=2)
+            return getattr(self.sampler, SAMPLER_MOVES[name])
+        raise AttributeError(f"{type(self).__qualname__!r} object has no attribute {name!r}")
 
     @classmethod
     def field_docs(cls) -> dict[str, str]:
@@ -213,6 +232,7 @@ def _build(config_cls: type, values: Mapping[str, Any], base: Any):
             close += [n for n in setting_names(config_cls) if n.endswith("." + key) and n not in close]
             raise ConfigError(
                 f"{config_cls.__qualname__} has no setting '{key}'"
+                + (f" ({moved_setting(key)})" if key in SAMPLER_MOVES and "sampler" in fields else "")
                 + (f"; did you mean {', '.join(close)}?" if close else "")
                 + f" Settings: {', '.join(setting_names(config_cls))}"
             )

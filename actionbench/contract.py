@@ -35,12 +35,9 @@ class ContractReport:
         return out
 
 
-MIN_SIDE, MAX_SIDE = 8, 4096
-
-
-def image_problems(images, expected: int) -> list[str]:
-    """What is wrong with a ``generate`` result: the count, the type, the mode, the size of each image
-    (every side within 8..4096 pixels, one size for the whole batch).
+def image_problems(images, expected: int, resolution: int) -> list[str]:
+    """What is wrong with a ``generate`` result: the count, the type, the mode, and the size of each image,
+    which must be the backbone's ``resolution`` on both sides (judges and grids compare images of one size).
 
     The runner checks every batch with this before saving; ``check-method`` reports it per check."""
     from PIL import Image
@@ -53,15 +50,13 @@ def image_problems(images, expected: int) -> list[str]:
     for i, image in enumerate(images):
         if not isinstance(image, Image.Image):
             problems.append(f"image {i} is a {type(image).__name__}, not a PIL image")
-            continue
-        if image.mode != "RGB":
+        elif image.mode != "RGB":
             problems.append(f"image {i} has mode {image.mode}, not RGB (image.convert('RGB'))")
-        if not all(MIN_SIDE <= side <= MAX_SIDE for side in image.size):
-            problems.append(f"image {i} is {image.size[0]}x{image.size[1]} pixels; each side must be "
-                            f"{MIN_SIDE}..{MAX_SIDE}")
-    sizes = {image.size for image in images if isinstance(image, Image.Image)}
-    if len(sizes) > 1:
-        problems.append(f"the images of one batch differ in size ({', '.join(f'{w}x{h}' for w, h in sorted(sizes))})")
+    sizes = sorted({image.size for image in images if isinstance(image, Image.Image)})
+    wrong = [f"{w}x{h}" for w, h in sizes if (w, h) != (resolution, resolution)]
+    if wrong:
+        problems.append(f"images are {', '.join(wrong)} pixels, expected {resolution}x{resolution} (the backbone's "
+                        "resolution); draw at self.backbone.resolution, as actionbench.training.sample_images does")
     return problems
 
 
@@ -80,7 +75,7 @@ def _check_method(name: str, folder: Path, action_id: str) -> ContractReport:
 
     from .backbone import load_backbone
     from .dataset import load_dataset
-    from .method import Artifact, Method, MethodConfig, build_config
+    from .method import INTERFACE_VERSION, Artifact, Method, MethodConfig, build_config, interface_notice
     from .registry import get_method
 
     report = ContractReport(name)
@@ -91,6 +86,9 @@ def _check_method(name: str, folder: Path, action_id: str) -> ContractReport:
         return report
     report.add("resolve", True, f"{cls.__module__}:{cls.__qualname__}")
     report.add("subclass of Method", issubclass(cls, Method))
+    if issubclass(cls, Method):  # a newer interface than this ActionBench's already failed to resolve
+        note = interface_notice(cls)
+        report.add(f"written for method interface {INTERFACE_VERSION}", True, f"deprecated: {note}" if note else "")
     if not report.add("has a registry name", isinstance(getattr(cls, "name", None), str) and bool(cls.name),
                       "set the class attribute `name = \"my_method\"`"):
         return report
@@ -136,12 +134,13 @@ def _check_method(name: str, folder: Path, action_id: str) -> ContractReport:
     except Exception:  # noqa: BLE001
         report.add("generate", False, traceback.format_exc(limit=3).strip().splitlines()[-1])
         return report
-    problems = image_problems(images, len(seeds))
-    if not report.add("generate returns one RGB PIL image per seed, all of one sensible size", not problems,
-                      "; ".join(problems)):
+    problems = image_problems(images, len(seeds), backbone.resolution)
+    if not report.add("generate returns one RGB PIL image per seed, at the backbone's resolution", not problems,
+                      f"method {name}: " + "; ".join(problems) if problems else ""):
         return report
-    if image_problems(again, len(seeds)):
-        report.add("generate after reloading the artifact", False, "; ".join(image_problems(again, len(seeds))))
+    problems = image_problems(again, len(seeds), backbone.resolution)
+    if problems:
+        report.add("generate after reloading the artifact", False, f"method {name}: " + "; ".join(problems))
         return report
     same = all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(images, again))
     report.add("same seed gives the same image (also after reload)", same,

@@ -7,6 +7,7 @@ what was learned lives in an ``Artifact`` folder (safetensors + JSON).
 from __future__ import annotations
 
 import json
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +15,18 @@ from typing import ClassVar, Mapping, Sequence
 
 import torch
 
-from .config import MethodConfig, SamplerConfig, build_config  # noqa: F401 - the method API in one place
-from .errors import ArtifactError, ConfigError
+from .config import SAMPLER_MOVES, MethodConfig, SamplerConfig, build_config, moved_setting  # noqa: F401 - the method API in one place
+from .errors import ArtifactError, ConfigError, RegistryError
 from .hashing import stable_hash, to_jsonable
 from .io import make_temp_dir
 
+INTERFACE_VERSION = 2
+"""The method interface this ActionBench implements. An adapter sets ``interface_version`` to the one it
+was written for; CHANGES.md says what each version moved."""
+INTERFACE_CHANGES = {
+    2: "sampler settings moved under `config.sampler`: " + ", ".join(moved_setting(name) for name in SAMPLER_MOVES),
+}
+"""What changed for adapters in each interface version (the version that made the change -> what moved)."""
 ARTIFACT_SCHEMA_VERSION = 1
 ARTIFACT_JSON = "artifact.json"
 TENSORS_FILE = "learned.safetensors"
@@ -129,6 +137,32 @@ class Artifact:
         )
 
 
+def interface_notice(cls: type) -> str:
+    """What an adapter written for an older method interface must change ("" when it is current).
+
+    Raises:
+        RegistryError: the adapter declares an interface newer than this ActionBench's, or no valid version.
+    """
+    from . import __version__
+
+    declared = getattr(cls, "interface_version", INTERFACE_VERSION)
+    where = f"method {cls.__module__}:{cls.__qualname__}"
+    if isinstance(declared, bool) or not isinstance(declared, int) or declared < 1:
+        raise RegistryError(f"{where} declares interface_version = {declared!r}; set it to the method interface "
+                            f"it was written for, a whole number (this ActionBench implements {INTERFACE_VERSION})")
+    if declared > INTERFACE_VERSION:
+        raise RegistryError(f"{where} was written for method interface {declared}, but ActionBench {__version__} "
+                            f"implements interface {INTERFACE_VERSION}; upgrade ActionBench "
+                            "(pip install -U actionbench), or use a release of the adapter written for "
+                            f"interface {INTERFACE_VERSION}")
+    if declared == INTERFACE_VERSION:
+        return ""
+    moved = "; ".join(f"interface {v}: {INTERFACE_CHANGES[v]}" for v in range(declared + 1, INTERFACE_VERSION + 1))
+    return (f"{where} was written for method interface {declared}; ActionBench {__version__} implements "
+            f"{INTERFACE_VERSION}. What moved: {moved}. The old names still work, with a DeprecationWarning, "
+            f"until ActionBench 0.2: update the adapter and set interface_version = {INTERFACE_VERSION} (CHANGES.md)")
+
+
 class Method(ABC):
     """Base class of every method. Subclasses set ``name``, ``Config`` and ``VERSION``.
 
@@ -145,6 +179,14 @@ class Method(ABC):
     """What the method learns, for the README's method table."""
     generation_cost_factor: ClassVar[float] = 1.0
     """UNet-equivalents per sampling step and image (a ControlNet adds about half a UNet)."""
+    interface_version: ClassVar[int] = INTERFACE_VERSION
+    """The method interface the adapter was written for (``INTERFACE_VERSION`` when it was written)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        note = interface_notice(cls)
+        if note:  # at the class statement: the warning points at the adapter's own file
+            warnings.warn(note, FutureWarning, stacklevel=2)
 
     def __init__(self, backbone, config: MethodConfig | None = None):
         self.backbone = backbone

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .report import duration, say
 from .results_schema import judge_label
-from .runfolder import Run, customize_key, image_complete, in_shard, judge_key, shard_customizations
+from .runfolder import STATUS_FILE, Run, customize_key, image_complete, in_shard, judge_key, shard_customizations
 
 
 JUDGE_ROWS_PER_IMAGE = 0.5
@@ -230,7 +230,7 @@ def write_status(run: Run, force: bool = False) -> None:
     plan.status_written = now
     stage = plan.current
     fraction = plan.current_done / stage.units if stage.units else 0.0
-    atomic_write_json(run.out / "status.json", {"stage": stage.name, "done": plan.current_done, "total": stage.units,
+    atomic_write_json(run.out / STATUS_FILE, {"stage": stage.name, "done": plan.current_done, "total": stage.units,
                                                 "unit": stage.unit,
                                                 "remaining_s": plan.remaining_seconds(stage, fraction)})
 
@@ -244,7 +244,7 @@ def close_status(run: Run, stage: str, **extra) -> None:
     done, total, unit = (count if stage == "done" else 0), count, "images"
     if stage != "done" and plan is not None and plan.current is not None:
         done, total, unit = plan.current_done, plan.current.units, f"{plan.current.unit} ({plan.current.name})"
-    atomic_write_json(run.out / "status.json", {"stage": stage, "done": done, "total": total, "unit": unit,
+    atomic_write_json(run.out / STATUS_FILE, {"stage": stage, "done": done, "total": total, "unit": unit,
                                                 "remaining_s": 0.0, **extra})
 
 

@@ -8,16 +8,18 @@ timings that add up over every process that worked on it.
     OUT/failures/<unit>.json           units that failed (e.g. a NaN loss); the rest go on
     OUT/timings/<process>.json         what each process spent, per stage (summed into results)
     OUT/seeds/<seed>/...               the same layout per training seed, for --train-seeds N > 1
-    OUT/results.json, OUT/grid.png, OUT/log.txt
+    OUT/results.json, OUT/grid.png, OUT/log.txt, OUT/status.json
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterable
 
 from .dataset import Dataset, GenerationUnit
 from .errors import ActionBenchError
@@ -26,6 +28,7 @@ from .io import atomic_write_json, is_toolkit_temporary, read_json, remove_stale
 SPEC_FILE = "spec.json"
 RESULTS_FILE = "results.json"
 LOG_FILE = "log.txt"
+STATUS_FILE = "status.json"
 TIMINGS_DIR = "timings"
 WRITTEN_DIRS = ("artifacts", "images", "judgments", "failures", TIMINGS_DIR, "seeds", "leaderboard")
 """The folders a run writes into: the only places its temporaries are looked for."""
@@ -78,6 +81,9 @@ class Run:
         self.stage_times: dict[str, float] = {}
         self.plan = None  # a plan.RunPlan when the caller wants stage lines and an overall ETA
         self.timing: ProcessTiming | None = None
+        self.opened_fresh: list[Path] = []  # spec.json, log.txt, status.json where they did not exist at opening
+        self.made_folder = False  # the folder did not exist at opening
+        self.work_started = False  # set before the first unit of work: a failure from then on keeps what was made
 
     # --- training seeds ------------------------------------------------------------------
     @property
@@ -178,6 +184,36 @@ def remove_run_temporaries(out: Path) -> int:
     for name in WRITTEN_DIRS:
         count += remove_stale_temporaries(out / name)
     return count
+
+
+def remove_written(out: Path, written: Iterable[Path], made_folder: bool) -> None:
+    """Take back what a refused or failed step wrote into ``out``: the files in ``written``, the folders
+    that leaves empty (up to ``out``), and ``out`` itself where the step made it. Nothing else is touched,
+    so a user's own files stay."""
+    for path in written:
+        path = Path(path)
+        path.unlink(missing_ok=True)
+        parent = path.parent
+        while parent != out and out in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:  # not empty: something else lives there
+                break
+            parent = parent.parent
+    if made_folder:
+        with contextlib.suppress(OSError):
+            out.rmdir()
+
+
+def discard_refused_run(run: Run, shard: tuple[int, int]) -> None:
+    """A run refused before its first unit of work (a judge that cannot load, say) leaves no files: the
+    spec.json, log.txt, status.json and timing record its opening wrote go, and the folder where it made
+    it. Not for a shard (another process may share the folder), nor once work started (it is kept for
+    the resume)."""
+    if run.work_started or shard != (0, 1):
+        return
+    release_shard(run.out, shard)
+    remove_written(run.out, [*run.opened_fresh, *([run.timing.path] if run.timing else [])], run.made_folder)
 
 
 def check_same_spec(out: Path, recorded: dict) -> bool:

@@ -33,12 +33,14 @@ from .runfolder import (  # noqa: F401 - the runner's API
     LOG_FILE,
     RESULTS_FILE,
     SPEC_FILE,
+    STATUS_FILE,
     ProcessTiming,
     Run,
     check_run_folder,
     check_same_spec,
     code_at_start,
     customize_key,
+    discard_refused_run,
     image_complete,
     in_shard,
     shard_customizations,
@@ -97,6 +99,8 @@ def open_run(spec: RunSpec, options: RunOptions = RunOptions(), load_model: bool
         one_thread_for_small_models(backbone)
     method = method_cls(backbone, spec.config) if load_model else None
     run = Run(out, spec, dataset, method, backbone, options.device)
+    run.made_folder = not out.exists()
+    run.opened_fresh = [out / name for name in (SPEC_FILE, LOG_FILE, STATUS_FILE) if not (out / name).exists()]
     if load_model:
         recorded = recorded_spec(spec, method, dataset)
         if not check_same_spec(out, recorded):
@@ -207,7 +211,7 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
             artifacts = {(action_id, seed): Artifact.load(folder, device=run.device)}
         images = run.method_for(seed).generate(artifacts[(action_id, seed)], run.dataset.subject(subject_id),
                                                [u.seed for u in units])
-        problems = image_problems(images, len(units))
+        problems = image_problems(images, len(units), run.backbone.resolution)
         if problems:
             raise ActionBenchError(f"method {run.spec.method} broke the generate contract for {action_id}/{subject_id}: "
                                    + "; ".join(problems) + " (check it with `actionbench check-method`)")
@@ -346,6 +350,7 @@ def evaluate(spec: RunSpec, options: RunOptions = RunOptions()) -> Path | None:
             raise
         finally:
             release_shard(run.out, options.shard)
+            discard_refused_run(run, options.shard)
         close_status(run, "done", results=path is not None)
         return path
 
@@ -356,6 +361,7 @@ def _evaluate_open_run(run: Run, spec: RunSpec, options: RunOptions, started_at:
         evaluator.check()  # weights missing is an error now, not after generation
         run.plan = plan_run(run, evaluator, options.shard)
         say(f"eval {spec.method} on {spec.dataset} ({spec.backbone}, judge {spec.judge}) in {run.out}")
+        run.work_started = True
         customize(run, options.shard)
         generate(run, options.shard, customize_missing=True)
         judge(run, evaluator, options.shard)

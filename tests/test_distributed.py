@@ -41,7 +41,8 @@ class HalfRealMethod(Method):
 
     def generate(self, artifact: Artifact, subject, seeds: Sequence[int]):
         if artifact.action_id != REAL_ACTION or subject.id not in REAL_SUBJECTS:
-            return [Image.new("RGB", (8, 8), (len(artifact.action_id) * 20, seed % 251, len(subject.id))) for seed in seeds]
+            side = self.backbone.resolution  # the contract: images at the backbone's size
+            return [Image.new("RGB", (side, side), (len(artifact.action_id) * 20, seed % 251, len(subject.id))) for seed in seeds]
         from actionbench.training import encode_prompts, sample_images
 
         prompt = f"{subject.name} {artifact.meta['phrase']}"

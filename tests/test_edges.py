@@ -109,7 +109,8 @@ class FlatMethod(Method):
         return self.new_artifact(action, meta={"shade": len(action.id) * 20}).save(out_dir)
 
     def generate(self, artifact, subject, seeds):
-        return [Image.new("RGB", (16, 16), (artifact.meta["shade"], seed % 251, len(subject.id))) for seed in seeds]
+        side = self.backbone.resolution  # the contract: images at the backbone's size
+        return [Image.new("RGB", (side, side), (artifact.meta["shade"], seed % 251, len(subject.id))) for seed in seeds]
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +204,79 @@ def test_code_hash_covers_methods_and_judges_kept_outside_the_core(tmp_path):
     before = code_state.code_sha256({"actionbench": core, "actionbench.methods": methods})
     (methods / "m.py").write_text("lr = 1e-2\n")
     assert code_state.code_sha256({"actionbench": core, "actionbench.methods": methods}) != before
+
+
+# --- a refused run leaves no files; user strings in Markdown; every HTTP method -------------------------
+
+from actionbench.evaluator import Evaluator  # noqa: E402
+
+
+class WeightlessJudge(Evaluator):
+    """A judge whose weights are missing: ``check`` refuses, after the run folder was opened."""
+
+    name = "weightless"
+    seen: list = []  # what the run folder held when the refusal came
+
+    def check(self):
+        type(self).seen.append(sorted(p.name for p in type(self).watch.iterdir()))
+        raise ActionBenchError("judge weightless: weights not found in /nowhere; download them first")
+
+    def judge(self, requests):
+        raise AssertionError("a refused judge is never asked")
+
+
+def test_a_run_refused_after_its_folder_was_opened_leaves_nothing(tmp_path):
+    from actionbench.runner import RunOptions, RunSpec, evaluate
+
+    spec = RunSpec.build(f"{__name__}:FlatMethod", {}, backbone="tiny", dataset="synthetic",
+                         judge=f"{__name__}:WeightlessJudge")
+    projects = tmp_path / "projects"
+    projects.mkdir()
+    (projects / "notes.txt").write_text("mine")
+    for out, made_by_the_user in ((projects / "run", False), (projects / "empty", True)):
+        if made_by_the_user:
+            out.mkdir()
+        WeightlessJudge.watch, WeightlessJudge.seen = out, []
+        with pytest.raises(ActionBenchError, match="weights not found"):
+            evaluate(spec, RunOptions(out=out))
+        assert {"spec.json", "log.txt"} <= set(WeightlessJudge.seen[0])  # written before the refusal
+        assert out.exists() == made_by_the_user and (not out.exists() or not list(out.iterdir()))
+    assert sorted(p.name for p in projects.iterdir()) == ["empty", "notes.txt"]
+    assert (projects / "notes.txt").read_text() == "mine"
+
+
+def test_markdown_escapes_html_in_run_names(tmp_path):
+    import json
+
+    from run_fixtures import make_run
+
+    from actionbench.leaderboard import render_leaderboard
+
+    shown = {}
+    for name, hostile in (("xss", "<script>alert(1)</script>"), ("ticks", "a`b|c")):
+        run = make_run(tmp_path / "runs", name)
+        results = json.loads((run / "results.json").read_text())
+        results["run_name"] = hostile
+        (run / "results.json").write_text(json.dumps(results))
+        shown[name] = run
+    pages = render_leaderboard(tmp_path / "board", extra_results=list(shown.values()), page_dir=tmp_path / "page")
+    markdown = pages["markdown"].read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown and "<script>" not in markdown
+    assert "a&#96;b\\|c" in markdown  # cannot open a code span or a table cell
+    assert "<script>" not in pages["html"].read_text()
+
+
+from test_human import live, request  # noqa: E402, F401 - the annotation server and a hand-made request
+
+
+def test_every_http_method_gets_a_json_answer(live):  # noqa: F811 - the fixture imported above
+    app, store, port = live
+    for method in ("PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "BREW"):
+        status, headers, body = request(port, method, "/api/answer", token=app.token)
+        assert status == (501 if method == "BREW" else 405), (method, status, body)
+        assert headers["content-type"] == "application/json" and body["error"], method
+        assert headers["connection"] == "close" and headers["x-frame-options"] == "DENY"
+        if status == 405:
+            assert headers["allow"] == "GET, HEAD, POST" and method in body["error"]
+    assert request(port, "GET", "/api/annotators")[0] == 200  # the allowed ones still answer
+    assert store.annotators() == []

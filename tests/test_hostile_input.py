@@ -42,7 +42,8 @@ class PaintMethod(Method):
         return self.new_artifact(action, meta={"shade": len(action.id) * 20}).save(out_dir)
 
     def generate(self, artifact, subject, seeds):
-        return [Image.new("RGB", (16, 16), (artifact.meta["shade"], seed % 251, len(subject.id))) for seed in seeds]
+        side = self.backbone.resolution  # the contract: images at the backbone's size
+        return [Image.new("RGB", (side, side), (artifact.meta["shade"], seed % 251, len(subject.id))) for seed in seeds]
 
 
 DUMMY = f"{__name__}:PaintMethod"

@@ -38,7 +38,8 @@ class SlowDummyMethod(Method):
 
     def generate(self, artifact: Artifact, subject, seeds: Sequence[int]):
         time.sleep(self.config.generate_s)
-        return [Image.new("RGB", (24, 24), (artifact.meta["shade"], seed % 251, len(subject.id) * 9)) for seed in seeds]
+        side = self.backbone.resolution  # the contract: images at the backbone's size
+        return [Image.new("RGB", (side, side), (artifact.meta["shade"], seed % 251, len(subject.id) * 9)) for seed in seeds]
 
 
 METHOD = f"{Path(__file__).stem}:SlowDummyMethod"

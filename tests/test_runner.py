@@ -41,7 +41,8 @@ class DummyMethod(Method):
 
     def generate(self, artifact: Artifact, subject, seeds: Sequence[int]):
         CALLS["generate"] += 1
-        return [Image.new("RGB", (16, 16), (artifact.meta["shade"], seed % 255, len(subject.id))) for seed in seeds]
+        side = self.backbone.resolution  # the contract: images at the backbone's size
+        return [Image.new("RGB", (side, side), (artifact.meta["shade"], seed % 255, len(subject.id))) for seed in seeds]
 
 
 DUMMY = f"{__name__}:DummyMethod"

@@ -103,13 +103,29 @@ def how_to_read_markdown(page_dir: str | Path | None) -> list[str]:
     return lines + ["", f"More: [How to read the leaderboard]({reading_link(page_dir)}).", ""]
 
 
-def markdown_table(frame: pd.DataFrame, left: Iterable[str] = LEFT_COLUMNS) -> list[str]:
-    """A GitHub pipe table of a text frame (pandas' ``to_markdown`` needs ``tabulate``, not a dependency)."""
-    left = set(left)
+def md_text(value) -> str:
+    """A string from a results file as Markdown text: HTML escaped, so a run named ``<script>`` is shown,
+    not run, where the Markdown is rendered; its backticks too, so it cannot open a code span."""
+    return html.escape(str(value), quote=False).replace("`", "&#96;")
+
+
+def md_code(value) -> str:
+    """A string from a results file as inline code: in backticks (where nothing is HTML), or as an escaped
+    ``<code>`` element where it holds a backtick of its own."""
+    text = str(value)
+    return f"<code>{md_text(text)}</code>" if "`" in text else f"`{text}`"
+
+
+def markdown_table(frame: pd.DataFrame, left: Iterable[str] = LEFT_COLUMNS, markup: Iterable[str] = ("method",)) \
+        -> list[str]:
+    """A GitHub pipe table of a text frame (pandas' ``to_markdown`` needs ``tabulate``, not a dependency); cells
+    are escaped (``md_text``) but for the ``markup`` columns, which the caller built from escaped parts."""
+    left, markup = set(left), set(markup)
     lines = ["| " + " | ".join(frame.columns) + " |",
              "|" + "|".join("---" if c in left else "---:" for c in frame.columns) + "|"]
     for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |")
+        cells = (str(cell) if column in markup else md_text(cell) for column, cell in zip(frame.columns, row))
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return lines
 
 
@@ -120,16 +136,17 @@ def _reported_sources(frame: pd.DataFrame) -> list[str]:
 def render_markdown(frame: pd.DataFrame, page_dir: str | Path | None = None) -> str:
     """LEADERBOARD.md: how to read it, then one table per dataset, backbone and judge (``board_frame`` order)."""
     def method_cell(row):
-        return row["label"] if row["kind"] == "measured" else f"{row['label']} (`{row['method']}`)"
+        label = md_text(row["label"])
+        return label if row["kind"] == "measured" else f"{label} ({md_code(row['method'])})"
 
     lines = ["# ActionBench leaderboard", "", INTRO, "", *how_to_read_markdown(page_dir)]
     for (dataset, backbone), tables in sections(frame):
-        lines += [f"## Dataset `{dataset}`, backbone `{backbone}`", ""]
+        lines += [f"## Dataset {md_code(dataset)}, backbone {md_code(backbone)}", ""]
         for judge_label, table in tables:
-            lines += [f"### Judge: {judge_label}", "", *markdown_table(display_frame(table, method_cell)), ""]
+            lines += [f"### Judge: {md_text(judge_label)}", "", *markdown_table(display_frame(table, method_cell)), ""]
     sources = _reported_sources(frame)
     if sources:
-        lines += ["Reported rows: " + "; ".join(sources) + ". Numbers as printed; n = 368 is inferred "
+        lines += ["Reported rows: " + md_text("; ".join(sources)) + ". Numbers as printed; n = 368 is inferred "
                   "(every value is a multiple of 1/368); the paper's 23 subjects are not public.", ""]
     return "\n".join(lines)
 

@@ -281,6 +281,9 @@ def content_length(values: list[str] | None) -> int:
     return length
 
 
+ALLOWED_METHODS = "GET, HEAD, POST"
+
+
 class _Handler(BaseHTTPRequestHandler):
     app: ClassVar[AnnotationApp]
     bound_names: ClassVar[frozenset[str]]  # host names served, besides the connection's own address
@@ -299,6 +302,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Frame-Options", "DENY")
         if kind.startswith("text/html"):
             self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if status == 405:
+            self.send_header("Allow", ALLOWED_METHODS)
         if close:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -374,6 +379,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self._check_host_and_origin()
             body = b""
+            if method not in ("GET", "POST"):
+                raise Refused(405, f"{method} is not served here; the annotation server answers {ALLOWED_METHODS}")
             if method == "POST":
                 self._check_token()
                 body = self._read_body()
@@ -404,6 +411,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         self._answer("POST")
+
+    def _not_allowed(self):
+        self._answer(self.command)
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed  # 405, JSON
+
+    def send_error(self, code, message=None, explain=None):
+        """What http.server refuses itself (a method it does not know, a malformed request line, headers
+        too long) answers JSON, as every other error here does, and closes the connection."""
+        self.close_connection = True
+        text = message or self.responses.get(code, ("error",))[0]
+        body = json.dumps({"error": f"{text} ({code})"}).encode("utf-8")
+        try:
+            self._send(code, "application/json", body, close=True)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def log_message(self, format, *args):  # noqa: A002 - quiet unless asked
         if os.environ.get("ACTIONBENCH_ANNOTATE_LOG") == "1":

@@ -24,6 +24,7 @@ class FullBodyPrompt(Method):
     name = "full_body_prompt"
     Config = FullBodyPromptConfig
     VERSION = "1"
+    interface_version = 2  # the method interface this adapter was written for (ActionBench's CHANGES.md)
     summary = "text-only SD with a full-body hint (example third-party adapter)"
     trains = "nothing"
 
