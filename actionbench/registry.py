@@ -36,6 +36,7 @@ BUILTIN_JUDGES = {
     "tiny": "actionbench.evaluators.clip_zero_shot:TinyCLIPJudge",
     "few_shot": "actionbench.evaluators.few_shot:FewShotJudge",
     "human": "actionbench.evaluators.human:HumanJudge",
+    "vqa": "actionbench.evaluators.vqa:VQAJudge",
     "mini": "actionbench.worlds.mini.judge:MiniJudge",
     "mini-v1": "actionbench.worlds.mini.judge:MiniV1Judge",
     "mini-v2": "actionbench.worlds.mini.judge_v2:MiniV2Judge",
