@@ -106,3 +106,40 @@ def test_blazepose_reads_real_handstands_upside_down():
                 assert (neck[1] > np.mean([h[1] for h in hips])) == upside_down, (action, n)
     finally:
         extractor.close()
+
+
+@pytest.mark.skipif(not HAVE_MEDIAPIPE, reason=f"mediapipe is not installed: the optional extra '{BLAZEPOSE_EXTRA}' "
+                    "(mediapipe==0.10.21, numpy<2) in an environment of its own, see docs/judges-real.md")
+@pytest.mark.skipif(not UPSTREAM.is_dir(), reason=f"the upstream ActionBench photos are not at {UPSTREAM}")
+def test_context_swap_keeps_the_pasted_pose_not_the_scene():
+    """benchmarks/_context_swap.py: a squat scene with a handstand pasted in reads upside down, a handstand
+    scene with a squat pasted in reads upright, and a scene with its person removed has nobody in it."""
+    import sys
+
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from _context_swap import PersonSegmenter, paste_person, remove_person
+
+    photos = {}
+    for action in ("squat", "handstand"):
+        with Image.open(UPSTREAM / action / "01.jpg") as im:
+            photos[action] = im.convert("RGB")
+    segmenter, extractor = PersonSegmenter(), BlazePoseExtractor()
+    try:
+        masks = {action: segmenter.mask(image) for action, image in photos.items()}
+        assert all(m is not None for m in masks.values())
+        scenes = {action: remove_person(photos[action], masks[action]) for action in photos}
+        assert extractor.keypoints_from_image(scenes["squat"]) is None  # the scene alone: no person
+        for scene, donor, upside_down in (("squat", "handstand", True), ("handstand", "squat", False)):
+            swapped = paste_person(scenes[scene], masks[scene], photos[donor], masks[donor])
+            assert swapped.size == photos[scene].size
+            points = extractor.keypoints_from_image(swapped)
+            assert points is not None, f"no person found in {scene} with {donor} pasted in"
+            hips = [points[KEYPOINT_INDEX[k]] for k in ("r_hip", "l_hip") if points[KEYPOINT_INDEX[k]]]
+            neck = points[KEYPOINT_INDEX["neck"]]
+            assert hips and neck is not None
+            assert (neck[1] > np.mean([h[1] for h in hips])) == upside_down, (scene, donor)
+    finally:
+        segmenter.close()
+        extractor.close()
