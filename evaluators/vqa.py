@@ -104,6 +104,9 @@ class VQAJudge(Evaluator):
         if self.batch_size < 1:
             raise ConfigError(f"judge option batch_size must be a positive integer, got {batch_size!r}")
         self.local = Path(self.model_name).is_dir()
+        if not self.local and (self.model_name.startswith(("/", ".", "~")) or self.model_name.count("/") != 1):
+            raise ConfigError(f"judge option model={self.model_name} is neither a folder on this machine nor a hub "
+                              "model id (organisation/name); pass an existing model folder or a hub id")
         if self.local and revision:
             raise ConfigError(f"judge option revision={revision!r} names a hub commit, but model={self.model_name} "
                               "is a local folder, whose files are hashed instead; drop revision")
@@ -165,19 +168,21 @@ class VQAJudge(Evaluator):
 
     def check(self) -> None:
         """transformers can load vision-to-text models, and the weights are on disk (or downloaded now)."""
+        self._checked_source()
+
+    def _checked_source(self) -> str:
         import transformers
 
         if not hasattr(transformers, "AutoModelForImageTextToText"):
             raise ActionBenchError(f"judge '{self.name}' needs transformers' AutoModelForImageTextToText, which "
                                    f"transformers {transformers.__version__} lacks: pip install -U \"transformers>=4.50\"")
-        self._source()
+        return self._source()
 
     def _load(self) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        self.check()
-        source = self._source()
+        source = self._checked_source()
         dtype = getattr(torch, self.dtype)
         try:
             processor = AutoProcessor.from_pretrained(source)

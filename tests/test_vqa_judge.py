@@ -137,6 +137,8 @@ def test_errors_name_the_option_and_the_fix(dataset, tmp_path, tiny_vlm):
         VQAJudge(dataset, revision=REVISION, template="Is this an action?")
     with pytest.raises(ConfigError, match="valid options"):
         VQAJudge(dataset, revision=REVISION, pretrained="x")
+    with pytest.raises(ConfigError, match="neither a folder on this machine nor a hub model id"):
+        VQAJudge(dataset, model=str(tmp_path / "missing"), revision=REVISION)
     with pytest.raises(ConfigError, match="not a model folder"):
         VQAJudge(dataset, model=str(tmp_path)).check()
     with pytest.raises(ActionBenchError, match=f"{DEFAULT_MODEL}.*{REVISION}.*huggingface-cli download"):
