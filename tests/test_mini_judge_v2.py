@@ -199,3 +199,14 @@ def test_the_shipped_judge_records_its_signatures_heldout_numbers_and_per_image_
     assert min(clean["pose_accuracy"], clean["subject_accuracy"], clean["background_accuracy"]) >= 0.95
     assert all(clean["attributes"][a]["accuracy"] >= 0.95 for a in ATTRIBUTES)
     assert "through_model" in record["heldout"] and "actionbench mini judge --world v2" in record["fit"]["reproduce"]
+
+
+def test_judge_check_refuses_a_judge_folder_without_weights_before_sampling(tmp_path):
+    from actionbench.errors import ConfigError
+    from actionbench.worlds.mini.judge_check import check_judges
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "judge.json").write_text("{}")
+    with pytest.raises(ConfigError, match="has no judge.safetensors"):
+        check_judges("no-such-backbone", [str(tmp_path / "b"), str(tmp_path / "b")], tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -206,6 +206,15 @@ def check_judges(backbone: str, judge_folders: Sequence[str | Path], out: str | 
     from actionbench.worlds.mini.judge_v2 import Classes, load_v2_judge_net, predict_indices, readings
     from actionbench.worlds.mini.judge import to_tensor
 
+    from actionbench.errors import ConfigError
+    from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS
+
+    for folder in judge_folders:  # before any sampling: a judge that cannot load would waste it all
+        missing = [n for n in (JUDGE_WEIGHTS, JUDGE_META) if not (Path(folder) / n).is_file()]
+        if missing:
+            raise ConfigError(f"judge folder {folder} has no {' and '.join(missing)}; fit one with `actionbench mini "
+                              "judge --world v2 --seed N --out FOLDER` (its judge.json's \"reproduce\" line, if any, "
+                              "gives the exact command)")
     torch.set_num_threads(1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
