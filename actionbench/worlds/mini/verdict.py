@@ -26,11 +26,11 @@ PREDICTED = {"leak": -1, "total": +1}
 """(b): the sign of ADI - comparator that the claim predicts, per measure."""
 
 
-def results_path(folder: Path, row: str) -> Path | None:
+def results_path(folder: Path, row: str, world: str = PREREGISTERED_WORLD) -> Path | None:
     """A row's results in a table's runs folder (``ROW/results.json``) or on a leaderboard
-    (``results/mini-v2-ROW.json``, the table's ``board_name``), so the verdict is recomputed from either; None if
+    (``results/WORLD-ROW.json``, the table's ``board_name``), so the verdict is recomputed from either; None if
     neither has it."""
-    for path in (folder / row / "results.json", folder / "results" / f"{board_name(PREREGISTERED_WORLD, row)}.json"):
+    for path in (folder / row / "results.json", folder / "results" / f"{board_name(world, row)}.json"):
         if path.is_file():
             return path
     return None
@@ -40,13 +40,15 @@ def missing_rows(folder: Path, rows) -> list[str]:
     return [row for row in rows if results_path(folder, row) is None]
 
 
-def _results(runs_dir: Path, row: str) -> dict:
-    path = results_path(runs_dir, row)
+def row_results(runs_dir: Path, row: str, world: str = PREREGISTERED_WORLD) -> dict:
+    """``results_path``'s results, or an error naming the command that makes them."""
+    path = results_path(runs_dir, row, world)
     if path is None:
         raise ActionBenchError(f"no results for row {row!r} in {runs_dir} (neither {row}/results.json nor "
-                               f"results/{board_name(PREREGISTERED_WORLD, row)}.json); run it with "
-                               f"`actionbench mini table --suite mini-v2 --rows {row} --runs {runs_dir}`")
+                               f"results/{board_name(world, row)}.json); run it with "
+                               f"`actionbench mini table --suite {world} --rows {row} --runs {runs_dir}`")
     return load_results(path)
+
 
 
 def _interval(metrics: dict, name: str) -> tuple[float, float, float]:
@@ -59,8 +61,8 @@ def setup_check(runs_dir: Path) -> dict:
     (leak on animals >= 30 %, or subject accuracy >= 15 points below ``null``'s; point estimates, as written).
     One contaminated row is enough, so rows not run yet are listed in ``missing``; ``status`` is "passes",
     "fails", or "not yet" (no contamination so far, rows still to run)."""
-    null = _results(runs_dir, FLOOR_ROW)["metrics"]
-    sd = _results(runs_dir, TEXT_ONLY_ROW)["metrics"]
+    null = row_results(runs_dir, FLOOR_ROW)["metrics"]
+    sd = row_results(runs_dir, TEXT_ONLY_ROW)["metrics"]
     _, null_lo, null_hi = _interval(null, "action")
     _, sd_lo, sd_hi = _interval(sd, "action")
     floor_ok = sd_lo <= null_hi and null_lo <= sd_hi
@@ -69,7 +71,7 @@ def setup_check(runs_dir: Path) -> dict:
         if results_path(runs_dir, row) is None:
             missing.append(row)  # one contaminated row is enough: the check can pass before the others finish
             continue
-        metrics = _results(runs_dir, row)["metrics"]
+        metrics = row_results(runs_dir, row)["metrics"]
         animal_leak = _interval(metrics["per_category"]["animal"], "leak")
         subject_drop = null["subject"]["mean"] - metrics["subject"]["mean"]
         rows[row] = {"animal_leak": animal_leak, "leak": _interval(metrics, "leak"),
@@ -90,7 +92,7 @@ def claim(runs_dir: Path, n_boot: int = 2000, seed: int = 0) -> dict:
     comparisons = []
     for row in CLAIM_ROWS:
         for other in COMPARATORS:
-            c = compare_results(_results(runs_dir, row), _results(runs_dir, other), n_boot, seed)
+            c = compare_results(row_results(runs_dir, row), row_results(runs_dir, other), n_boot, seed)
             for measure, sign in PREDICTED.items():
                 m = c["metrics"][measure]
                 lo, hi = m["ci95"]
@@ -139,7 +141,7 @@ def format_leak_parts(runs_dir: Path) -> list[str]:
     for row in SECONDARY_ROWS:
         if results_path(runs_dir, row) is None:
             continue
-        results = _results(runs_dir, row)
+        results = row_results(runs_dir, row)
         if not results["judge"].get("signatures"):
             continue  # no readings of context to split
         parts = leak_parts(results)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actionbench.compare import compare_results, load_results
-from actionbench.errors import ActionBenchError
-from actionbench.worlds.mini.table import GATE_WORLD, board_name
+from actionbench.compare import compare_results
+from actionbench.worlds.mini import verdict as v2_verdict
+from actionbench.worlds.mini.table import GATE_WORLD
 
 GATE_ROW = "p_plus_4_anchors"
 FLOOR_ROW = "null"
@@ -33,21 +33,11 @@ FAMILY_ALPHA = 0.05
 
 
 def results_path(folder: Path, row: str) -> Path | None:
-    """A row's results in a table's runs folder (``ROW/results.json``) or on a leaderboard
-    (``results/mini-v3-ROW.json``); None if neither has it."""
-    for path in (folder / row / "results.json", folder / "results" / f"{board_name(GATE_WORLD, row)}.json"):
-        if path.is_file():
-            return path
-    return None
+    return v2_verdict.results_path(folder, row, GATE_WORLD)
 
 
 def _results(folder: Path, row: str) -> dict:
-    path = results_path(folder, row)
-    if path is None:
-        raise ActionBenchError(f"no results for row {row!r} in {folder} (neither {row}/results.json nor "
-                               f"results/{board_name(GATE_WORLD, row)}.json); run it with "
-                               f"`actionbench mini table --suite {GATE_WORLD} --rows {row} --runs {folder}`")
-    return load_results(path)
+    return v2_verdict.row_results(folder, row, GATE_WORLD)
 
 
 def _triple(entry: dict) -> tuple[float, float, float]:
