@@ -166,7 +166,7 @@ def plan_run(run: Run, evaluator=None, shard: tuple[int, int] = (0, 1), probe: b
     images = [u for u in units if not image_complete(run.image_path(u))]
     plan = RunPlan()
     per_action = {customize_key(a.id, seed): run.method.training_rows(a) for a, seed in actions}
-    steps = getattr(run.method.config, "train_steps", None)
+    steps = getattr(run.method.config, run.method.steps_field) if run.method.steps_field else None
     plan.stages.append(StagePlan("customize", len(actions), "actions", sum(per_action.values()),
                                  f"{steps} training steps each" if steps else "no training"))
     sampler = run.method.config.sampler
