@@ -1,7 +1,9 @@
 """Several processes on one run folder: ``torchrun -m actionbench eval ...`` or ``accelerate launch -m actionbench eval ...``.
 
-Each process takes the units whose id hashes to its rank (``runner.in_shard``), exactly as
-``--shard RANK/WORLD`` would, and the processes meet at barriers between stages:
+This module holds the launch's plumbing (rank, world size, barriers); the stages themselves are
+``runner.run_stages``, the one sequence a single process runs too. Each process takes the units
+whose id hashes to its rank (``runner.in_shard``), exactly as ``--shard RANK/WORLD`` would, and
+the processes meet at the end of every stage (``Context.stage``):
 
 1. rank 0 writes ``spec.json`` and removes stale temporaries; the others then check the spec;
 2. customize (split by action) -> barrier, so every artifact exists before anyone generates
@@ -9,15 +11,15 @@ Each process takes the units whose id hashes to its rank (``runner.in_shard``), 
 3. generate (split by (action, subject) pair) -> judge (same split) -> barrier;
 4. rank 0 writes ``results.json`` (``provenance.world_size`` = the number of processes) -> barrier.
 
-Every unit is seeded by its id and written atomically, so the images and metrics are those of
-a single-process run on the same device. ``torch.distributed`` is initialised only when
+Rank 0 also writes the run's ``log.txt`` and ``status.json``; every rank prints its own stage
+lines. Every unit is seeded by its id and written atomically, so the images and metrics are those
+of a single-process run on the same device. ``torch.distributed`` is initialised only when
 ``WORLD_SIZE > 1``: gloo on CPU, nccl on CUDA (each rank on ``cuda:LOCAL_RANK``).
 """
 from __future__ import annotations
 
 import datetime as _dt
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,33 @@ class Context:
     @property
     def active(self) -> bool:
         return self.world_size > 1
+
+    def options_for(self, options):
+        """``options`` (a ``RunOptions``) as this process runs them: its rank's shard, the launch's world size,
+        and ``cuda:LOCAL_RANK`` for ``cuda``; unchanged for a process on its own (``--shard`` then applies)."""
+        if not self.active:
+            return options
+        return options.replace(device=device_for(self, options.device), shard=self.shard, world_size=self.world_size)
+
+    def stage(self, func, *args, **kwargs):
+        """Run one stage on every rank, meeting at its end; if any rank failed, all stop (the failing rank
+        re-raises its own error, the others say which stage failed). Every rank must call it, in the same order."""
+        error: BaseException | None = None
+        result = None
+        try:
+            result = func(*args, **kwargs)
+        except Exception as exc:  # re-raised below, after telling the other ranks
+            error = exc
+        if not all_ok(self, error is None):
+            if error is not None:
+                raise error
+            raise _StageFailed(f"another process failed in {getattr(func, '__name__', 'a stage')}; see its error above")
+        return result
+
+    def main_first(self, func):
+        """``func()`` on rank 0, then (after a barrier) on the others: for a step that writes what the others read."""
+        mine = self.stage(lambda: func() if self.is_main else None)
+        return self.stage(lambda: mine if self.is_main else func())
 
 
 def from_env() -> Context:
@@ -125,64 +154,3 @@ def shutdown(ctx: Context) -> None:
 
 class _StageFailed(ActionBenchError):
     """Another rank failed; its own error is printed by that rank."""
-
-
-def _stage(ctx: Context, func, *args, **kwargs):
-    """Run one stage on every rank; if any rank failed, all stop (the failing rank re-raises its own error)."""
-    error: BaseException | None = None
-    result = None
-    try:
-        result = func(*args, **kwargs)
-    except Exception as exc:  # re-raised below, after telling the other ranks
-        error = exc
-    if not all_ok(ctx, error is None):
-        if error is not None:
-            raise error
-        raise _StageFailed(f"another process failed in {getattr(func, '__name__', 'a stage')}; see its error above")
-    return result
-
-
-def evaluate(spec, options, ctx: Context | None = None) -> Path | None:
-    """``runner.evaluate`` across the processes of a torchrun / accelerate launch (see the module docstring).
-
-    ``options.shard`` is ignored: each process takes its rank's share. Returns the results path on
-    every rank once rank 0 has written it (None if units are missing)."""
-    from . import runner
-    from .results import now_iso
-
-    ctx = ctx or init(options.device)
-    options = options.replace(device=device_for(ctx, options.device), shard=ctx.shard, world_size=ctx.world_size)
-    started_at, t0 = now_iso(), time.perf_counter()
-    run = None
-    try:
-        # rank 0 first: it writes spec.json and removes stale temporaries while nobody else is writing;
-        # the others then only read it (each _stage ends in an all-reduce, which is the barrier)
-        run = _stage(ctx, lambda: runner.open_run(spec, options) if ctx.is_main else None)
-        run = _stage(ctx, lambda: run if ctx.is_main else runner.open_run(spec, options))
-        evaluator = runner.make_evaluator(spec.judge, run.dataset, options.device, options.judge_options)
-        _stage(ctx, evaluator.check)
-        _stage(ctx, runner.customize, run, ctx.shard)
-        _stage(ctx, runner.generate, run, ctx.shard)
-        _stage(ctx, runner.judge, run, evaluator, ctx.shard)
-
-        def finish():
-            if not ctx.is_main:
-                return None
-            missing = runner.missing_work(run, runner.judge_key(evaluator))["judgments"]
-            if missing:
-                raise ActionBenchError(f"{len(missing)} units are still missing in {run.out}; rerun the "
-                                       "same command to finish them")
-            return runner.write_results(run, evaluator, started_at, time.perf_counter() - t0, ctx.world_size)
-
-        path = _stage(ctx, finish)
-        return Path(run.out) / runner.RESULTS_FILE if path is None else path
-    except _StageFailed as exc:
-        raise _StageFailed(str(exc)) from None
-    finally:
-        if run is not None:  # each rank holds its shard's lock; a finished or failed launch leaves none
-            runner.release_shard(Path(run.out), ctx.shard)
-
-
-def run_stage(ctx: Context, func, *args, **kwargs):
-    """Run one stage on every rank, meeting at the end (the public name of ``_stage``)."""
-    return _stage(ctx, func, *args, **kwargs)

@@ -6,16 +6,17 @@ what was learned lives in an ``Artifact`` folder (safetensors + JSON).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import torch
 
-from .config import SAMPLER_MOVES, MethodConfig, SamplerConfig, build_config, moved_setting  # noqa: F401 - the method API in one place
+from .config import SAMPLER_MOVES, MethodConfig, SamplerConfig, build_config, moved_setting, presets_of, setting_names  # noqa: F401 - the method API in one place
 from .errors import ArtifactError, ConfigError, RegistryError
 from .hashing import stable_hash, to_jsonable
 from .io import make_temp_dir
@@ -163,6 +164,105 @@ def interface_notice(cls: type) -> str:
             f"until ActionBench 0.2: update the adapter and set interface_version = {INTERFACE_VERSION} (CHANGES.md)")
 
 
+@dataclass(frozen=True)
+class TableRow:
+    """One row a method brings to a small world's method table (``actionbench mini table``): the method run
+    with a preset and settings. A row's name is its leaderboard entry's (``mini-v2-<name>``): never rename one."""
+
+    name: str | None = None
+    """The row's name; None: the method's registry name."""
+    preset: str | None = None
+    """A preset of the method's Config (``--preset``)."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """``--set`` settings on top of the suite's and the preset's."""
+    keep_fraction_from: str | None = None
+    """A control: ``random_keep_fraction`` is set to the mean kept fraction of the masks of this row's artifacts."""
+
+
+TRAINING_FIELDS = {"steps_field": "train_steps", "lr_field": "learning_rate"}
+"""The class attributes naming a method's training fields, and the Config field each means when not declared."""
+
+
+def _looks_like(attr: str, name: str) -> bool:
+    if attr == "steps_field":
+        return name.endswith("steps")
+    return name == "lr" or name.endswith("_lr") or "learning_rate" in name
+
+
+def _declared(cls: type, attr: str) -> bool:
+    """Whether a class between ``cls`` and ``Method`` sets ``attr`` itself (a value filled in by
+    ``check_training_fields`` does not count: a subclass with another Config works it out again)."""
+    for klass in cls.__mro__:
+        if klass is Method:
+            return False
+        if attr in vars(klass):
+            return attr not in vars(klass).get("_filled_in", ())
+    return False
+
+
+def check_training_fields(cls: type) -> None:
+    """Resolve and check a method's ``steps_field`` and ``lr_field`` against its Config, when the class is
+    defined: a declared field must be a Config field; undeclared, the convention (``train_steps``,
+    ``learning_rate``) is taken where the Config has it, and None (trains nothing) where the Config has
+    nothing like it.
+
+    Raises:
+        RegistryError: a declared field the Config lacks, or an undeclared one whose Config calls it
+            otherwise (``max_train_steps``): a method's steps would be read as none, silently.
+    """
+    if not dataclasses.is_dataclass(cls.Config):
+        return  # the contract check says what a Config must be
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    where = f"method {cls.__module__}:{cls.__qualname__}"
+    filled_in = []
+    for attr, convention in TRAINING_FIELDS.items():
+        if _declared(cls, attr):
+            value = getattr(cls, attr)
+            if value is not None and value not in fields:
+                raise RegistryError(
+                    f"{where} declares {attr} = {value!r}, but its Config {cls.Config.__qualname__} has no field "
+                    f"{value!r} (fields: {', '.join(sorted(fields)) or 'none'}); name the Config field that holds it, "
+                    f"or set {attr} = None for a method that trains nothing")
+            continue
+        if convention not in fields:
+            lookalikes = sorted(f for f in fields if _looks_like(attr, f))
+            if lookalikes:
+                raise RegistryError(
+                    f"{where}: its Config {cls.Config.__qualname__} has no field {convention!r}, which plans and a "
+                    f"world's protocol read unless told otherwise, but has {', '.join(lookalikes)}; declare "
+                    f"{attr} = {lookalikes[0]!r} on the class (or {attr} = None if it trains nothing)")
+        setattr(cls, attr, convention if convention in fields else None)
+        filled_in.append(attr)
+    cls._filled_in = tuple(filled_in)
+
+
+def check_table_rows(cls: type) -> None:
+    """A method's ``table_rows`` and ``default_table_rows`` name real presets, settings and rows.
+
+    Raises:
+        RegistryError: a row with an unknown preset or setting, two rows of one name, or a default row that is none.
+    """
+    where = f"method {cls.__module__}:{cls.__qualname__}"
+    names = [row.name or getattr(cls, "name", None) for row in cls.table_rows]
+    if len(set(names)) != len(names):
+        raise RegistryError(f"{where} has two table rows named {sorted(n for n in names if names.count(n) > 1)[0]!r}; "
+                            "give each row of table_rows its own name")
+    if not dataclasses.is_dataclass(cls.Config):
+        return
+    presets, settings = presets_of(cls.Config), set(setting_names(cls.Config))
+    for name, row in zip(names, cls.table_rows):
+        if row.preset is not None and any(p not in presets for p in row.preset.split(",")):
+            raise RegistryError(f"{where}: table row {name!r} names preset {row.preset!r}; its Config has "
+                                f"{', '.join(sorted(presets))}")
+        unknown = sorted(set(row.settings) - settings)
+        if unknown:
+            raise RegistryError(f"{where}: table row {name!r} sets {', '.join(unknown)}, not settings of its Config")
+    missing = [n for n in cls.default_table_rows or () if n not in names]
+    if missing:
+        raise RegistryError(f"{where}: default_table_rows names {', '.join(missing)}, not among its table rows "
+                            f"({', '.join(map(str, names))})")
+
+
 class Method(ABC):
     """Base class of every method. Subclasses set ``name``, ``Config`` and ``VERSION``.
 
@@ -181,12 +281,25 @@ class Method(ABC):
     """UNet-equivalents per sampling step and image (a ControlNet adds about half a UNet)."""
     interface_version: ClassVar[int] = INTERFACE_VERSION
     """The method interface the adapter was written for (``INTERFACE_VERSION`` when it was written)."""
+    steps_field: ClassVar[str | None] = "train_steps"
+    """The Config field holding the number of training steps (plans, ETAs and a world's protocol read it); None:
+    the method trains nothing. Undeclared, ``train_steps`` where the Config has that field, else None; a declared
+    field the Config lacks is refused when the class is defined (``check_training_fields``)."""
+    lr_field: ClassVar[str | None] = "learning_rate"
+    """The Config field holding the learning rate of the method's training (a world's protocol tunes it); None:
+    none. Resolved and checked as ``steps_field`` is."""
+    table_rows: ClassVar[tuple[TableRow, ...]] = (TableRow(),)
+    """The rows the method brings to a small world's table, in order: by default one, at its own settings."""
+    default_table_rows: ClassVar[tuple[str, ...] | None] = None
+    """The names of the ``table_rows`` a table runs when not told which, in that order; None: all of them."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         note = interface_notice(cls)
         if note:  # at the class statement: the warning points at the adapter's own file
             warnings.warn(note, FutureWarning, stacklevel=2)
+        check_training_fields(cls)
+        check_table_rows(cls)
 
     def __init__(self, backbone, config: MethodConfig | None = None):
         self.backbone = backbone
@@ -206,7 +319,7 @@ class Method(ABC):
         """An estimate of the UNet rows (forward-pass equivalents) ``customize(action)`` costs, for
         ETAs and ``--dry-run``: train steps x batch x 3 (forward and backward). Methods with other
         costs (extra rows per step, class images, per-exemplar tuning) add them."""
-        steps = getattr(self.config, "train_steps", 0)
+        steps = getattr(self.config, self.steps_field) if self.steps_field else 0
         rows = getattr(self.config, "batch_size", 1) * (2 if getattr(self.config, "with_prior_preservation", False) else 1)
         return 3.0 * steps * rows
 

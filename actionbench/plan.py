@@ -157,31 +157,39 @@ def generation_rows_per_image(method) -> float:
 # --- a run's plan, its stage lines and the overall ETA -------------------------------------------
 
 
-def plan_run(run: Run, evaluator=None, shard: tuple[int, int] = (0, 1), probe: bool = True):
-    """What is left to do in this run folder, stage by stage, with a rough time from a short probe."""
-    actions = [(a, seed) for a, seed in shard_customizations(run.dataset.actions, run.train_seeds, shard)
-               if not run.artifact_dir(a.id, seed).exists()
-               and not run.failure_path(customize_key(a.id, seed), seed).exists()]
+STAGES = ("customize", "generate", "judge")
+"""The stages of a run, in order (``actionbench judge`` runs the last alone)."""
+
+
+def plan_run(run: Run, evaluator=None, shard: tuple[int, int] = (0, 1), probe: bool = True,
+             stages: tuple[str, ...] = STAGES):
+    """What is left to do in this run folder, stage by stage (those of ``stages``), with a rough time from a short probe."""
     units = [u for u in run.units() if in_shard(u.pair_key, shard)]
-    images = [u for u in units if not image_complete(run.image_path(u))]
     plan = RunPlan()
-    per_action = {customize_key(a.id, seed): run.method.training_rows(a) for a, seed in actions}
-    steps = getattr(run.method.config, "train_steps", None)
-    plan.stages.append(StagePlan("customize", len(actions), "actions", sum(per_action.values()),
-                                 f"{steps} training steps each" if steps else "no training"))
-    sampler = run.method.config.sampler
-    plan.stages.append(StagePlan("generate", len(images), "images", len(images) * generation_rows_per_image(run.method),
-                                 f"{sampler.num_inference_steps} sampling steps each"))
-    if evaluator is not None:
+    if "customize" in stages:
+        actions = [(a, seed) for a, seed in shard_customizations(run.dataset.actions, run.train_seeds, shard)
+                   if not run.artifact_dir(a.id, seed).exists()
+                   and not run.failure_path(customize_key(a.id, seed), seed).exists()]
+        per_action = {customize_key(a.id, seed): run.method.training_rows(a) for a, seed in actions}
+        steps = getattr(run.method.config, run.method.steps_field) if run.method.steps_field else None
+        plan.stages.append(StagePlan("customize", len(actions), "actions", sum(per_action.values()),
+                                     f"{steps} training steps each" if steps else "no training"))
+    if "generate" in stages:
+        images = [u for u in units if not image_complete(run.image_path(u))]
+        sampler = run.method.config.sampler
+        plan.stages.append(StagePlan("generate", len(images), "images",
+                                     len(images) * generation_rows_per_image(run.method),
+                                     f"{sampler.num_inference_steps} sampling steps each"))
+    if evaluator is not None and "judge" in stages:
         key = judge_key(evaluator)
         judged = [u for u in units if not run.judgment_path(key, u).exists()]
         plan.stages.append(StagePlan("judge", len(judged), "images", len(judged) * JUDGE_ROWS_PER_IMAGE,
                                      f"{evaluator.name}, version {evaluator.VERSION}"))
     if probe and any(s.rows for s in plan.stages):
         plan.row_seconds = probe_row_seconds(run.backbone)
-        generate = plan.stages[1]
-        if generate.rows:
-            per_image = probe_image_seconds(run.backbone, sampler, run.method.generation_cost_factor)
+        generate = next((s for s in plan.stages if s.name == "generate"), None)
+        if generate is not None and generate.rows:
+            per_image = probe_image_seconds(run.backbone, run.method.config.sampler, run.method.generation_cost_factor)
             generate.row_seconds = per_image / generation_rows_per_image(run.method)
     plan.estimate()
     return plan
@@ -224,6 +232,8 @@ def write_status(run: Run, force: bool = False) -> None:
     from .io import atomic_write_json
 
     plan = run.plan
+    if not run.writes_status:
+        return
     now = plan.clock()
     if not force and now - plan.status_written < 2.0:
         return
@@ -240,6 +250,8 @@ def close_status(run: Run, stage: str, **extra) -> None:
     ``stopped`` with where it stood; no time left either way."""
     from .io import atomic_write_json
 
+    if not run.writes_status:
+        return
     plan, count = run.plan, len(run.units())
     done, total, unit = (count if stage == "done" else 0), count, "images"
     if stage != "done" and plan is not None and plan.current is not None:

@@ -21,14 +21,15 @@ from .errors import RegistryError
 # --- the built-in tables ----------------------------------------------------------------------
 
 BUILTIN_METHODS = {
+    # in the order of a method table's rows (a small world's table and its protocol list methods this way)
     "null": "actionbench.methods.null:NullIdentifier",
     "sd": "actionbench.methods.sd:TextOnlySD",
     "controlnet": "actionbench.methods.controlnet:ControlNetPose",
-    "dreambooth": "actionbench.methods.dreambooth:DreamBooth",
     "textual_inversion": "actionbench.methods.textual_inversion:TextualInversion",
-    "reversion": "actionbench.methods.reversion:ReVersion",
-    "custom_diffusion": "actionbench.methods.custom_diffusion:CustomDiffusion",
     "p_plus": "actionbench.methods.p_plus:PPlus",
+    "reversion": "actionbench.methods.reversion:ReVersion",
+    "dreambooth": "actionbench.methods.dreambooth:DreamBooth",
+    "custom_diffusion": "actionbench.methods.custom_diffusion:CustomDiffusion",
     "adi": "actionbench.methods.adi:ADI",
 }
 BUILTIN_JUDGES = {
@@ -210,6 +211,21 @@ def get_method(name: str):
 
 def list_methods() -> list[Entry]:
     return METHODS.entries()
+
+
+def method_classes() -> list[tuple[str, type]]:
+    """Every registered method with its class: the built-ins in ``BUILTIN_METHODS``' order, then the others by
+    name. A third-party method that cannot be resolved is left out with a warning, as listing treats it."""
+    names = list(BUILTIN_METHODS) + sorted(n for n in METHODS.names() if n not in BUILTIN_METHODS)
+    found = []
+    for name in names:
+        try:
+            found.append((name, METHODS.get(name)))
+        except RegistryError as exc:
+            if name in BUILTIN_METHODS:
+                raise
+            warnings.warn(f"leaving out method '{name}': {exc}", stacklevel=2)
+    return found
 
 
 def get_evaluator(name: str):

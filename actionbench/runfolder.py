@@ -84,6 +84,7 @@ class Run:
         self.opened_fresh: list[Path] = []  # spec.json, log.txt, status.json where they did not exist at opening
         self.made_folder = False  # the folder did not exist at opening
         self.work_started = False  # set before the first unit of work: a failure from then on keeps what was made
+        self.writes_status = True  # False on the other ranks of a launch: rank 0 alone writes status.json
 
     # --- training seeds ------------------------------------------------------------------
     @property

@@ -16,6 +16,7 @@ share a run folder and the result does not depend on how the work was split.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,7 +29,8 @@ from .report import duration, log_to, progress, say
 from .results import build_results, image_record, now_iso, provenance
 from .code_state import code_provenance
 from .contract import image_problems
-from .plan import close_status, finish_stage, plan_run, run_eta, start_stage, tick
+from .distributed import Context, all_ok
+from .plan import STAGES, close_status, finish_stage, plan_run, run_eta, start_stage, tick
 from .runfolder import (  # noqa: F401 - the runner's API
     LOG_FILE,
     RESULTS_FILE,
@@ -123,7 +125,9 @@ def open_existing_run(out: str | Path, data_root: str | Path | None = None) -> R
             f"{out} was generated from dataset {recorded['dataset']} with manifest {recorded['manifest_sha256'][:12]}, "
             f"but the installed one is {dataset.manifest_sha256[:12]}; judge with the matching actionbench version"
         )
-    return Run(out, recorded_run_spec(recorded), dataset)
+    run = Run(out, recorded_run_spec(recorded), dataset)
+    run.opened_fresh = [out / name for name in (LOG_FILE, STATUS_FILE) if not (out / name).exists()]
+    return run
 
 
 # --- stages ----------------------------------------------------------------------------------
@@ -335,41 +339,131 @@ def make_evaluator(name: str, dataset: Dataset, device: str = "cpu", options: Ma
     return get_evaluator(name)(dataset, device=device, **dict(options or {}))
 
 
-def evaluate(spec: RunSpec, options: RunOptions = RunOptions()) -> Path | None:
-    """Customize, generate, judge and write ``results.json``; returns its path (None for a partial shard).
+def evaluate(spec: RunSpec, options: RunOptions = RunOptions(), ctx: Context | None = None) -> Path | None:
+    """Customize, generate, judge and write ``results.json``; returns its path (None while units of other
+    shards are missing).
 
-    For several processes on one folder with barriers between stages see ``actionbench.distributed.evaluate``."""
+    Args:
+        ctx: the ``actionbench.distributed.Context`` of a torchrun / accelerate launch (``distributed.init``):
+            the processes split the units by rank and meet between stages, and rank 0 writes the results;
+            None: this process alone (``options.shard`` applies).
+    """
+    ctx = _process_context(ctx)
+    options = ctx.options_for(options)
     started_at, t0 = now_iso(), time.perf_counter()
     with sigterm_exits():
-        run = open_run(spec, options)
-        try:
-            path = _evaluate_open_run(run, spec, options, started_at, t0)
-        except BaseException as exc:
-            stopped = isinstance(exc, (KeyboardInterrupt, SystemExit))
-            close_status(run, "stopped" if stopped else "failed", error=str(exc) or type(exc).__name__)
-            raise
-        finally:
-            release_shard(run.out, options.shard)
-            discard_refused_run(run, options.shard)
-        close_status(run, "done", results=path is not None)
-        return path
+        # rank 0 first: it writes spec.json and removes stale temporaries while nobody else is writing
+        run = ctx.main_first(lambda: open_run(spec, options))
+        return run_stages(run, spec.judge, STAGES, options, ctx, started_at, t0)
 
 
-def _evaluate_open_run(run: Run, spec: RunSpec, options: RunOptions, started_at: str, t0: float) -> Path | None:
-    with log_to(run.out / LOG_FILE):
-        evaluator = make_evaluator(spec.judge, run.dataset, options.device, options.judge_options)
-        evaluator.check()  # weights missing is an error now, not after generation
-        run.plan = plan_run(run, evaluator, options.shard)
-        say(f"eval {spec.method} on {spec.dataset} ({spec.backbone}, judge {spec.judge}) in {run.out}")
-        run.work_started = True
-        customize(run, options.shard)
-        generate(run, options.shard, customize_missing=True)
-        judge(run, evaluator, options.shard)
-        missing_judgments = missing_work(run, judge_key(evaluator))["judgments"]
+def judge_run(out: str | Path, judge_name: str | None = None, options: RunOptions = RunOptions(),
+              ctx: Context | None = None) -> Path | None:
+    """Judge a run folder's images (those of ``options.shard``) and write ``results.json`` once every unit is
+    judged; returns its path, or None while units are missing. Loads no model but the judge.
+
+    Args:
+        judge_name: the judge; None: the one the run's recorded suite names (``suite_judge``).
+        ctx: as for ``evaluate``.
+
+    Raises:
+        ActionBenchError: the run's recorded suite no longer exists and no judge was named.
+    """
+    ctx = _process_context(ctx)
+    options = ctx.options_for(options)
+    started_at, t0 = now_iso(), time.perf_counter()
+    with sigterm_exits():
+        run = open_existing_run(out, data_root=options.data_root)
+        if judge_name is None:
+            judge_name = suite_judge(run.spec.suite, run.out)
+            say(f"judge: {judge_name} ({'the suite ' + repr(run.spec.suite) + ' names it' if run.spec.suite else 'the default'}"
+                "; --judge to choose)")
+        return run_stages(run, judge_name, ("judge",), options, ctx, started_at, t0)
+
+
+def suite_judge(suite: str | None, out: Path | None = None) -> str:
+    """The judge a run's recorded suite names (a shard's merge step must not fall back to CLIP on a mini run).
+
+    Raises:
+        ActionBenchError: ``suite`` is not registered here (a renamed suite, or a plugin not installed).
+    """
+    from .errors import RegistryError
+    from .spec import DEFAULT_JUDGE, get_suite
+
+    if not suite:
+        return DEFAULT_JUDGE
+    try:
+        return get_suite(suite).judge
+    except RegistryError as exc:
+        raise ActionBenchError(
+            f"{out or 'the run'} was made with suite '{suite}', which this ActionBench does not have ({exc}); "
+            "name the judge with --judge NAME (see `actionbench judges`)") from None
+
+
+def _process_context(ctx: Context | None) -> Context:
+    return ctx if ctx is not None else Context()  # this process alone: rank 0 of 1
+
+
+def run_stages(run: Run, judge_name: str, stages: tuple[str, ...], options: RunOptions, ctx: Context,
+               started_at: str, t0: float) -> Path | None:
+    """The stage sequence of every run, alone or one rank of a launch: make and check the judge, plan the
+    stages and say the plan, run each of ``stages`` (customize, generate, judge) meeting the other ranks at its
+    end, then write ``results.json`` on rank 0 once every unit is judged. ``status.json`` says how it ended;
+    a refused run leaves nothing behind (``discard_refused_run``).
+
+    Args:
+        stages: which of ``plan.STAGES`` to run (``evaluate``: all; ``judge_run``: the judge alone).
+        ctx: a ``distributed.Context``; rank 0 writes the log, the status and the results.
+
+    Returns:
+        The results path, on every rank, or None while units are missing.
+    """
+    run.writes_status = ctx.is_main
+    try:
+        with log_to(run.out / LOG_FILE) if ctx.is_main else contextlib.nullcontext():
+            path = _stage_sequence(run, judge_name, stages, options, ctx, started_at, t0)
+    except BaseException as exc:
+        stopped = isinstance(exc, (KeyboardInterrupt, SystemExit))
+        close_status(run, "stopped" if stopped else "failed", error=str(exc) or type(exc).__name__)
+        raise
+    finally:
+        release_shard(run.out, options.shard)
+        discard_refused_run(run, options.shard)
+    written = all_ok(ctx, path is not None or not ctx.is_main)  # rank 0's answer, on every rank
+    close_status(run, "done", results=written)
+    return run.out / RESULTS_FILE if written else None
+
+
+def _stage_sequence(run: Run, judge_name: str, stages: tuple[str, ...], options: RunOptions, ctx: Context,
+                    started_at: str, t0: float) -> Path | None:
+    shard = options.shard
+    evaluator = ctx.stage(make_evaluator, judge_name, run.dataset, options.device, options.judge_options)
+    key = judge_key(evaluator)
+    unjudged = any(in_shard(u.pair_key, shard) and not run.judgment_path(key, u).exists() for u in run.units())
+    ctx.stage(lambda: evaluator.check() if unjudged else None)  # weights missing is an error now, not after generation
+    run.plan = ctx.stage(plan_run, run, evaluator, shard, probe=run.backbone is not None, stages=stages)
+    if "customize" in stages:
+        say(f"eval {run.spec.method} on {run.spec.dataset} ({run.spec.backbone}, judge {judge_name}) in {run.out}")
+    else:
+        say(f"judge {run.out} ({run.spec.method} on {run.spec.dataset}) with {judge_name}")
+    say(f"plan (shard {shard[0]}/{shard[1]}):")
+    for line in run.plan.lines():
+        say(line)
+    run.work_started = True
+    if "customize" in stages:
+        ctx.stage(customize, run, shard)
+    if "generate" in stages:
+        ctx.stage(generate, run, shard, customize_missing=True)
+    ctx.stage(judge, run, evaluator, shard)
+
+    def finish() -> Path | None:
+        missing_judgments = missing_work(run, key)["judgments"]
         if missing_judgments:
-            say(f"{len(missing_judgments)} units are not finished yet (other shards); "
+            say(f"{len(missing_judgments)} units are not finished yet (other shards, or images not made); "
                 f"run `actionbench judge --out {run.out}` once all shards are done to write {RESULTS_FILE}")
             return None
         path = write_results(run, evaluator, started_at, time.perf_counter() - t0, options.world_size)
         say(f"done in {duration(time.perf_counter() - t0)}")
         return path
+
+    return ctx.stage(lambda: finish() if ctx.is_main else None)

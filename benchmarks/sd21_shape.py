@@ -112,18 +112,32 @@ SHAPE_ID = "sd21-shape"
 # --- each method at one step ------------------------------------------------------------------
 
 CLASS_IMAGES_AT_ONE_STEP = {"num_class_images": 1, "with_prior_preservation": True, "sampler.num_inference_steps": 1}
-CUSTOMIZE_SETTINGS = {
-    # train_steps=1 and the smallest extras that still run; batch sizes stay the methods' own.
-    "sd": {},
-    "controlnet": {},
-    "dreambooth": {"train_steps": 1, **CLASS_IMAGES_AT_ONE_STEP},
-    "textual_inversion": {"train_steps": 1},
-    "reversion": {"train_steps": 1},
-    "custom_diffusion": {"train_steps": 1, **CLASS_IMAGES_AT_ONE_STEP},
-    "p_plus": {"train_steps": 1},
-    "adi": {"train_steps": 1, "action_different_images": 1, "action_different_tune_steps": 1,
-            "action_different_inference_steps": 1},
-}
+"""For a Config with class images (prior preservation): one, drawn in one DDIM step."""
+EXTRAS_AT_ONE_STEP = {"adi": {"action_different_images": 1, "action_different_tune_steps": 1,
+                              "action_different_inference_steps": 1}}
+"""The smallest settings that still run a method's extra phases (beside its own training steps)."""
+
+
+def method_names() -> list[str]:
+    """The registered methods, in the registry's order; null trains nothing and generates as sd does."""
+    from actionbench.registry import method_classes
+
+    return [name for name, _ in method_classes() if name != "null"]
+
+
+def customize_settings(name: str) -> dict:
+    """One training step (the method's ``steps_field``) and the smallest extras that still run; batch sizes stay
+    the method's own."""
+    from actionbench.config import setting_names
+    from actionbench.registry import get_method
+
+    cls = get_method(name)
+    settings = {cls.steps_field: 1} if cls.steps_field else {}
+    if "num_class_images" in setting_names(cls.Config):
+        settings.update(CLASS_IMAGES_AT_ONE_STEP)
+    return {**settings, **EXTRAS_AT_ONE_STEP.get(name, {})}
+
+
 GENERATION_STEPS = 2
 
 
@@ -386,7 +400,7 @@ def measure_one(args) -> None:
     action, subject = dataset.actions[0], dataset.subjects[0]
     monitor.set_context(action=action.id, subject=subject.id)
     method_cls = get_method(args.child)
-    config = build_config(method_cls.Config, {**CUSTOMIZE_SETTINGS[args.child], **overrides})
+    config = build_config(method_cls.Config, {**customize_settings(args.child), **overrides})
     artifact_dir = Path(os.environ["ACTIONBENCH_HOME"]) / "artifact"
 
     window = monitor.open("customize", kind="phase")
@@ -470,16 +484,16 @@ def machine_description(threads: int) -> dict:
 def run_all(args) -> None:
     import pandas as pd
 
-    # "all": the paper's eight methods (null trains nothing and generates as sd does)
-    names = list(CUSTOMIZE_SETTINGS) if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [n for n in names if n not in CUSTOMIZE_SETTINGS]
+    known = method_names()
+    names = known if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        sys.exit(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(CUSTOMIZE_SETTINGS)}")
+        sys.exit(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(known)}")
     overrides: dict[str, dict] = {}
     for item in args.override:
         method, _, setting = item.partition(":")
         key, _, value = setting.partition("=")
-        if method not in CUSTOMIZE_SETTINGS or not key or not _:
+        if method not in known or not key or not _:
             sys.exit(f"--override {item!r}: expected METHOD:key=value, e.g. adi:batch_size=2")
         overrides.setdefault(method, {})[key] = value
     counts = parameter_counts()

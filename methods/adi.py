@@ -47,7 +47,7 @@ import torch
 
 from actionbench.errors import ArtifactError, ConfigError, TrainingError
 from actionbench.layerwise import generate_with_identifiers, identifier_conditioning, layerwise_processors, num_layers
-from actionbench.method import Artifact, Method, MethodConfig
+from actionbench.method import Artifact, Method, MethodConfig, TableRow
 from actionbench.training import (
     ExemplarSet,
     NoiseDraw,
@@ -324,6 +324,14 @@ class ADI(Method):
     summary = "layer-wise identifiers with context/action gradient masks (Huang et al. 2024)"
     trained_modules = "unet attention"
     trains = "one identifier per cross-attention layer (L x D floats), masked gradients"
+    steps_field, lr_field = "train_steps", "learning_rate"
+    # the ablations and controls of the paper's claim, one row per preset; a table without a pre-registered test
+    # runs the method and its two controls
+    table_rows = (TableRow(), TableRow("adi_context_mask_only", preset="context_mask_only"),
+                  TableRow("adi_action_mask_only", preset="action_mask_only"), TableRow("adi_oracle", preset="oracle"),
+                  TableRow("adi_pplus_anchors", preset="pplus_anchors"),
+                  TableRow("adi_random_masks", preset="random_masks", keep_fraction_from="adi"))
+    default_table_rows = ("adi", "adi_random_masks", "adi_pplus_anchors")
 
     def customize(self, action, out_dir) -> Artifact:
         cfg, backbone = self.config, self.backbone

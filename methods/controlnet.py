@@ -94,6 +94,7 @@ class ControlNetPose(Method):
     summary = "ControlNet conditioned on the exemplars' OpenPose skeletons (training-free)"
     generation_cost_factor = 1.5  # the ControlNet is about half a UNet, run at every step
     trains = "nothing (pose maps of the exemplars; prompt '{subject}')"
+    steps_field = lr_field = None  # trains nothing
 
     # --- customize: extract the exemplars' skeletons ---------------------------------------
 

@@ -89,6 +89,7 @@ class CustomDiffusion(Method):
     summary = "modifier token V* + cross-attention K/V fine-tuning (Kumari et al. 2023)"
     trained_modules = "unet cross-attention k/v"
     trains = "one token embedding + W_k, W_v of every cross-attention layer (102 MB fp32 on SD 2.1)"
+    steps_field, lr_field = "train_steps", "learning_rate"
 
     def __init__(self, backbone, config=None):
         super().__init__(backbone, config)

@@ -74,6 +74,7 @@ class DreamBooth(Method):
     summary = "fine-tuned UNet with a rare-token identifier and prior preservation (Ruiz et al. 2023)"
     trained_modules = "unet"
     trains = "all UNet weights (a copy), optionally the text encoder; artifact = UNet delta"
+    steps_field, lr_field = "train_steps", "learning_rate"
 
     def __init__(self, backbone, config=None):
         super().__init__(backbone, config)

@@ -27,6 +27,7 @@ class NullIdentifier(Method):
     Config = NullConfig
     summary = "an untrained identifier initialised like the others: the floor (nothing learned)"
     trains = "nothing (prompt: '{subject} {identifier}', the identifier at its initial embedding)"
+    steps_field = lr_field = None  # trains nothing
 
     def customize(self, action, out_dir) -> Artifact:
         # Nothing is learned: the artifact holds the identifier at its initialisation.

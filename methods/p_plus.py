@@ -21,7 +21,7 @@ import torch
 
 from actionbench.errors import ArtifactError
 from actionbench.layerwise import generate_with_identifiers, identifier_conditioning, layerwise_processors, num_layers
-from actionbench.method import Artifact, Method, MethodConfig
+from actionbench.method import Artifact, Method, MethodConfig, TableRow
 from actionbench.training import (
     ExemplarSet,
     NoiseDraw,
@@ -71,6 +71,9 @@ class PPlus(Method):
     Config = PPlusConfig
     summary = "one learned token embedding per cross-attention layer (Voynov et al. 2023)"
     trains = "one token embedding per cross-attention layer (L x D floats; L=16 on SD 2.1)"
+    steps_field, lr_field = "train_steps", "learning_rate"
+    table_rows = (TableRow(), TableRow("p_plus_4_anchors", settings={"batch_size": 4}))  # ADI's anchors per step
+    default_table_rows = ("p_plus",)
 
     def customize(self, action, out_dir) -> Artifact:
         cfg, backbone = self.config, self.backbone

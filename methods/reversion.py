@@ -198,6 +198,7 @@ class ReVersion(Method):
     Config = ReVersionConfig
     summary = "one token, steered toward action verbs, high-noise timesteps favoured (Huang et al. 2023)"
     trains = "one token embedding (D floats)"
+    steps_field, lr_field = "train_steps", "learning_rate"
 
     def customize(self, action, out_dir) -> Artifact:
         cfg, backbone = self.config, self.backbone

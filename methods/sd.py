@@ -21,6 +21,7 @@ class TextOnlySD(Method):
     Config = TextOnlyConfig
     summary = "Stable Diffusion with the action's phrase in the prompt (no training)"
     trains = "nothing (prompt: '{subject} {action phrase}')"
+    steps_field = lr_field = None  # trains nothing
 
     def customize(self, action, out_dir) -> Artifact:
         # Training-free: the artifact records the phrase the prompt will use.

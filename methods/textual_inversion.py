@@ -56,6 +56,7 @@ class TextualInversion(Method):
     Config = TextualInversionConfig
     summary = "one learned token embedding (Gal et al. 2023)"
     trains = "one token embedding (D floats)"
+    steps_field, lr_field = "train_steps", "learning_rate"
 
     def customize(self, action, out_dir) -> Artifact:
         cfg, backbone = self.config, self.backbone

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -86,20 +87,37 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("layout", ["one node, two processes", "two nodes, one process each"])
-def test_torchrun_two_processes_equal_one_process(layout, single_process_run, tmp_path):
-    markers = tmp_path / "markers"
+LAUNCHER = [sys.executable, "-m", "torch.distributed.run"]
+
+
+def _launch_env(markers: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
            "ACTIONBENCH_RANK_MARKERS": str(markers), "ACTIONBENCH_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1",
            "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
-    job = ["-m", "actionbench", "eval", "--method", METHOD, "--backbone", "tiny", "--dataset", "synthetic",
-           "--judge", "tiny", "--preset", "smoke", "--device", "cpu", "--out", str(tmp_path / "multi")]
-    launcher = [sys.executable, "-m", "torch.distributed.run"]
+    return env
+
+
+def _eval_job(out: Path) -> list[str]:
+    """The same eval as ``single_process_run``, as a command for the launcher."""
+    return ["-m", "actionbench", "eval", "--method", METHOD, "--backbone", "tiny", "--dataset", "synthetic",
+            "--judge", "tiny", "--preset", "smoke", "--device", "cpu", "--out", str(out)]
+
+
+def _two_processes_on_one_node(job: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(LAUNCHER + ["--standalone", "--nproc_per_node", "2"] + job, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["one node, two processes", "two nodes, one process each"])
+def test_torchrun_two_processes_equal_one_process(layout, single_process_run, tmp_path):
+    markers = tmp_path / "markers"
+    env = _launch_env(markers)
+    job = _eval_job(tmp_path / "multi")
+    launcher = LAUNCHER
     if layout == "one node, two processes":
-        done = [subprocess.run(launcher + ["--standalone", "--nproc_per_node", "2"] + job, env=env,
-                               capture_output=True, text=True, timeout=300)]
+        done = [_two_processes_on_one_node(job, env)]
     else:  # multi-node through torchrun's rendezvous, both "nodes" on 127.0.0.1 (what a SLURM job array does)
         port = _free_port()
         nodes = [subprocess.Popen(launcher + ["--nnodes", "2", "--nproc_per_node", "1", "--node_rank", str(rank),
@@ -134,3 +152,50 @@ def test_torchrun_two_processes_equal_one_process(layout, single_process_run, tm
     worst = max(int(abs(one[k] - two[k]).max()) for k in one)
     assert worst <= 2, f"images differ by up to {worst} of 255 between one process and two"
     assert not list((tmp_path / "multi").rglob(".tmp-*"))
+
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
+STAGE_LINE = re.compile(r"^\[\d+/\d+\] ")
+PLAN_LINE = re.compile(r"^(plan \(shard |  \[\d+/\d+\] |  all stages: )")
+PLANNED = re.compile(r"^  \[\d+/\d+\] (\w+): (\d+) ")
+
+
+def _shape(line: str) -> str:
+    """A line without what differs between shards and machines: durations and counts."""
+    return re.sub(r"\d+", "#", re.sub(r"about \S+?(?=[;,) ]|$)", "about T", line))
+
+
+def _log_lines(folder: Path, pattern: re.Pattern) -> list[str]:
+    lines = [TIMESTAMP.sub("", line) for line in (folder / "log.txt").read_text().splitlines()]
+    return [line for line in lines if pattern.match(line)]
+
+
+@pytest.mark.slow
+def test_one_and_two_processes_run_the_same_stages_with_the_same_log_and_plan(single_process_run, tmp_path):
+    """The single-process run and a torchrun launch go through one stage sequence: the same stages, timed and
+    logged, the same stage and plan lines in log.txt (rank 0's shard in the launch), each rank's plan covering
+    its share, and status.json saying done."""
+    serial = single_process_run.parent
+    multi = tmp_path / "multi"
+    result = _two_processes_on_one_node(_eval_job(multi), _launch_env(tmp_path / "markers"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    stage_lines = [_log_lines(folder, STAGE_LINE) for folder in (serial, multi)]
+    assert [line.split(" ")[1] for line in stage_lines[0]] == ["customize", "generate", "judge"]
+    assert [_shape(line) for line in stage_lines[0]] == [_shape(line) for line in stage_lines[1]]
+    plan_lines = [_log_lines(folder, PLAN_LINE) for folder in (serial, multi)]
+    assert plan_lines[0][0] == "plan (shard 0/1):" and plan_lines[1][0] == "plan (shard 0/2):"
+    assert [_shape(line) for line in plan_lines[0]] == [_shape(line) for line in plan_lines[1]]
+    # the ranks' plans (each on its own stderr) add up to the single process's
+    planned: dict[str, int] = {}
+    for line in result.stderr.splitlines():
+        if (found := PLANNED.match(line)):
+            planned[found[1]] = planned.get(found[1], 0) + int(found[2])
+    alone = {found[1]: int(found[2]) for line in plan_lines[0] if (found := PLANNED.match(line))}
+    assert planned == alone == {"customize": 8, "generate": 368, "judge": 368}
+
+    records = [json.loads((folder / "results.json").read_text()) for folder in (serial, multi)]
+    assert set(records[0]["provenance"]["stage_times_s"]) == set(records[1]["provenance"]["stage_times_s"]) \
+        == {"customize", "generate", "judge"}
+    for folder in (serial, multi):
+        assert json.loads((folder / "status.json").read_text())["stage"] == "done"

@@ -105,14 +105,33 @@ def test_cli_prints_the_check_and_says_what_the_claim_still_needs(tmp_path):
 
 
 def test_the_v2_table_runs_the_preregistered_rows_and_seeds_by_default():
-    from actionbench.worlds.mini.table import DEFAULT_ROWS, ROW_NAMES, defaults
+    from actionbench.worlds.mini.table import all_rows, default_row_names, defaults
     from actionbench.worlds.mini.verdict import CLAIM_ROWS, COMPARATORS, CONTAMINATION_ROWS
 
     rows, seeds = defaults("mini-v2")
-    assert seeds == 3 and set(rows) <= set(ROW_NAMES) and len(rows) == len(set(rows)) == 14
+    assert seeds == 3 and set(rows) <= {r.name for r in all_rows()} and len(rows) == len(set(rows)) == 14
     assert {"null", "sd", *CONTAMINATION_ROWS, *CLAIM_ROWS, *COMPARATORS} <= set(rows)
     assert rows.index("adi") < rows.index("adi_random_masks")  # the control takes ADI's kept fraction
-    assert defaults("mini-v1") == (DEFAULT_ROWS, 1)
+    assert defaults("mini-v1") == (default_row_names(), 1)
+
+
+def test_the_methods_bring_the_tables_rows_in_the_order_and_names_the_leaderboard_holds():
+    """The rows come from the methods' own ``table_rows``; their names are leaderboard entries (mini-v2-ROW)."""
+    from actionbench.worlds.mini.table import all_rows, default_row_names
+
+    assert [(r.name, r.method, r.preset, r.settings, r.trains, r.keep_fraction_from) for r in all_rows()][:15] == [
+        ("null", "null", None, {}, False, None), ("sd", "sd", None, {}, False, None),
+        ("controlnet", "controlnet", None, {}, False, None),
+        ("textual_inversion", "textual_inversion", None, {}, True, None), ("p_plus", "p_plus", None, {}, True, None),
+        ("p_plus_4_anchors", "p_plus", None, {"batch_size": 4}, True, None),
+        ("reversion", "reversion", None, {}, True, None), ("dreambooth", "dreambooth", None, {}, True, None),
+        ("custom_diffusion", "custom_diffusion", None, {}, True, None), ("adi", "adi", None, {}, True, None),
+        ("adi_context_mask_only", "adi", "context_mask_only", {}, True, None),
+        ("adi_action_mask_only", "adi", "action_mask_only", {}, True, None),
+        ("adi_oracle", "adi", "oracle", {}, True, None), ("adi_pplus_anchors", "adi", "pplus_anchors", {}, True, None),
+        ("adi_random_masks", "adi", "random_masks", {}, True, "adi")]
+    assert default_row_names()[:11] == ("null", "sd", "controlnet", "textual_inversion", "p_plus", "reversion",
+                                        "dreambooth", "custom_diffusion", "adi", "adi_random_masks", "adi_pplus_anchors")
 
 
 def test_leak_parts_split_the_leak_into_background_and_attributes():

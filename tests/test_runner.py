@@ -200,10 +200,49 @@ def test_a_judges_per_image_metrics_reach_the_results_overall_and_per_subject_ca
 
 def test_judging_a_run_folder_defaults_to_its_suites_judge(tmp_path):
     """The failure it prevents: the shard merge `actionbench judge --out RUN` of a mini-v2 run reaching for CLIP."""
-    from actionbench.cli.run import run_judge
-    from actionbench.runner import recorded_run_spec
+    from actionbench.runner import recorded_run_spec, suite_judge
 
     for suite, expected in (("mini-v2", "mini-v2"), ("mini-v1", "mini-v1"), ("v1", "clip"), (None, "clip")):
         recorded = {"method": "null", "backbone": {"id": "mini-v2"}, "dataset": "mini-v2",
                     **({"suite": suite} if suite else {})}
-        assert run_judge(recorded_run_spec(recorded).suite) == expected  # what `judge --out` reads from spec.json
+        assert suite_judge(recorded_run_spec(recorded).suite) == expected  # what `judge --out` reads from spec.json
+
+
+def test_judging_a_run_whose_suite_is_gone_names_the_suite_and_the_flag(tmp_path):
+    """A run recorded with a suite this install lacks (renamed, or a plugin's) is refused before any judging,
+    naming the suite and `--judge NAME`; with --judge it is judged, and nothing is left of the refusal."""
+    from click.testing import CliRunner
+
+    from actionbench.cli import main
+
+    out = tmp_path / "run"
+    open_run(spec(), RunOptions(out=out))
+    recorded = json.loads((out / "spec.json").read_text())
+    (out / "spec.json").write_text(json.dumps({**recorded, "suite": "mini-v0-gone"}))
+    before = sorted(p.name for p in out.iterdir())
+    refused = CliRunner().invoke(main, ["judge", "--out", str(out), "--device", "cpu"])
+    assert refused.exit_code != 0 and "suite 'mini-v0-gone'" in refused.output and "--judge NAME" in refused.output
+    assert sorted(p.name for p in out.iterdir()) == before  # no log or status of a refused judge
+    named = CliRunner().invoke(main, ["judge", "--out", str(out), "--device", "cpu", "--judge", "tiny"])
+    assert named.exit_code == 0, named.output
+    assert not (out / "results.json").exists()  # no images yet: nothing to write
+
+
+def test_the_judge_command_merges_shards_through_the_same_stages(tmp_path):
+    """`actionbench judge --out` after two shards runs the judge stage of the one sequence: the run's log gets
+    its plan and stage line, status.json says done, and the results equal a single process's."""
+    from click.testing import CliRunner
+
+    from actionbench.cli import main
+
+    out = tmp_path / "sharded"
+    assert evaluate(spec(), RunOptions(out=out, shard=(0, 2))) is None
+    assert evaluate(spec(), RunOptions(out=out, shard=(1, 2))) is not None
+    (out / "results.json").unlink()
+    result = CliRunner().invoke(main, ["judge", "--out", str(out), "--device", "cpu", "--judge", "tiny"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "status.json").read_text())["stage"] == "done"
+    log = (out / "log.txt").read_text()
+    assert f"judge {out} " in log and f"[1/1] judge {DUMMY}: 0 images" in log and "plan (shard 0/1):" in log
+    single = evaluate(spec(), RunOptions(out=tmp_path / "single"))
+    assert json.loads(single.read_text())["metrics"] == json.loads((out / "results.json").read_text())["metrics"]

@@ -1,7 +1,6 @@
 """customize, generate, judge, eval: each builds one RunSpec and one RunOptions and calls the runner."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
@@ -54,20 +53,8 @@ def eval_command(spec: RunSpec, options: RunOptions, dry_run: bool):
         for line in plan_dry_run(spec, options):
             click.echo(line)
         return
-
-    if options.world_size > 1:
-        from actionbench import distributed
-
-        ctx = distributed.init(options.device)
-        try:
-            path = distributed.evaluate(spec, options, ctx=ctx)
-        finally:
-            distributed.shutdown(ctx)
-        if path is not None and ctx.is_main:
-            print_summary(path)
-        return
-    path = evaluate(spec, options)
-    if path is not None:
+    path, reports = launched(options, lambda ctx: evaluate(spec, options, ctx))
+    if path is not None and reports:
         print_summary(path)
 
 
@@ -87,8 +74,7 @@ def eval_command(spec: RunSpec, options: RunOptions, dry_run: bool):
 def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
     """Judge a run's images (or your own) and write results.json."""
     from actionbench.devices import check_device
-    from actionbench.results import now_iso
-    from actionbench.runner import judge as do_judge, judge_key, make_evaluator, missing_work, open_existing_run, write_results
+    from actionbench.runner import judge_run
 
     device = check_device(device or default_device())
     options = judge_options_from(judge_options)
@@ -101,40 +87,25 @@ def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
         return
     if out is None:
         raise click.UsageError("give --out RUN_FOLDER (or --images DIR)")
-    started, t0 = now_iso(), time.perf_counter()
     shard_t, world = launcher_shard(shard)
-    run = open_existing_run(out, data_root=root)
-    judge_name = judge_name or run_judge(run.spec.suite)
-    ctx = None
-    if world > 1:  # torchrun / accelerate launch: split by pair, meet, rank 0 writes results.json
-        from actionbench import distributed
-
-        ctx = distributed.init(device)
-        device = distributed.device_for(ctx, device)
-    evaluator = make_evaluator(judge_name, run.dataset, device, options)
-    if ctx is not None:
-        try:
-            distributed.run_stage(ctx, do_judge, run, evaluator, shard_t)
-        finally:
-            distributed.shutdown(ctx)
-        if not ctx.is_main:
-            return
-    else:
-        do_judge(run, evaluator, shard_t)
-    missing = missing_work(run, judge_key(evaluator))
-    if missing["judgments"]:
-        click.echo(f"{len(missing['judgments'])} images are not judged yet (missing images or other shards)")
-        return
-    click.echo(f"results: {write_results(run, evaluator, started, time.perf_counter() - t0, world)}")
+    run_opts = RunOptions(device=device, shard=shard_t, world_size=world, data_root=root, judge_options=options)
+    path, reports = launched(run_opts, lambda ctx: judge_run(out, judge_name, run_opts, ctx))
+    if path is not None and reports:
+        click.echo(f"results: {path}")
 
 
-def run_judge(suite: str | None) -> str:
-    """The judge a run's suite names (a shard's merge step must not fall back to CLIP on a mini run)."""
-    from actionbench.registry import get_suite
+def launched(options: RunOptions, call):
+    """``call(ctx)`` in this process alone (``ctx`` None), or, under torchrun / accelerate launch (WORLD_SIZE > 1,
+    no --shard), as one rank of the launch. Returns what it returned and whether this process reports it (rank 0)."""
+    if options.world_size == 1:
+        return call(None), True
+    from actionbench import distributed
 
-    name = get_suite(suite).judge if suite else DEFAULT_JUDGE
-    click.echo(f"judge: {name} ({'the suite ' + repr(suite) + ' names it' if suite else 'the default'}; --judge to choose)")
-    return name
+    ctx = distributed.init(options.device)
+    try:
+        return call(ctx), ctx.is_main
+    finally:
+        distributed.shutdown(ctx)
 
 
 def print_summary(path: Path) -> None:

@@ -227,10 +227,9 @@ def protocol_cmd(backbone, dataset, judge_name, out, methods, parts, sampler_onl
 @mini_group.command("table")
 @click.option("--suite", default="mini", show_default=True, help="mini (the current world), mini-v1, mini-v2, mini-v3.")
 @click.option("--rows", default=None,
-              help="Comma-separated rows (default: every method, null, and ADI's two controls). Rows: "
-                   "null, sd, controlnet, textual_inversion, p_plus, p_plus_4_anchors, reversion, dreambooth, "
-                   "custom_diffusion, adi, adi_context_mask_only, adi_action_mask_only, adi_oracle, adi_pplus_anchors, "
-                   "adi_random_masks.")
+              help="Comma-separated rows (default: every method, null, and ADI's two controls). Each method brings "
+                   "its rows (Method.table_rows): one named after it, and variants such as p_plus_4_anchors, "
+                   "adi_oracle, adi_random_masks; an unknown name lists them all.")
 @click.option("--train-seeds", type=click.IntRange(min=1), default=None,
               help="Training seeds per trained row (training-free rows run once: seeds change nothing there). "
                    "Default: 3 on mini-v2 and mini-v3 (their pre-registered tests), else 1.")

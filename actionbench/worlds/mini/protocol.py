@@ -43,15 +43,17 @@ MAX_CURVE_STEPS = 1000
 EVAL_EVERY = 25
 EVAL_REPEATS = 12
 PROTOCOL_FILE = "protocol.json"
-# (method, its learning-rate field, its step field); ADI's tuning is its own row
-TRAINED = (
-    ("textual_inversion", "learning_rate", "train_steps"),
-    ("p_plus", "learning_rate", "train_steps"),
-    ("reversion", "learning_rate", "train_steps"),
-    ("dreambooth", "learning_rate", "train_steps"),
-    ("custom_diffusion", "learning_rate", "train_steps"),
-    ("adi", "learning_rate", "train_steps"),
-)
+
+
+def trained_methods() -> list[tuple[str, str, str]]:
+    """(method, its learning-rate field, its step field) of every registered method that trains: those declaring
+    both ``lr_field`` and ``steps_field``, the built-ins first. ADI's tuning is its own row (``TUNING_ROW``)."""
+    from actionbench.registry import method_classes
+
+    return [(name, cls.lr_field, cls.steps_field) for name, cls in method_classes()
+            if cls.steps_field is not None and cls.lr_field is not None]
+
+
 TUNING_ROW = "adi action-different tuning"
 TUNING_FIELDS = ("action_different_tune_lr", "action_different_tune_steps")
 """ADI's action-different tuning: its row in the record and its (learning-rate, step) fields."""
@@ -220,7 +222,7 @@ def reapply_rule(record: dict) -> dict:
     and 3): for records measured in parts (``--methods``) or before a change of the rule; no training."""
     from actionbench.registry import get_method
 
-    fields = {method: (lr_field, steps_field) for method, lr_field, steps_field in TRAINED}
+    fields = {method: (lr_field, steps_field) for method, lr_field, steps_field in trained_methods()}
     rows = []
     for row in record["rows"]:
         default = get_method(row["method"]).Config()
@@ -269,12 +271,13 @@ def plot_curves(protocol: dict, path: Path) -> Path | None:
     except ImportError:
         return None
     rows = protocol["rows"]
+    steps_fields = {method: steps_field for method, _, steps_field in trained_methods()}
     fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 2.8), squeeze=False)
     for ax, entry in zip(axes[0], rows):
         for curve in entry["curves"]:
             steps, values = zip(*curve["points"])
             ax.plot(steps, values, label=f"{curve['label'].split()[-1]} lr {curve['lr']:.0e}", lw=1)
-        chosen = entry["settings"].get("train_steps") or entry["settings"].get("action_different_tune_steps")
+        chosen = entry["settings"].get(TUNING_FIELDS[1] if entry["row"] == TUNING_ROW else steps_fields.get(entry["method"]))
         if chosen:
             ax.axvline(chosen, color="k", ls=":", lw=1)
         ax.set_title(entry["row"], fontsize=9)
@@ -343,7 +346,7 @@ def run_protocol(backbone_name: str, dataset_name: str, judge_name: str, out: Pa
         log(f"sampler {name}, agreement with 50 DDIM steps: " + ", ".join(f"{k}: {v:.3f}" for k, v in by_steps.items()))
     log(f"sampler: {steps} {solver} steps; {time.process_time() - started:.0f} CPU-s")
     rows = []
-    for method, lr_field, steps_field in () if rows_from else TRAINED:
+    for method, lr_field, steps_field in () if rows_from else trained_methods():
         if methods and method not in methods:
             continue
         rows.append(method_curves(backbone, dataset, method, lr_field, steps_field, log=log))

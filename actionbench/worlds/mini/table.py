@@ -1,7 +1,7 @@
 """``actionbench mini table``: every row of the mini table, in parallel processes, with one combined
-progress display. A row is a method with a preset and settings; each runs as ``actionbench eval`` in
-its own process (one torch thread), writes its own run folder and log, and a failing row is reported
-without stopping the others.
+progress display. A row is a method with a preset and settings, declared by the method itself
+(``Method.table_rows``); each runs as ``actionbench eval`` in its own process (one torch thread),
+writes its own run folder and log, and a failing row is reported without stopping the others.
 """
 from __future__ import annotations
 
@@ -25,32 +25,47 @@ class Row:
     preset: str | None = None
     settings: dict = field(default_factory=dict)
     trains: bool = True
-    """False for training-free methods: a training seed changes nothing, so they run once."""
+    """False for training-free methods (no ``steps_field``): a training seed changes nothing, so they run once."""
     keep_fraction_from: str | None = None
     """Set ``random_keep_fraction`` to the mean kept fraction of this row's ADI artifacts (the control)."""
 
 
-ROWS = (
-    Row("null", "null", trains=False),
-    Row("sd", "sd", trains=False),
-    Row("controlnet", "controlnet", trains=False),
-    Row("textual_inversion", "textual_inversion"),
-    Row("p_plus", "p_plus"),
-    Row("p_plus_4_anchors", "p_plus", settings={"batch_size": 4}),
-    Row("reversion", "reversion"),
-    Row("dreambooth", "dreambooth"),
-    Row("custom_diffusion", "custom_diffusion"),
-    Row("adi", "adi"),
-    Row("adi_context_mask_only", "adi", preset="context_mask_only"),
-    Row("adi_action_mask_only", "adi", preset="action_mask_only"),
-    Row("adi_oracle", "adi", preset="oracle"),
-    Row("adi_pplus_anchors", "adi", preset="pplus_anchors"),
-    Row("adi_random_masks", "adi", preset="random_masks", keep_fraction_from="adi"),
-)
-ROW_NAMES = tuple(r.name for r in ROWS)
-DEFAULT_ROWS = ("null", "sd", "controlnet", "textual_inversion", "p_plus", "reversion", "dreambooth",
-                "custom_diffusion", "adi", "adi_random_masks", "adi_pplus_anchors")
-"""Every method, the floor, and ADI's two controls: the table of a world without a pre-registered test."""
+def all_rows() -> tuple[Row, ...]:
+    """Every row of the table: each registered method's ``table_rows`` (``actionbench.method.TableRow``), declared
+    in the method's own file, the built-in methods first in the registry's order.
+
+    Raises:
+        ConfigError: two methods bring rows of one name, or a control takes its fraction from no row.
+    """
+    from actionbench.errors import ConfigError
+    from actionbench.registry import method_classes
+
+    rows: list[Row] = []
+    for method, cls in method_classes():
+        rows += [Row(row.name or method, method, row.preset, dict(row.settings), trains=cls.steps_field is not None,
+                     keep_fraction_from=row.keep_fraction_from) for row in cls.table_rows]
+    names = [r.name for r in rows]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"table rows named twice: {', '.join(twice)} (by methods "
+                          f"{', '.join(sorted({r.method for r in rows if r.name in twice}))}); rename a method's TableRow")
+    lost = [r.name for r in rows if r.keep_fraction_from and r.keep_fraction_from not in names]
+    if lost:
+        raise ConfigError(f"table row(s) {', '.join(lost)} take their kept fraction from a row that does not exist")
+    return tuple(rows)
+
+
+def default_row_names() -> tuple[str, ...]:
+    """Every method at its own settings, the floor, and ADI's two controls (each method's ``default_table_rows``):
+    the table of a world without a pre-registered test."""
+    from actionbench.registry import method_classes
+
+    names: list[str] = []
+    for method, cls in method_classes():
+        names += cls.default_table_rows if cls.default_table_rows is not None else [r.name or method for r in cls.table_rows]
+    return tuple(names)
+
+
 PREREGISTERED_ROWS = ("null", "sd", "textual_inversion", "p_plus", "dreambooth",  # the setup check (a) first
                       "adi", "adi_oracle", "p_plus_4_anchors", "adi_random_masks",  # the claim (b)
                       "adi_context_mask_only", "adi_action_mask_only", "custom_diffusion", "reversion", "controlnet")
@@ -80,16 +95,16 @@ def defaults(suite: str) -> tuple[tuple[str, ...], int]:
         return PREREGISTERED_ROWS, PREREGISTERED_SEEDS
     if table_world(suite) == GATE_WORLD:
         return GATE_ROWS, PREREGISTERED_SEEDS
-    return DEFAULT_ROWS, 1
+    return default_row_names(), 1
 
 
 def rows_by_name(names) -> list[Row]:
     from actionbench.errors import ConfigError
 
-    known = {r.name: r for r in ROWS}
+    known = {r.name: r for r in all_rows()}
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise ConfigError(f"unknown table row(s) {', '.join(unknown)}; rows: {', '.join(ROW_NAMES)}")
+        raise ConfigError(f"unknown table row(s) {', '.join(unknown)}; rows: {', '.join(known)}")
     return [known[n] for n in names]
 
 

@@ -27,6 +27,7 @@ class FullBodyPrompt(Method):
     interface_version = 2  # the method interface this adapter was written for (ActionBench's CHANGES.md)
     summary = "text-only SD with a full-body hint (example third-party adapter)"
     trains = "nothing"
+    steps_field = lr_field = None  # no training fields; a trained method names its Config's (CONTRIBUTING.md)
 
     def customize(self, action, out_dir) -> Artifact:
         return self.new_artifact(action, meta={"action_text": action.phrase}).save(out_dir)
