@@ -78,7 +78,8 @@ def _group(records: list[Mapping], values: dict[str, np.ndarray], by_seed: bool)
     """Per pairing key: action, subject, seed and the mean of each metric over the key's images."""
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(records):
-        key = (str(r["unit_id"]), train_seed_of(r)) if by_seed else (str(r["unit_id"]),)
+        # unpaired by seed, a unit's images of every seed (ids "UNIT@SEED") fall into the unit's one group
+        key = (str(r["unit_id"]), train_seed_of(r)) if by_seed else (str(r["unit_id"]).partition("@")[0],)
         groups.setdefault(key, []).append(i)
     out = {}
     for key, rows in groups.items():

@@ -166,3 +166,14 @@ def test_cli_prints_a_table_and_json_and_refuses_mismatches(tmp_path):
     assert parsed == compare_runs(paths[:2], n_boot=200)[0]
     refused = runner.invoke(main, ["compare", str(paths[0]), str(paths[2])])
     assert refused.exit_code == 2 and "cannot compare adi with old_judge" in refused.output
+
+
+def test_a_run_with_seeds_pairs_with_a_training_free_one_by_unit_whatever_the_ids_seed_suffix():
+    """A 3-seed run's unit ids carry their seed (``UNIT@SEED``); against a training-free run of one seed (plain
+    ids) each unit's images are averaged over the seeds, not left unpaired."""
+    a = [dict(r, unit_id=f"{r['unit_id']}@{t}", train_seed=t,
+              action_ok=r["action_ok"] and not (t == 1 and r["action_id"] == "cheer")) for t in (0, 1) for r in RUN_A]
+    c = compare(a, RUN_A, n_boot=200)
+    assert c["n_paired"] == 40 and c["unpaired"] == {"only_a": 0, "only_b": 0}
+    cheer_hits = sum(r["action_ok"] for r in RUN_A if r["action_id"] == "cheer")
+    assert c["metrics"]["action"]["difference"] == pytest.approx(-cheer_hits / 2 / 40)
