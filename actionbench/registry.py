@@ -42,6 +42,7 @@ BUILTIN_JUDGES = {
     "mini-v1": "actionbench.worlds.mini.judge:MiniV1Judge",
     "mini-v2": "actionbench.worlds.mini.judge_v2:MiniV2Judge",
     "mini-v3": "actionbench.worlds.mini.judge_v2:MiniV3Judge",
+    "mini-v3b": "actionbench.worlds.mini.judge_v2:MiniV3bJudge",
 }
 BUILTIN_BACKBONES = {
     # name -> loader(name) returning an ``actionbench.backbone.Backbone``; hub ids, ``hf:`` and
@@ -51,6 +52,7 @@ BUILTIN_BACKBONES = {
     "mini-v1": "actionbench.worlds.mini.model:load_mini_backbone",
     "mini-v2": "actionbench.worlds.mini.model:load_mini_backbone",  # and mini-v2:FOLDER
     "mini-v3": "actionbench.worlds.mini.model:load_mini_backbone",  # v2's model
+    "mini-v3b": "actionbench.worlds.mini.model:load_mini_backbone",
 }
 BUILTIN_DATASETS = {
     # name -> loader(root=None) returning an ``actionbench.dataset.Dataset``; the downloaded
@@ -60,6 +62,7 @@ BUILTIN_DATASETS = {
     "mini-v1": "actionbench.worlds.mini.dataset:load_mini_v1_dataset",
     "mini-v2": "actionbench.worlds.mini.dataset:load_mini_v2_dataset",
     "mini-v3": "actionbench.worlds.mini.dataset:load_mini_v3_dataset",
+    "mini-v3b": "actionbench.worlds.mini.dataset:load_mini_v3b_dataset",
 }
 BUILTIN_SUITES = {
     "v1": "actionbench.spec:V1_SUITE",
@@ -67,6 +70,7 @@ BUILTIN_SUITES = {
     "mini-v1": "actionbench.worlds.mini.suite:MINI_V1_SUITE",
     "mini-v2": "actionbench.worlds.mini.suite:MINI_V2_SUITE",
     "mini-v3": "actionbench.worlds.mini.suite:MINI_V3_SUITE",
+    "mini-v3b": "actionbench.worlds.mini.suite:MINI_V3B_SUITE",
 }
 BUILTIN_RESULT_HOOKS = {
     # name -> hook(run, evaluator, judge_key, record) that may add to a results record before it is written

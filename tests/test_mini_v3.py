@@ -123,3 +123,15 @@ def test_a_random_masks_row_given_its_kept_fraction_starts_without_waiting_for_a
     # without a fraction, and no adi row, the control cannot start and says why
     done, failed = table.run_table(table.rows_by_name(["adi_random_masks"]), "mini-v3", tmp_path / "b", 3, 1)
     assert not done and "no kept fraction" in failed[0][1]
+
+
+def test_lever_2_puts_the_signature_on_6_of_10_exemplars_and_is_gated_like_v3():
+    from actionbench.registry import get_suite
+    from actionbench.worlds.mini.exemplars import exemplar_spec
+    from actionbench.worlds.mini.table import GATE_ROWS, defaults
+    from actionbench.worlds.mini.world import MINI_V3B
+
+    for signature in MINI_V3B.signatures:
+        assert sum(exemplar_spec(signature.action, i, MINI_V3B)["signature"] for i in range(1, 11)) == 6
+    assert get_suite("mini-v3b").method_settings["p_plus"] == get_suite("mini-v3").method_settings["p_plus"]
+    assert defaults("mini-v3b") == (GATE_ROWS, 3)

@@ -244,7 +244,7 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
     with one combined progress display; a failing row is reported and the others go on."""
     import os
 
-    from actionbench.worlds.mini.table import (GATE_WORLD, PREREGISTERED_WORLD, board_name, defaults, rows_by_name,
+    from actionbench.worlds.mini.table import (GATE_WORLDS, PREREGISTERED_WORLD, board_name, defaults, rows_by_name,
                                               run_table, table_world)
 
     default_rows, default_seeds = defaults(suite)
@@ -272,8 +272,8 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
         click.echo(f"  failed {row.name}: {why}")
     if table_world(suite) == PREREGISTERED_WORLD:
         _print_verdict(Path(runs_dir))
-    if table_world(suite) == GATE_WORLD:
-        _print_gate(Path(runs_dir))
+    if table_world(suite) in GATE_WORLDS:
+        _print_gate(Path(runs_dir), table_world(suite))
     if failed:
         sys.exit(1)
 
@@ -307,14 +307,14 @@ def adi_samples_cmd(suite, overrides, out):
         click.echo(f"written: {out}")
 
 
-def _print_gate(runs: Path) -> None:
+def _print_gate(runs: Path, world: str) -> None:
     from actionbench.errors import ActionBenchError
     from actionbench.worlds.mini import verdict_v3
 
     try:
-        click.echo("\n".join(verdict_v3.format_verdict(verdict_v3.verdict(runs, None))))
+        click.echo("\n".join(verdict_v3.format_verdict(verdict_v3.verdict(runs, None, world=world))))
     except ActionBenchError as error:  # a gate row not run yet
-        click.echo(f"mini-v3 gate: not yet ({error})")
+        click.echo(f"{world} gate: not yet ({error})")
 
 
 def _print_verdict(runs: Path) -> None:
@@ -328,9 +328,9 @@ def _print_verdict(runs: Path) -> None:
 
 
 @mini_group.command("verdict")
-@click.option("--suite", type=click.Choice(["mini-v2", "mini-v3"]), default="mini-v2", show_default=True,
-              help="Which pre-registered test: mini-v2 (docs/mini-v2-preregistration.md) or mini-v3 (its gate, mask "
-                   "selectivity and step-matched claim: docs/mini-v3-preregistration.md).")
+@click.option("--suite", type=click.Choice(["mini-v2", "mini-v3", "mini-v3b"]), default="mini-v2", show_default=True,
+              help="Which pre-registered test: mini-v2 (docs/mini-v2-preregistration.md) or a v3 lever's world, mini-v3 "
+                   "or mini-v3b (its gate, mask selectivity and step-matched claim: docs/mini-v3-preregistration.md).")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False, exists=True), default="runs/mini", show_default=True,
               help="The folder of `actionbench mini table --suite SUITE` (one run folder per row), or a leaderboard "
                    "folder holding the rows as results/SUITE-ROW.json (e.g. leaderboard).")
@@ -346,16 +346,16 @@ def verdict_cmd(suite, runs_dir, masks_file, n_boot, as_json):
     import json
 
     runs = Path(runs_dir)
-    if suite == "mini-v3":
+    if suite != "mini-v2":
         from actionbench.io import read_json
         from actionbench.worlds.mini import verdict_v3
 
         masks = read_json(Path(masks_file), "mini masks record") if masks_file else None
-        result = verdict_v3.verdict(runs, masks, n_boot)
+        result = verdict_v3.verdict(runs, masks, n_boot, world=suite)
         click.echo(json.dumps(result, indent=2) if as_json else "\n".join(verdict_v3.format_verdict(result)))
         return
     if masks_file:
-        raise ConfigError("--masks is read by the mini-v3 test only; add --suite mini-v3")
+        raise ConfigError("--masks is read by the v3 tests only; add --suite mini-v3 (or mini-v3b)")
     from actionbench.worlds.mini.verdict import format_verdict, verdict
 
     result = verdict(runs, n_boot)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from actionbench.worlds.mini.world import MINI_V1, MINI_V2, MINI_V3, PLAIN_NAME, PLAIN_NAME_WORLD
+from actionbench.worlds.mini.world import MINI_V1, MINI_V2, MINI_V3, MINI_V3B, PLAIN_NAME, PLAIN_NAME_WORLD
 
 
 def load_v1_world_dataset(name: str = MINI_V1.name, root: str | Path | None = None):
@@ -42,3 +42,10 @@ def load_mini_v3_dataset(root: str | Path | None = None):
     from actionbench.worlds.mini.exemplars import load_exemplar_dataset
 
     return load_exemplar_dataset(MINI_V3, MINI_V3.name, root)
+
+
+def load_mini_v3b_dataset(root: str | Path | None = None):
+    """``mini-v3b``: as ``mini-v3`` with the signature on 6 of the 10 exemplars."""
+    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
+
+    return load_exemplar_dataset(MINI_V3B, MINI_V3B.name, root)

@@ -39,7 +39,7 @@ from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, refuse_shipped, shipped_dir
 from actionbench.worlds.mini.judge import (HELDOUT_STRENGTH, THROUGH_MODEL_STRENGTH, conv_features, to_tensor,
                                            train_classifier)
-from actionbench.worlds.mini.world import MINI_V2, MINI_V3, WorldSpec
+from actionbench.worlds.mini.world import MINI_V2, MINI_V3, MINI_V3B, WorldSpec
 
 PERSON = "person"  # the subject class of the generic exemplar people
 NO_TYPE = "none"  # the background class of v1's plain and random backgrounds
@@ -410,3 +410,10 @@ class MiniV3Judge(MiniV2Judge):
     world = MINI_V3
     LEAK_RULE = ("the image shows at least one of the two attributes of the target action's signature (the "
                  "protocol's prompts ask for neither)")
+
+
+class MiniV3bJudge(MiniV3Judge):
+    """Judge of ``mini-v3b`` (lever 2): ``mini-v3``'s, on that world's exemplars and signatures."""
+
+    name = "mini-v3b"
+    world = MINI_V3B

@@ -69,6 +69,9 @@ MINI_V3_SUITE = world_suite("mini-v3", "mini-v3",
                             "ActionBench-mini v3: v2's model and judge; the shared signature is two attributes, each "
                             "exemplar on its own background; identifier methods step-matched "
                             "(docs/mini-v3-preregistration.md)")
+MINI_V3B_SUITE = world_suite("mini-v3b", "mini-v3b",
+                             "ActionBench-mini v3b: mini-v3 with the signature on 6 of the 10 exemplars (lever 2 of "
+                             "docs/mini-v3-preregistration.md)")
 _plain_settings, _plain_note = protocol_settings(PLAIN_NAME_WORLD)
 MINI_SUITE = Suite(name="mini", backbone="mini", dataset="mini", judge="mini",
                    description=f"ActionBench-mini: the offline world ({PLAIN_NAME_WORLD}: shipped model, rendered "

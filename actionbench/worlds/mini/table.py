@@ -72,7 +72,8 @@ PREREGISTERED_ROWS = ("null", "sd", "textual_inversion", "p_plus", "dreambooth",
 PREREGISTERED_SEEDS = 3
 """The rows and training seeds of the pre-registered test on mini v2 (docs/mini-v2-preregistration.md)."""
 PREREGISTERED_WORLD = "mini-v2"
-GATE_WORLD = "mini-v3"
+GATE_WORLDS = ("mini-v3", "mini-v3b")
+"""The worlds of the v3 pre-registration's levers, each gated the same way."""
 GATE_ROWS = ("null", "p_plus_4_anchors", "textual_inversion")
 """The gate of mini v3 (docs/mini-v3-preregistration.md, section 2), run with ``PREREGISTERED_SEEDS`` before any ADI row."""
 
@@ -93,7 +94,7 @@ def defaults(suite: str) -> tuple[tuple[str, ...], int]:
     """The rows and training seeds ``mini table`` runs when not told: the pre-registered test on its world."""
     if table_world(suite) == PREREGISTERED_WORLD:
         return PREREGISTERED_ROWS, PREREGISTERED_SEEDS
-    if table_world(suite) == GATE_WORLD:
+    if table_world(suite) in GATE_WORLDS:
         return GATE_ROWS, PREREGISTERED_SEEDS
     return default_row_names(), 1
 

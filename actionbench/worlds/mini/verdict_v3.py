@@ -11,7 +11,9 @@ from pathlib import Path
 
 from actionbench.compare import compare_results
 from actionbench.worlds.mini import verdict as v2_verdict
-from actionbench.worlds.mini.table import GATE_WORLD
+from actionbench.worlds.mini.table import GATE_WORLDS
+
+GATE_WORLD = GATE_WORLDS[0]
 
 GATE_ROW = "p_plus_4_anchors"
 FLOOR_ROW = "null"
@@ -32,32 +34,32 @@ COMPARISONS = (  # (row, comparator, measure): the claim's two first, then the s
 FAMILY_ALPHA = 0.05
 
 
-def results_path(folder: Path, row: str) -> Path | None:
-    return v2_verdict.results_path(folder, row, GATE_WORLD)
+def results_path(folder: Path, row: str, world: str = GATE_WORLD) -> Path | None:
+    return v2_verdict.results_path(folder, row, world)
 
 
-def _results(folder: Path, row: str) -> dict:
-    return v2_verdict.row_results(folder, row, GATE_WORLD)
+def _results(folder: Path, row: str, world: str = GATE_WORLD) -> dict:
+    return v2_verdict.row_results(folder, row, world)
 
 
 def _triple(entry: dict) -> tuple[float, float, float]:
     return entry["mean"], entry["ci95"][0], entry["ci95"][1]
 
 
-def gate(folder: Path, n_boot: int = 2000, seed: int = 0) -> dict:
+def gate(folder: Path, n_boot: int = 2000, seed: int = 0, world: str = GATE_WORLD) -> dict:
     """(G1)-(G3) on the gate rows; ``passed`` only when all three hold."""
-    pplus, null = _results(folder, GATE_ROW), _results(folder, FLOOR_ROW)
+    pplus, null = _results(folder, GATE_ROW, world), _results(folder, FLOOR_ROW, world)
     difference = compare_results(pplus, null, n_boot, seed)["metrics"]["action"]
     lo, hi = difference["ci95"]
     g1 = {"difference": difference["difference"], "ci95": [lo, hi], "p_value": difference["p_value"],
           "passed": difference["difference"] >= ACTION_OVER_NULL and lo > 0}
     animal = _triple(pplus["metrics"]["per_category"]["animal"]["leak"])
     g2 = {"animal_leak": animal, "passed": animal[0] >= ANIMAL_LEAK}
-    lifts = {row: (_results(folder, row).get("floor") or {}).get("lift") for row in LIFT_ROWS}
+    lifts = {row: (_results(folder, row, world).get("floor") or {}).get("lift") for row in LIFT_ROWS}
     g3 = {"lift": lifts, "passed": all(v is not None and v >= LIFT for v in lifts.values())}
     return {"G1": g1, "G2": g2, "G3": g3, "passed": g1["passed"] and g2["passed"] and g3["passed"],
             "n_boot": n_boot, "seed": seed,
-            "actions": {row: _triple(_results(folder, row)["metrics"]["action"]) for row in (FLOOR_ROW, *LIFT_ROWS)}}
+            "actions": {row: _triple(_results(folder, row, world)["metrics"]["action"]) for row in (FLOOR_ROW, *LIFT_ROWS)}}
 
 
 def selectivity(masks_record: dict) -> dict:
@@ -85,16 +87,17 @@ def holm(p_values: list[float], alpha: float = FAMILY_ALPHA) -> list[bool]:
     return rejected
 
 
-def claim(folder: Path, n_boot: int = 2000, seed: int = 0) -> dict:
+def claim(folder: Path, n_boot: int = 2000, seed: int = 0, world: str = GATE_WORLD) -> dict:
     """Section 4: the comparisons whose rows are there, Holm across them, and the claim's outcome: supported (leak
     of adi_oracle - adi_random_masks below 0, interval excluding 0, surviving Holm; action >= 0 with its upper bound
     above 0), falsified (leak interval entirely above 0, or action interval entirely below), else not shown."""
-    present = [c for c in COMPARISONS if results_path(folder, c[0]) and results_path(folder, c[1])]
+    present = [c for c in COMPARISONS if results_path(folder, c[0], world) and results_path(folder, c[1], world)]
     cache: dict = {}
     rows = []
     for row, other, measure in present:
         if (row, other) not in cache:
-            cache[row, other] = compare_results(_results(folder, row), _results(folder, other), n_boot, seed)
+            cache[row, other] = compare_results(_results(folder, row, world), _results(folder, other, world), n_boot,
+                                                seed)
         m = cache[row, other]["metrics"][measure]
         rows.append({"row": row, "comparator": other, "measure": measure, "a": m["a"], "b": m["b"],
                      "difference": m["difference"], "ci95": list(m["ci95"]), "p_value": m["p_value"]})
@@ -117,11 +120,12 @@ def claim_outcome(leak: dict | None, action: dict | None) -> str:
     return "not shown"
 
 
-def verdict(folder: Path, masks_record: dict | None, n_boot: int = 2000, seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
-    """Gate, selectivity and claim as far as the rows allow; the claim at every bootstrap seed in ``seeds``
-    (the first is the pre-registered one)."""
-    claims = {s: claim(folder, n_boot, s) for s in seeds} if results_path(folder, CLAIM[0]) else {}
-    return {"gate": gate(folder, n_boot, seeds[0]),
+def verdict(folder: Path, masks_record: dict | None, n_boot: int = 2000, seeds: tuple[int, ...] = (0, 1, 2),
+            world: str = GATE_WORLD) -> dict:
+    """Gate, selectivity and claim of ``world`` (a lever's world) as far as the rows allow; the claim at every
+    bootstrap seed in ``seeds`` (the first is the pre-registered one)."""
+    claims = {s: claim(folder, n_boot, s, world) for s in seeds} if results_path(folder, CLAIM[0], world) else {}
+    return {"world": world, "gate": gate(folder, n_boot, seeds[0], world),
             "selectivity": selectivity(masks_record) if masks_record else None,
             "claim": claims}
 
@@ -133,7 +137,7 @@ def _pct(v: float) -> str:
 def format_verdict(result: dict) -> list[str]:
     g = result["gate"]
     g1, g2, g3 = g["G1"], g["G2"], g["G3"]
-    lines = [f"gate (n_boot {g['n_boot']}, seed {g['seed']})",
+    lines = [f"{result.get('world', GATE_WORLD)} gate (n_boot {g['n_boot']}, seed {g['seed']})",
              "  action: " + ", ".join(f"{row} {_pct(m)} [{_pct(lo)}, {_pct(hi)}] %"
                                      for row, (m, lo, hi) in g["actions"].items()),
              f"  G1 {GATE_ROW} - null, action: {100 * g1['difference']:+.1f} pp [{100 * g1['ci95'][0]:+.1f}, "

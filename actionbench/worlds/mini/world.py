@@ -11,7 +11,8 @@ captions, the UNet it trains and where its data ships. The code is shared; only 
   exemplars: the signature is the two attributes only, and every exemplar stands on its own background
   (drawn as v2's off-signature exemplars draw theirs). On v2 the shared background type spoke 2.4x
   louder than the pose to the identifiers (``actionbench mini masks``); here nothing shared but the
-  attributes and the pose is left. Its leak counts the signature's attributes only.
+  attributes and the pose is left. Its leak counts the signature's attributes only. ``mini-v3b``
+  (``MINI_V3B``): the same with the signature on 6 of the 10 exemplars (the pre-registration's lever 2).
 
 Names: a backbone, dataset, judge or suite is named after its world (``mini-v1``, ``mini-v2``, ``mini-v3``;
 ``mini-v2:FOLDER`` for weights a training run wrote). The plain name ``mini`` is ``PLAIN_NAME_WORLD``.
@@ -158,7 +159,10 @@ MINI_V3 = replace(
     step_matched=True,
 )
 
-WORLDS = {w.name: w for w in (MINI_V1, MINI_V2, MINI_V3)}
+MINI_V3B = replace(MINI_V3, name="mini-v3b", signature_exemplars=6)
+"""Lever 2 of the v3 pre-registration: as ``mini-v3``, with the signature on 6 of the 10 exemplars instead of 8."""
+
+WORLDS = {w.name: w for w in (MINI_V1, MINI_V2, MINI_V3, MINI_V3B)}
 
 
 def world_named(name: str) -> WorldSpec:
