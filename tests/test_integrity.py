@@ -256,8 +256,15 @@ def test_add_never_replaces_an_entry_without_replace_and_names_it(built, tmp_pat
     assert first.read_bytes() == (other / "results.json").read_bytes()
     beside = add_result(built["good"], board)  # the default name holds the record-set hash: a row of its own
     assert beside != first and len(list((board / "results").glob("*.json"))) == 2
-    with pytest.raises(ConfigError, match="the same images and verdicts\\) are already on the board as entry"):
+    with pytest.raises(ConfigError, match="the same images and verdicts, by the same judge\\) are already on the "
+                                          "board as entry"):
         add_result(built["good"], board, name="again")
+    # the same records under another judge (another world's judge, reading them alike) are an entry of their own
+    from actionbench.leaderboard.entries import _entry_with_records, _judge_of, records_hash
+
+    results = json.loads((built["good"] / "results.json").read_text())
+    assert _entry_with_records(board, records_hash(results), "again", _judge_of(results)) is not None
+    assert _entry_with_records(board, records_hash(results), "again", ("another-judge", "1")) is None
 
 
 def test_identical_specs_with_different_numbers_are_two_rows_with_run_and_machine(built, tmp_path):

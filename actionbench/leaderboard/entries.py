@@ -103,9 +103,10 @@ def add_result(results_path: str | Path, leaderboard_dir: str | Path = PROJECT_B
     target = board / RESULTS_DIR / f"{name}.json"
     if target.is_file() and target.read_bytes() == source.read_bytes():
         return target  # this very file is already the entry
-    twin = _entry_with_records(board, records_hash(data), besides=name)
+    twin = _entry_with_records(board, records_hash(data), besides=name, judge=_judge_of(data))
     if twin is not None:
-        raise ConfigError(f"this run's records (the same images and verdicts) are already on the board as entry "
+        raise ConfigError(f"this run's records (the same images and verdicts, by the same judge) are already on the "
+                          f"board as entry "
                           f"'{twin}'; one run's evidence makes one entry, so nothing was added")
     if target.exists() and not replace:
         try:
@@ -125,12 +126,20 @@ def add_result(results_path: str | Path, leaderboard_dir: str | Path = PROJECT_B
     return target
 
 
-def _entry_with_records(board: Path, digest: str, besides: str) -> str | None:
+def _judge_of(results: Mapping) -> tuple:
+    judge = results.get("judge") if isinstance(results.get("judge"), Mapping) else {}
+    return judge.get("name"), judge.get("version")
+
+
+def _entry_with_records(board: Path, digest: str, besides: str, judge: tuple) -> str | None:
+    """The entry holding the same records under the same judge: the same evidence. The same images read alike by
+    another judge (another world's, with its own leak rule) are that judge's evidence, an entry of their own."""
     for path in sorted((board / RESULTS_DIR).glob("*.json")) if (board / RESULTS_DIR).is_dir() else []:
         if path.stem == besides or path.name.startswith("."):
             continue
         try:
-            if records_hash(read_json(path)) == digest:
+            other = read_json(path)
+            if records_hash(other) == digest and _judge_of(other) == judge:
                 return path.stem
         except (ActionBenchError, AttributeError):
             continue
