@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping
 
+from .evidence import check_artifact_list
 from .results_schema import (
     COVERAGE_FIELDS,
     JUDGE_FIELDS,
@@ -37,6 +38,7 @@ from .results_schema import (
     RECORD_FIELDS_V2,
     SCHEMA_VERSION,
     SPEC_FIELDS,
+    OPTIONAL_TOP_FIELDS,
     TOLERANCE,
     TOP_FIELDS,
     TOP_FIELDS_V2,
@@ -71,6 +73,7 @@ def check_results(record: Any) -> list[str]:
     problems.extend(unknown_top_fields(record))
     _check_fields(record, TOP_FIELDS if legacy else TOP_FIELDS_V2, "", problems)
     _check_spec(record, problems)
+    problems.extend(listed(check_artifact_list(record), "problems in artifacts"))
     if isinstance(record.get("judge"), dict):
         _check_fields(record["judge"], JUDGE_FIELDS, "judge.", problems)
     if isinstance(record.get("provenance"), dict):
@@ -107,7 +110,7 @@ def unknown_top_fields(record: Mapping) -> list[str]:
 
     from .registry import RESULT_HOOKS
 
-    known = {"schema_version", *TOP_FIELDS_V2, *RESULT_HOOKS.names()}
+    known = {"schema_version", *TOP_FIELDS_V2, *OPTIONAL_TOP_FIELDS, *RESULT_HOOKS.names()}
     problems = []
     for key in sorted(set(record) - known, key=str):
         close = difflib.get_close_matches(str(key), sorted(known), n=1)

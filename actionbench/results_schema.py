@@ -28,6 +28,9 @@ TOP_FIELDS = {"run_name": str, "spec": dict, "spec_hash": str, "judge": dict, "m
 TOP_FIELDS_V2 = {**TOP_FIELDS, "failures": list, "complete": bool, "records_sha256": str, "coverage": dict,
                  "floor": dict, "per_seed": dict}
 REQUIRED_KEYS = ("schema_version", *TOP_FIELDS)
+# Top-level keys newer writers add; files without them stay valid. ``artifacts``: each artifact's SHA-256 and
+# recorded step counts, checked by ``actionbench.evidence`` (outside records_sha256 and spec_hash).
+OPTIONAL_TOP_FIELDS = ("artifacts",)
 SPEC_FIELDS = {"method": str, "method_version": (str, int), "method_config": dict, "config_hash": str,
                "backbone": dict, "dataset": str, "manifest_sha256": str, "protocol": dict, "preset": (str, _NONE)}
 JUDGE_FIELDS = {"name": str, "version": (str, int), "human": bool}

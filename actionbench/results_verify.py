@@ -10,6 +10,8 @@ images, one judgment file per image (``judgments/<judge>-v<version>/...``) and t
 * every record's verdict and detail are its judgment file's;
 * no judged unit was left out of the records;
 * every metric, and the floor and per-seed blocks, re-derived from the judgment files, equal the stored ones;
+* each artifact has the SHA-256 the results recorded for it (files with ``artifacts``), and a trained
+  method's folder holds its artifacts at all (``missing_evidence`` otherwise: valid, but not addable);
 * the checks of ``check_results`` (shape, hashes, coverage) pass.
 
 Someone who edits the judgment files and images as well passes; only re-judging the images
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ActionBenchError
+from .evidence import compare_recorded, missing_artifacts
 from .hashing import canonical_json, sha256_file
 from .io import read_json
 from .results_check import check_coverage, check_metrics, check_results, compare_values, expected_units, listed
@@ -37,6 +40,9 @@ class RunCheck:
 
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    missing_evidence: list[str] = field(default_factory=list)
+    """What a claim of the spec lacks in the folder (a trained method's artifacts): the file is still valid,
+    but ``leaderboard --add`` refuses it."""
     images_checked: int = 0
     judgments_checked: int = 0
 
@@ -69,6 +75,7 @@ def verify_run(results: Mapping, run_dir: str | Path) -> RunCheck:
         check.problems.append(f"the results' spec differs from {run_dir / SPEC_FILE} in: {', '.join(differs)}; "
                               "the spec was edited after the run, or these results belong to another run")
     _check_artifacts(results["spec"], run_dir, check)
+    check.problems.extend(compare_recorded(results, run_dir))
     _check_images(results, run_dir, check)
     _check_judgments(results, run_dir, check)
     return check
@@ -164,7 +171,10 @@ def _check_artifacts(spec: Mapping, run_dir: Path, check: RunCheck) -> None:
     roots = [run_dir] if not spec.get("train_seeds") else [run_dir / "seeds" / str(s) for s in spec["train_seeds"]]
     found = [p for root in roots for p in sorted((root / "artifacts").glob(f"*/{ARTIFACT_JSON}"))]
     if not found:
-        if spec.get("method") != "external":
+        missing = missing_artifacts(spec, run_dir, len(found))
+        if missing:
+            check.missing_evidence.append(missing)
+        elif spec.get("method") != "external":
             check.notes.append(f"no artifacts in {run_dir} (deleted to save space?): the spec cannot be checked "
                                "against what was learned")
         return

@@ -26,6 +26,7 @@ from .errors import ActionBenchError, ArtifactError, TrainingError
 from .hashing import to_jsonable
 from .io import atomic_write_json, read_json, save_image
 from .report import duration, log_to, progress, say
+from .evidence import artifact_evidence
 from .results import build_results, image_record, now_iso, provenance
 from .code_state import code_provenance
 from .contract import image_problems
@@ -309,6 +310,8 @@ def collect_results(run: Run, evaluator_description: dict, key: str, started_at:
                            train_seeds=len(run.train_seeds),
                            subject_categories={s.id: s.category for s in run.dataset.subjects})
     record["provenance"]["processes"] = processes or 1
+    # what was learned, hashed now: a later edit of the spec (or loss of the folder) cannot rewrite its step counts
+    record["artifacts"] = artifact_evidence(record["spec"], run.out)
     record["provenance"].update(code_provenance(code_at_start(run.out)))
     return record
 

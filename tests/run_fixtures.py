@@ -71,10 +71,11 @@ def recorded_spec(method: str = "sd", preset: str | None = None, backbone: str =
 
 
 def make_run(root: Path, name: str, right: Callable = lambda a, s, k, seed: True, keep: Callable | None = None,
-             shade: int = 40, judge: type = ColourJudge, artifacts: bool = False, **spec_options) -> Path:
+             shade: int = 40, judge: type = ColourJudge, artifacts: bool | None = None, **spec_options) -> Path:
     """A finished run folder ``root/name``: every unit (for which ``keep(unit)``) painted as
     ``right(action, subject, k, train_seed) -> bool or (action_ok, subject_ok)``, judged by ``judge``,
-    results written. With ``artifacts``, each action gets an ``artifact.json`` as ``Artifact.save`` writes it."""
+    results written. With ``artifacts``, each action gets an ``artifact.json`` as ``Artifact.save`` writes it; by
+    default where the method trains, since ``leaderboard --add`` wants a trained method's artifacts."""
     from actionbench.results import now_iso
     from actionbench.runner import judge as judge_run, open_existing_run, write_results
 
@@ -83,6 +84,10 @@ def make_run(root: Path, name: str, right: Callable = lambda a, s, k, seed: True
     spec = recorded_spec(**spec_options)
     atomic_write_json(out / "spec.json", spec)
     run = open_existing_run(out)
+    if artifacts is None:
+        from actionbench.evidence import trains
+
+        artifacts = trains(spec)
     if artifacts:
         from actionbench.registry import get_method
 

@@ -80,13 +80,17 @@ def validate(results, run_dir):
     else:
         check = validate_run(results, run_dir)
         problems, notes = check.problems, check.notes
+    missing = [] if run_dir is None else check.missing_evidence
     for note in notes:
         click.echo(f"note: {note}")
     if problems:
         for problem in problems:
             click.secho(f"- {problem}", fg="red", err=True)
         sys.exit(1)
-    click.echo(f"{results}: valid" + (f" (checked against the run folder {run_dir})" if run_dir is not None else ""))
+    for line in missing:
+        click.secho(f"missing evidence: {line}", fg="yellow")
+    click.echo(f"{results}: valid" + (f" (checked against the run folder {run_dir})" if run_dir is not None else "")
+               + ("; but its claim is not backed by its run folder, so `leaderboard --add` refuses it" if missing else ""))
 
 
 commands = [leaderboard, validate]

@@ -60,21 +60,28 @@ def add_result(results_path: str | Path, leaderboard_dir: str | Path = PROJECT_B
     The results are checked on their own and against their run folder (``verify_run``: spec.json,
     image hashes, judgment files, artifacts). A run that is not a full, verifiable one (partial,
     smoke preset, test backbone, legacy file; ``entry_caveats``) is refused unless
-    ``allow_partial``, and the board then marks it. The JSON is copied byte for byte to
+    ``allow_partial``, and the board then marks it. A trained method's run whose folder holds no
+    artifacts is refused whatever the flags (``RunCheck.missing_evidence``). The JSON is copied byte for byte to
     ``results/<name>.json`` (image paths in it stay relative to the run folder) and the grid is
     drawn from the run folder now. Adding the identical file again changes nothing.
 
     Raises:
         ValidationError: the results are invalid, or do not match their run folder (every problem listed).
-        ConfigError: a caveat without ``allow_partial``; ``name`` unsafe; an entry of that name holding
-            another run without ``replace`` (the message names it); the same records (images and verdicts)
-            already on the board as another entry, whatever spec they claim.
+        ConfigError: a trained method's run without its artifacts; a caveat without ``allow_partial``; ``name``
+            unsafe; an entry of that name holding another run without ``replace`` (the message names it); the
+            same records (images and verdicts) already on the board as another entry, whatever spec they claim.
     """
     source = resolve_results_path(results_path)
     data = load_valid_results(source)
     check = validate_run(data, source.parent)
     if not check.ok:
         raise ValidationError(f"{source} (checked against its run folder {source.parent})", check.problems)
+    if check.missing_evidence:  # a copy on the board could not say so, so it is refused, not marked
+        raise ConfigError(
+            f"{source} claims what its run folder cannot show: {'; '.join(check.missing_evidence)}. The results "
+            f"record each artifact's SHA-256, so restore {source.parent / 'artifacts'} as the run left it (or rerun "
+            "the spec) and add again; only a bring-your-own run (`actionbench import`) enters without artifacts"
+        )
     dirty = code_caveats(data)
     caveats = [c for c in entry_caveats(data) if c not in dirty]
     custom = (data.get("spec") or {}).get("custom")

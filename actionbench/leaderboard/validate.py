@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from actionbench.custom import describe as describe_custom
 from actionbench.errors import ActionBenchError, SchemaError
+from actionbench.evidence import evidence_caveats
 from actionbench.io import read_json
 from actionbench.results import check_results
 from actionbench.results_schema import SMOKE_PRESET, TEST_BACKBONES, is_legacy
@@ -88,7 +89,8 @@ def entry_caveats(data: Mapping) -> list[str]:
     """Why a valid results record is not a full, verifiable leaderboard entry (empty: it is one).
 
     Partial coverage (fewer images than the protocol, failed units, a bring-your-own subset), the
-    smoke preset, your own subjects or prompts (``--subjects``, ``--prompts``: not the benchmark's
+    smoke preset (by its label or by step counts at or below its own), a spec its recorded artifacts
+    contradict (``actionbench.evidence``), your own subjects or prompts (``--subjects``, ``--prompts``: not the benchmark's
     protocol), a test backbone (random weights), and legacy files (no image or record hashes).
     ``leaderboard --add`` refuses such a run unless ``--allow-partial``; the board marks it and never ranks it.
     """
@@ -104,6 +106,7 @@ def entry_caveats(data: Mapping) -> list[str]:
             caveats.append(f"{len(data['failures'])} units failed")
     if SMOKE_PRESET in str(spec.get("preset") or "").split(","):
         caveats.append("smoke preset")
+    caveats += evidence_caveats(data)  # smoke read from step counts; a spec its recorded artifacts contradict
     if spec.get("custom"):
         caveats.append(describe_custom(spec["custom"]))
     backbone = (spec.get("backbone") or {}).get("id")
@@ -128,11 +131,12 @@ def code_caveats(data: Mapping) -> list[str]:
 
 
 def ranked(data: Mapping) -> bool:
-    """Whether a row takes part in the ranking: complete, not the smoke preset (fewer steps than the protocol),
-    and on the benchmark's own subjects and prompts."""
+    """Whether a row takes part in the ranking: complete, not the smoke preset (fewer steps than the protocol,
+    by its label or by the step counts recorded), backed by its recorded artifacts, and on the benchmark's own
+    subjects and prompts."""
     spec = data.get("spec") or {}
     return (data.get("complete", True) is not False and SMOKE_PRESET not in str(spec.get("preset") or "").split(",")
-            and not spec.get("custom"))
+            and not spec.get("custom") and not evidence_caveats(data))
 
 
 def load_valid_results(path_or_dict: str | Path | Mapping) -> dict:
