@@ -259,11 +259,17 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
         from actionbench.leaderboard import PROJECT_BOARD, add_result, render_leaderboard
 
         if leaderboard_dir:
+            from actionbench.errors import ActionBenchError
+
             for row, path in done:
-                # the table's own rows: a run from uncommitted code is added, and its row says "dirty source"
-                added = add_result(path, Path(leaderboard_dir), name=board_name(suite, row.name), replace=True,
-                                   allow_dirty=True)
-                click.echo(f"added {added}")
+                # the table's own rows: a run from uncommitted code is added, and its row says "dirty source";
+                # rows run with --set left the protocol, so they are added marked as such (never ranked)
+                try:
+                    added = add_result(path, Path(leaderboard_dir), name=board_name(suite, row.name), replace=True,
+                                       allow_dirty=True, allow_partial=bool(overrides))
+                    click.echo(f"added {added}")
+                except ActionBenchError as error:  # one row refused must not keep the others off the board
+                    failed.append((row, f"not added to {leaderboard_dir}: {error}"))
             render_leaderboard(Path(leaderboard_dir))
         else:
             render_leaderboard(PROJECT_BOARD, extra_results=results, page_dir=Path(runs_dir) / "leaderboard")
