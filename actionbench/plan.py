@@ -44,16 +44,11 @@ class RunPlan:
     stages: list[StagePlan] = field(default_factory=list)
     row_seconds: float | None = None
     clock: Callable[[], float] = time.perf_counter
-    started: float | None = None
     finished: list[StagePlan] = field(default_factory=list)
     current: StagePlan | None = None
     current_done: int = 0
     current_started: float | None = None
     status_written: float = 0.0
-
-    def __post_init__(self):
-        if self.started is None:
-            self.started = self.clock()
 
     def start(self, stage: StagePlan) -> None:
         self.current, self.current_done, self.current_started = stage, 0, self.clock()
