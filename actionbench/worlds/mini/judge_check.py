@@ -207,10 +207,10 @@ def check_judges(backbone: str, judge_folders: Sequence[str | Path], out: str | 
     from actionbench.worlds.mini.judge import to_tensor
 
     from actionbench.errors import ConfigError
-    from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS
+    from actionbench.worlds.mini.judge_v2 import missing_judge_files
 
     for folder in judge_folders:  # before any sampling: a judge that cannot load would waste it all
-        missing = [n for n in (JUDGE_WEIGHTS, JUDGE_META) if not (Path(folder) / n).is_file()]
+        missing = missing_judge_files(folder)
         if missing:
             raise ConfigError(f"judge folder {folder} has no {' and '.join(missing)}; fit one with `actionbench mini "
                               "judge --world v2 --seed N --out FOLDER` (its judge.json's \"reproduce\" line, if any, "

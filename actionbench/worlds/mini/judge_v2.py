@@ -302,6 +302,11 @@ def summary_line(scores: dict) -> str:
             f"background {scores['background_accuracy']:.3f}, attributes >= {worst[1]['accuracy']:.3f} ({worst[0]})")
 
 
+def missing_judge_files(folder: str | Path) -> list[str]:
+    """The judge files (weights, record) that ``folder`` lacks; empty when a judge can load from it."""
+    return [n for n in (JUDGE_WEIGHTS, JUDGE_META) if not (Path(folder) / n).is_file()]
+
+
 def load_v2_judge_net(folder: str | Path | None = None) -> tuple[ContextJudgeNet, dict]:
     """The v2 judge network and its record from ``folder`` (default: the shipped one)."""
     from safetensors.torch import load_file
@@ -346,7 +351,7 @@ class MiniV2Judge(Evaluator):
         from actionbench.worlds.mini.folders import ShippedDataError
 
         folder = self._folder()
-        missing = [n for n in (JUDGE_WEIGHTS, JUDGE_META) if not (folder / n).is_file()]
+        missing = missing_judge_files(folder)
         if missing:
             raise ShippedDataError(f"the {self.name} judge has no {' and '.join(missing)} in {folder}; fit one with "
                                    "`actionbench mini judge --world v2 --backbone mini-v2:FOLDER --out FOLDER` and "
