@@ -36,6 +36,7 @@ class WorldConfig(Protocol):
     named_background_fraction: float
     uncond_fraction: float  # empty caption, for classifier-free guidance
     drop_pose_fraction: float  # everyday images captioned without their pose
+    action_pose_repeats: int  # renders of a benchmark pose per everyday pose's
 
 
 class Scene(NamedTuple):
@@ -184,13 +185,17 @@ def render_scenes(scenes: Sequence[Scene], size: int = MINI_RESOLUTION, progress
 
 def render_world(cfg: WorldConfig, size: int = MINI_RESOLUTION, progress_desc: str | None = "rendering",
                  world: WorldSpec = MINI_V1) -> dict:
-    """Render the training set: every look in every pose, ``seeds_per_pair`` times, each in a context drawn
-    by ``draw_context``. Returns {"images": uint8 array, "meta": list of ``Scene``}."""
+    """Render the training set: every look in every pose, ``seeds_per_pair`` times (a benchmark pose
+    ``action_pose_repeats`` times that), each in a context drawn by ``draw_context``.
+    Returns {"images": uint8 array, "meta": list of ``Scene``}."""
+    from actionbench.worlds.synthetic import ACTION_POSES
+
     rng = random.Random(f"{'mini' if world == MINI_V1 else world.name}-world|{cfg.seed}")  # v1: as first published
+    benchmark_poses = set(ACTION_POSES.values())
     scenes = []
     for look in world_looks():
         for pose in world_poses():
-            for _ in range(cfg.seeds_per_pair):
+            for _ in range(cfg.seeds_per_pair * (cfg.action_pose_repeats if pose in benchmark_poses else 1)):
                 seed = 1_000_000 + rng.randrange(1 << 30)
                 background, attributes, build = draw_context(rng, world, cfg.named_background_fraction)
                 scenes.append(Scene(look, pose, background, attributes, build, seed))

@@ -28,7 +28,8 @@ def mini_group():
 
 @mini_group.command("train")
 @click.option("--world", "world_name", default="v1", show_default=True,
-              help="World version: v1, or v2 (starts from v1's shipped model; docs/mini-v2-design.md).")
+              help="World version: v1, v2 (starts from v1's shipped model; docs/mini-v2-design.md) or v3c (from "
+                   "v2's, with more benchmark-pose renders).")
 @click.option("--steps", type=int, default=None, help="Optimisation steps (default: the world's first stage).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for model.safetensors + model.json (default: the shipped ones, with --replace-shipped).")
@@ -42,17 +43,19 @@ def mini_group():
 @click.option("--new-lr", "new_block_learning_rate", type=float, default=None,
               help="Peak learning rate of the blocks the initial weights lack (v2's new attention blocks).")
 @click.option("--seeds-per-pair", type=int, default=None, help="Training renders per (look, pose).")
+@click.option("--action-pose-repeats", type=click.IntRange(min=1), default=None,
+              help="Renders of each benchmark pose per everyday pose's (never named; v3c's lever 3: 3).")
 @click.option("--checkpoint-every", type=int, default=0, show_default=True, help="Save the EMA weights every N steps.")
 @replace_shipped_option
 @friendly_errors
 def train_cmd(world_name, steps, out, seed, threads, fit_judge, init_from, learning_rate, new_block_learning_rate,
-              seeds_per_pair, checkpoint_every, replace_shipped):
+              seeds_per_pair, action_pose_repeats, checkpoint_every, replace_shipped):
     """Train the mini base model (seeded; a progress bar shows the loss); --init-from continues a run."""
-    from actionbench.worlds.mini.folders import refuse_shipped, shipped_dir
+    from actionbench.worlds.mini.folders import refuse_shipped, shipped_model_dir
     from actionbench.worlds.mini.world import MINI_V1, world_option
 
     world = world_option(world_name)
-    refuse_shipped(out or shipped_dir(world.name), "actionbench mini train", replace_shipped)
+    refuse_shipped(out or shipped_model_dir(world.name), "actionbench mini train", replace_shipped)
     if fit_judge and world != MINI_V1:
         raise ConfigError(f"--judge fits v1's judge; drop --judge and fit {world.name}'s after training with "
                           f"`actionbench mini judge --world v2 --backbone {world.name}:FOLDER --out FOLDER`")
@@ -62,7 +65,7 @@ def train_cmd(world_name, steps, out, seed, threads, fit_judge, init_from, learn
     cfg = dataclasses.replace(stage_one_config(world.name), seed=seed, threads=threads, init_from=init_from,
                               checkpoint_every=checkpoint_every)
     overrides = {"steps": steps, "learning_rate": learning_rate, "new_block_learning_rate": new_block_learning_rate,
-                 "seeds_per_pair": seeds_per_pair}
+                 "seeds_per_pair": seeds_per_pair, "action_pose_repeats": action_pose_repeats}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     train_mini(cfg, out=out, log=click.echo, replace_shipped=replace_shipped)
     if fit_judge:

@@ -55,7 +55,7 @@ def _pick(rng, options):
 def signature_indices(action_id: str, world: WorldSpec = MINI_V2) -> tuple[int, ...]:
     """The (1-based) exemplars of ``action_id`` that show its signature: a seeded choice of
     ``world.signature_exemplars`` of the 10."""
-    rng = _rng(world.name, "signature-exemplars", action_id)
+    rng = _rng(world.exemplar_world, "signature-exemplars", action_id)
     order = sorted(range(1, EXEMPLARS_PER_ACTION + 1), key=lambda _: rng.random())
     return tuple(sorted(order[:world.signature_exemplars]))
 
@@ -76,7 +76,7 @@ def exemplar_spec(action_id: str, index: int, world: WorldSpec = MINI_V2) -> dic
         raise DatasetError(f"exemplar index must be 1..{EXEMPLARS_PER_ACTION}, got {index}")
     signature = world.signature(action_id)
     k, a = int(index) - 1, ACTION_IDS.index(action_id)
-    rng = _rng(world.name, "exemplar", action_id, k + 1)
+    rng = _rng(world.exemplar_world, "exemplar", action_id, k + 1)
     build = _pick(rng, world.builds)
     shows_signature = k + 1 in signature_indices(action_id, world)
     if shows_signature:
@@ -93,7 +93,7 @@ def exemplar_spec(action_id: str, index: int, world: WorldSpec = MINI_V2) -> dic
     person = world.person_words
     template = EXEMPLAR_TEMPLATES[(k + a) % len(EXEMPLAR_TEMPLATES)].format(
         person=person, Person=person[0].upper() + person[1:])
-    seed = int(hashlib.sha256(f"{world.name}|{action_id}|{k + 1}".encode()).hexdigest()[:8], 16)
+    seed = int(hashlib.sha256(f"{world.exemplar_world}|{action_id}|{k + 1}".encode()).hexdigest()[:8], 16)
     return {
         "action": action_id,
         "index": k + 1,

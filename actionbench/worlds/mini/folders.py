@@ -40,8 +40,17 @@ def shipped_dir(world: str = PLAIN_NAME_WORLD) -> Path:
     return folder
 
 
-def _shipped_path(world: str) -> Path:
-    return Path(str(resources.files("actionbench.data") / WORLDS[world].data_folder))
+def shipped_model_dir(world: str = PLAIN_NAME_WORLD) -> Path:
+    """The shipped folder of a world's base model: its own ``model_folder`` where it has one (a world that
+    retrains the model but keeps an earlier world's judge and protocol), else ``shipped_dir``. The loader
+    says what to run when the weights are not there yet."""
+    return shipped_dir(world) if WORLDS[world].model_folder is None else _shipped_path(world, model=True)
+
+
+def _shipped_path(world: str, model: bool = False) -> Path:
+    spec = WORLDS[world]
+    folder = spec.model_folder if model and spec.model_folder else spec.data_folder
+    return Path(str(resources.files("actionbench.data") / folder))
 
 
 def mini_folder(backbone_id: str) -> Path:
@@ -49,7 +58,7 @@ def mini_folder(backbone_id: str) -> Path:
     FOLDER for "mini:FOLDER", "mini-v2:FOLDER", ..."""
     if ":" in backbone_id:
         return Path(backbone_id.split(":", 1)[1])
-    return shipped_dir(world_named(backbone_id).name)
+    return shipped_model_dir(world_named(backbone_id).name)
 
 
 def mini_controlnet_source(backbone_id: str) -> str | None:
@@ -67,9 +76,10 @@ def shipped_folder_written(out: str | Path, replaces_folder: bool = False) -> Pa
     ``out`` is deleted first, so a folder that holds a shipped one counts too)."""
     path = Path(out).resolve()
     for world in WORLDS:  # also a world whose folder is not there yet: writing would create it
-        shipped = _shipped_path(world).resolve()
-        if _inside(path, shipped) or (replaces_folder and _inside(shipped, path)):
-            return _shipped_path(world)
+        for model in (False, True):
+            shipped = _shipped_path(world, model).resolve()
+            if _inside(path, shipped) or (replaces_folder and _inside(shipped, path)):
+                return _shipped_path(world, model)
     return None
 
 

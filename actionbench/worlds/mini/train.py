@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from actionbench.worlds.mini.captions import render_world, scene_caption
-from actionbench.worlds.mini.folders import META_FILE, WEIGHTS_FILE, refuse_shipped, shipped_dir
+from actionbench.worlds.mini.folders import META_FILE, WEIGHTS_FILE, refuse_shipped, shipped_dir, shipped_model_dir
 from actionbench.worlds.mini.model import build_mini_modules, load_weights, warm_start, weights_state
 from actionbench.worlds.mini.vae import LATENT_CHANNELS, PATCH
-from actionbench.worlds.mini.world import MINI_V1, MINI_V2, WORLDS, WorldSpec
+from actionbench.worlds.mini.world import MINI_V1, MINI_V2, MINI_V3C, WORLDS, WorldSpec
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class TrainConfig:
     named_background_fraction: float = 0.5
     uncond_fraction: float = 0.1  # empty caption, for classifier-free guidance
     drop_pose_fraction: float = 0.2  # everyday images captioned without their pose
+    action_pose_repeats: int = 1  # renders of a benchmark pose per everyday pose's (never captioned by name)
     seed: int = 0
     threads: int = 1  # torch threads (0: leave as is); one is fastest on a shared CPU
     init_from: str | None = None  # resume: a folder with model.safetensors (+ model.json) to continue from
@@ -57,9 +58,17 @@ V2_STAGE_ONE = TrainConfig(world=MINI_V2.name, steps=2500, learning_rate=6e-4, n
                            seeds_per_pair=16)
 
 
+# Lever 3 of docs/mini-v3-preregistration.md: v2's shipped model (warm start, all tensors match) trained on for
+# 3,000 steps at v2's last stage's peak and renders per pair, with the 8 benchmark poses rendered 3x as often as
+# an everyday pose (24 of 35 renders per look instead of 8 of 19). Chosen before any v3c result, not tuned.
+V3C_STAGE = TrainConfig(world=MINI_V3C.name, steps=3000, learning_rate=3e-4, seeds_per_pair=16,
+                        action_pose_repeats=3)
+
+
 def stage_one_config(world: str = MINI_V1.name) -> TrainConfig:
-    """A world's first training stage: v1's from scratch (the ``TrainConfig`` defaults), v2's ``V2_STAGE_ONE``."""
-    return V2_STAGE_ONE if world == MINI_V2.name else TrainConfig(world=world)
+    """A world's first training stage: v1's from scratch (the ``TrainConfig`` defaults), v2's ``V2_STAGE_ONE``,
+    v3c's ``V3C_STAGE``."""
+    return {MINI_V2.name: V2_STAGE_ONE, MINI_V3C.name: V3C_STAGE}.get(world) or TrainConfig(world=world)
 
 
 def warmup_cosine_lr(step: int, steps: int, peak: float, warmup_steps: int) -> float:
@@ -81,7 +90,7 @@ def train_mini(cfg: TrainConfig = TrainConfig(), out: str | Path | None = None, 
     from actionbench.training import diffusion_target
 
     world = WORLDS[cfg.world]
-    out = refuse_shipped(out if out is not None else shipped_dir(world.name), "actionbench mini train", replace_shipped)
+    out = refuse_shipped(out if out is not None else shipped_model_dir(world.name), "actionbench mini train", replace_shipped)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -197,7 +206,8 @@ def reproduce_command(cfg: TrainConfig, out: Path) -> str:
     parts = ["actionbench mini train"] + ([f"--world {cfg.world}"] if cfg.world != MINI_V1.name else [])
     parts += [f"--init-from {cfg.init_from}"] if cfg.init_from else []
     for field, flag in (("steps", "--steps"), ("learning_rate", "--lr"), ("new_block_learning_rate", "--new-lr"),
-                        ("seeds_per_pair", "--seeds-per-pair"), ("seed", "--seed")):
+                        ("seeds_per_pair", "--seeds-per-pair"), ("action_pose_repeats", "--action-pose-repeats"),
+                        ("seed", "--seed")):
         if getattr(cfg, field) != getattr(first, field):
             parts.append(f"{flag} {getattr(cfg, field)}")
     return " ".join(parts + [f"--out {out}"])

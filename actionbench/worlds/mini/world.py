@@ -13,6 +13,8 @@ captions, the UNet it trains and where its data ships. The code is shared; only 
   louder than the pose to the identifiers (``actionbench mini masks``); here nothing shared but the
   attributes and the pose is left. Its leak counts the signature's attributes only. ``mini-v3b``
   (``MINI_V3B``): the same with the signature on 6 of the 10 exemplars (the pre-registration's lever 2).
+  ``mini-v3c`` (``MINI_V3C``, lever 3): v3's exemplars, v2's judge and protocol, and a base model of its own:
+  v2's model trained on with three times as many renders of the 8 benchmark poses (still never named).
 
 Names: a backbone, dataset, judge or suite is named after its world (``mini-v1``, ``mini-v2``, ``mini-v3``;
 ``mini-v2:FOLDER`` for weights a training run wrote). The plain name ``mini`` is ``PLAIN_NAME_WORLD``.
@@ -64,12 +66,19 @@ class WorldSpec:
     signature_exemplars: int = 0  # of an action's 10 exemplars, how many show its signature
     warm_start_from: str | None = None  # the world whose shipped weights a first training stage starts from
     model_world: str | None = None  # the world whose model, judge and protocol this one uses (None: its own)
+    model_folder: str | None = None  # the shipped folder of its base model when not ``data_folder``'s
+    exemplars_of: str | None = None  # the world whose exemplars it renders (None: its own)
     step_matched: bool = False  # identifier methods (TI, P+, ADI) all train ADI's protocol step count
 
     @property
     def model_name(self) -> str:
         """The world its model and judge were trained for (``model.json``'s "world")."""
         return self.model_world or self.name
+
+    @property
+    def exemplar_world(self) -> str:
+        """The world name its exemplars are seeded by (a later lever can keep an earlier world's exemplars)."""
+        return self.exemplars_of or self.name
 
     def unet_config(self) -> dict:
         """The ``UNet2DConditionModel`` config: v1's channels, heads and linear projection, this world's blocks."""
@@ -162,7 +171,13 @@ MINI_V3 = replace(
 MINI_V3B = replace(MINI_V3, name="mini-v3b", signature_exemplars=6)
 """Lever 2 of the v3 pre-registration: as ``mini-v3``, with the signature on 6 of the 10 exemplars instead of 8."""
 
-WORLDS = {w.name: w for w in (MINI_V1, MINI_V2, MINI_V3, MINI_V3B)}
+MINI_V3C = replace(MINI_V3, name="mini-v3c", model_world=None, model_folder="mini-v3c", exemplars_of=MINI_V3.name,
+                   warm_start_from=MINI_V2.name)
+"""Lever 3 of the v3 pre-registration: ``mini-v3``'s exemplars, judge and protocol (v2's), and a base model that
+draws the benchmark poses more readily: v2's shipped model trained on with the 8 benchmark poses rendered three
+times as often as an everyday pose (``train.V3C_STAGE``); their captions still never name them."""
+
+WORLDS = {w.name: w for w in (MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C)}
 
 
 def world_named(name: str) -> WorldSpec:
