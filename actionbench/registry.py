@@ -43,6 +43,7 @@ BUILTIN_JUDGES = {
     "mini-v2": "actionbench.worlds.mini.judge_v2:MiniV2Judge",
     "mini-v3": "actionbench.worlds.mini.judge_v2:MiniV3Judge",
     "mini-v3b": "actionbench.worlds.mini.judge_v2:MiniV3bJudge",
+    "mini-v3c": "actionbench.worlds.mini.judge_v2:MiniV3cJudge",
 }
 BUILTIN_BACKBONES = {
     # name -> loader(name) returning an ``actionbench.backbone.Backbone``; hub ids, ``hf:`` and
@@ -53,6 +54,7 @@ BUILTIN_BACKBONES = {
     "mini-v2": "actionbench.worlds.mini.model:load_mini_backbone",  # and mini-v2:FOLDER
     "mini-v3": "actionbench.worlds.mini.model:load_mini_backbone",  # v2's model
     "mini-v3b": "actionbench.worlds.mini.model:load_mini_backbone",
+    "mini-v3c": "actionbench.worlds.mini.model:load_mini_backbone",
 }
 BUILTIN_DATASETS = {
     # name -> loader(root=None) returning an ``actionbench.dataset.Dataset``; the downloaded
@@ -63,6 +65,7 @@ BUILTIN_DATASETS = {
     "mini-v2": "actionbench.worlds.mini.dataset:load_mini_v2_dataset",
     "mini-v3": "actionbench.worlds.mini.dataset:load_mini_v3_dataset",
     "mini-v3b": "actionbench.worlds.mini.dataset:load_mini_v3b_dataset",
+    "mini-v3c": "actionbench.worlds.mini.dataset:load_mini_v3c_dataset",
 }
 BUILTIN_SUITES = {
     "v1": "actionbench.spec:V1_SUITE",
@@ -71,6 +74,7 @@ BUILTIN_SUITES = {
     "mini-v2": "actionbench.worlds.mini.suite:MINI_V2_SUITE",
     "mini-v3": "actionbench.worlds.mini.suite:MINI_V3_SUITE",
     "mini-v3b": "actionbench.worlds.mini.suite:MINI_V3B_SUITE",
+    "mini-v3c": "actionbench.worlds.mini.suite:MINI_V3C_SUITE",
 }
 BUILTIN_RESULT_HOOKS = {
     # name -> hook(run, evaluator, judge_key, record) that may add to a results record before it is written

@@ -135,3 +135,49 @@ def test_lever_2_puts_the_signature_on_6_of_10_exemplars_and_is_gated_like_v3():
         assert sum(exemplar_spec(signature.action, i, MINI_V3B)["signature"] for i in range(1, 11)) == 6
     assert get_suite("mini-v3b").method_settings["p_plus"] == get_suite("mini-v3").method_settings["p_plus"]
     assert defaults("mini-v3b") == (GATE_ROWS, 3)
+
+
+def test_lever_3_keeps_v3s_exemplars_and_judge_and_loads_a_model_of_its_own():
+    import pytest
+
+    from actionbench.errors import ActionBenchError
+    from actionbench.registry import get_suite
+    from actionbench.worlds.mini.exemplars import exemplar_spec
+    from actionbench.worlds.mini.folders import mini_folder, shipped_dir, writes_into_shipped
+    from actionbench.worlds.mini.model import load_mini_backbone
+    from actionbench.worlds.mini.table import GATE_ROWS, defaults
+    from actionbench.worlds.mini.train import V3C_STAGE
+    from actionbench.worlds.mini.world import MINI_V3C
+
+    for signature in MINI_V3C.signatures:
+        assert all(exemplar_spec(signature.action, i, MINI_V3C) == exemplar_spec(signature.action, i, MINI_V3)
+                   for i in range(1, 11))
+    assert shipped_dir(MINI_V3C.name) == shipped_dir(MINI_V2.name)  # v2's judge and protocol
+    model_dir = mini_folder("mini-v3c")
+    assert model_dir.name == "mini-v3c" and writes_into_shipped(model_dir / "model.safetensors")
+    assert get_suite("mini-v3c").method_settings == get_suite("mini-v3").method_settings
+    assert defaults("mini-v3c") == (GATE_ROWS, 3)
+    assert V3C_STAGE.action_pose_repeats == 3 and V3C_STAGE.world == MINI_V3C.name
+    # v2's weights are not a v3c model: the loader names the world they belong to
+    with pytest.raises(ActionBenchError, match="mini-v2 model"):
+        load_mini_backbone(f"mini-v3c:{shipped_dir(MINI_V2.name)}")
+
+
+def test_action_pose_repeats_render_the_benchmark_poses_more_often_and_keep_v2s_renders_at_1():
+    import dataclasses
+    from collections import Counter
+    from unittest import mock
+
+    from actionbench.worlds.mini import captions
+    from actionbench.worlds.mini.train import V2_STAGE_ONE
+    from actionbench.worlds.synthetic import ACTION_POSES
+
+    def scenes(cfg):
+        with mock.patch.object(captions, "render_scenes", lambda s, size, desc: (s, None)):
+            return captions.render_world(cfg, progress_desc=None, world=MINI_V2)["images"]
+
+    once = scenes(dataclasses.replace(V2_STAGE_ONE, seeds_per_pair=1))
+    thrice = scenes(dataclasses.replace(V2_STAGE_ONE, seeds_per_pair=1, action_pose_repeats=3))
+    count = Counter(s.pose in ACTION_POSES.values() for s in thrice)
+    assert count[True] == 3 * sum(s.pose in ACTION_POSES.values() for s in once) and count[False] == len(once) - 8 * 33
+    assert len(once) == 33 * 19

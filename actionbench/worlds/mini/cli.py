@@ -337,9 +337,10 @@ def _print_verdict(runs: Path) -> None:
 
 
 @mini_group.command("verdict")
-@click.option("--suite", type=click.Choice(["mini-v2", "mini-v3", "mini-v3b"]), default="mini-v2", show_default=True,
-              help="Which pre-registered test: mini-v2 (docs/mini-v2-preregistration.md) or a v3 lever's world, mini-v3 "
-                   "or mini-v3b (its gate, mask selectivity and step-matched claim: docs/mini-v3-preregistration.md).")
+@click.option("--suite", type=click.Choice(["mini-v2", "mini-v3", "mini-v3b", "mini-v3c"]), default="mini-v2", show_default=True,
+              help="Which pre-registered test: mini-v2 (docs/mini-v2-preregistration.md) or a v3 lever's world, "
+                   "mini-v3, mini-v3b or mini-v3c (each its gate, mask selectivity and step-matched claim: "
+                   "docs/mini-v3-preregistration.md).")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False, exists=True), default="runs/mini", show_default=True,
               help="The folder of `actionbench mini table --suite SUITE` (one run folder per row), or a leaderboard "
                    "folder holding the rows as results/SUITE-ROW.json (e.g. leaderboard).")
@@ -364,7 +365,7 @@ def verdict_cmd(suite, runs_dir, masks_file, n_boot, as_json):
         click.echo(json.dumps(result, indent=2) if as_json else "\n".join(verdict_v3.format_verdict(result)))
         return
     if masks_file:
-        raise ConfigError("--masks is read by the v3 tests only; add --suite mini-v3 (or mini-v3b)")
+        raise ConfigError("--masks is read by the v3 tests only; add --suite mini-v3 (or mini-v3b, mini-v3c)")
     from actionbench.worlds.mini.verdict import format_verdict, verdict
 
     result = verdict(runs, n_boot)

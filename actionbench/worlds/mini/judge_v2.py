@@ -39,7 +39,7 @@ from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, refuse_shipped, shipped_dir
 from actionbench.worlds.mini.judge import (HELDOUT_STRENGTH, THROUGH_MODEL_STRENGTH, conv_features, to_tensor,
                                            train_classifier)
-from actionbench.worlds.mini.world import MINI_V2, MINI_V3, MINI_V3B, WorldSpec
+from actionbench.worlds.mini.world import MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, WorldSpec
 
 PERSON = "person"  # the subject class of the generic exemplar people
 NO_TYPE = "none"  # the background class of v1's plain and random backgrounds
@@ -422,3 +422,10 @@ class MiniV3bJudge(MiniV3Judge):
 
     name = "mini-v3b"
     world = MINI_V3B
+
+
+class MiniV3cJudge(MiniV3Judge):
+    """Judge of ``mini-v3c`` (lever 3): ``mini-v3``'s (v2's network), on images of v3c's own base model."""
+
+    name = "mini-v3c"
+    world = MINI_V3C

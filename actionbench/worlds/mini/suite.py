@@ -72,6 +72,9 @@ MINI_V3_SUITE = world_suite("mini-v3", "mini-v3",
 MINI_V3B_SUITE = world_suite("mini-v3b", "mini-v3b",
                              "ActionBench-mini v3b: mini-v3 with the signature on 6 of the 10 exemplars (lever 2 of "
                              "docs/mini-v3-preregistration.md)")
+MINI_V3C_SUITE = world_suite("mini-v3c", "mini-v3c",
+                             "ActionBench-mini v3c: mini-v3's exemplars and judge with a base model trained on with 3x "
+                             "the benchmark-pose renders, never named (lever 3 of docs/mini-v3-preregistration.md)")
 _plain_settings, _plain_note = protocol_settings(PLAIN_NAME_WORLD)
 MINI_SUITE = Suite(name="mini", backbone="mini", dataset="mini", judge="mini",
                    description=f"ActionBench-mini: the offline world ({PLAIN_NAME_WORLD}: shipped model, rendered "
