@@ -24,6 +24,8 @@ ENTRY_FIELDS = {"action_id": (str,), "train_seed": (int, type(None)), "sha256": 
                 "train_steps": (int, type(None)), "sampler_steps": (int, type(None))}
 SMOKE_STEPS = "smoke steps"  # how a caveat derived from step counts starts
 DISAGREES = "spec disagrees with its evidence"
+NO_TIMINGS = "no stage timings"
+PIPELINE_STAGES = ("customize", "generate", "judge")  # what a protocol run spends its time on, in order
 
 
 @functools.lru_cache(maxsize=64)
@@ -142,7 +144,19 @@ def evidence_caveats(data: Mapping) -> list[str]:
             shown.append(f"{key} {min(counts)}")
     if shown and not labelled_smoke:
         caveats.append(f"{SMOKE_STEPS}: {', '.join(shown)} (the smoke preset's), whatever the spec's preset says")
-    return caveats
+    return caveats + timing_caveats(data)
+
+
+def timing_caveats(data: Mapping) -> list[str]:
+    """A protocol run's record states what each stage of its pipeline took (``provenance.stage_times_s``); given
+    images (bring-your-own) were only judged. A record without them was not written by a run of the pipeline."""
+    prov = data.get("provenance") if isinstance(data.get("provenance"), Mapping) else {}
+    times = prov.get("stage_times_s") if isinstance(prov.get("stage_times_s"), Mapping) else {}
+    given = "images_given" in (data.get("spec") or {})
+    needed = ("judge",) if given else PIPELINE_STAGES
+    missing = [s for s in needed if not (isinstance(times.get(s), (int, float)) and not isinstance(times.get(s), bool)
+                                         and times[s] >= 0)]
+    return [f"{NO_TIMINGS}: provenance.stage_times_s lacks {', '.join(missing)}"] if missing else []
 
 
 def missing_artifacts(spec: Mapping, run_dir: Path, found: int) -> str | None:

@@ -105,6 +105,8 @@ def make_run(root: Path, name: str, right: Callable = lambda a, s, k, seed: True
         ok = (ok, ok) if isinstance(ok, bool) else ok
         save_image(paint(*ok, shade=shade), run.image_path(unit))
     evaluator = judge(run.dataset)
+    for stage in ("customize", "generate"):  # painted, not learned or sampled: no time, but the stages ran
+        run.add_stage_time(stage, 0.0)
     judge_run(run, evaluator)
     write_results(run, evaluator, now_iso(), 1.0)
     return out

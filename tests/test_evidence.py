@@ -115,6 +115,26 @@ def test_a_smoke_run_relabelled_with_its_artifacts_kept_is_smoke_by_its_step_cou
     assert add_result(run, tmp_path / "board", allow_partial=True).is_file()  # marked, and not ranked
 
 
+def test_a_full_protocol_claim_without_its_stage_timings_is_not_ranked(run, tmp_path):
+    relabel(run, full_config=False)
+    results = load(run)
+    results["spec"]["preset"] = None
+    results["artifacts"] = [dict(e, train_steps=2000, sampler_steps=50) for e in results["artifacts"]]
+    results["spec"]["method_config"]["train_steps"] = 2000
+    results["spec"]["method_config"]["sampler"]["num_inference_steps"] = 50
+    timed = dict(results, spec_hash=stable_hash(results["spec"]))
+    assert ranked(timed)  # a full claim with its evidence, step counts and timings
+    untimed = json.loads(json.dumps(timed))
+    del untimed["provenance"]["stage_times_s"]["customize"]
+    assert "no stage timings: provenance.stage_times_s lacks customize" in entry_caveats(untimed)
+    assert not ranked(untimed)
+    untimed["provenance"]["stage_times_s"] = {}
+    assert "no stage timings: provenance.stage_times_s lacks customize, generate, judge" in entry_caveats(untimed)
+    given = dict(untimed, spec=dict(untimed["spec"], images_given={"sha256": "0" * 64}))
+    given["provenance"] = dict(given["provenance"], stage_times_s={"judge": 1.0})
+    assert not any(c.startswith("no stage timings") for c in entry_caveats(given))  # given images: judged only
+
+
 def test_relabelled_step_counts_contradict_the_artifacts_kept_in_the_folder(run):
     relabel(run)
     check = validate_run(run / "results.json", run)
