@@ -14,7 +14,7 @@ import json
 from actionbench.spec import Suite
 from actionbench.worlds.mini.folders import ShippedDataError, shipped_dir
 from actionbench.worlds.mini.protocol import PROTOCOL_FILE, method_settings
-from actionbench.worlds.mini.world import PLAIN_NAME_WORLD, world_named
+from actionbench.worlds.mini.world import PLAIN_NAME_WORLD, WORLDS, world_named
 
 
 SPEED_SETTINGS = {"adi": {"action_different_tune_batch": 10}}
@@ -38,7 +38,8 @@ def protocol_settings(world: str) -> tuple[dict, str]:
     if path is None or not path.is_file():
         return _with_speed({}), "no protocol: every method at its own defaults"
     settings = method_settings(json.loads(path.read_text()))
-    note = f"{spec.model_name}'s protocol.json (actionbench mini protocol)"
+    owner = next(w.name for w in WORLDS.values() if w.data_folder == spec.data_folder)  # the first to ship it
+    note = f"{owner}'s protocol.json (actionbench mini protocol)"
     if spec.step_matched:
         steps = settings["adi"]["train_steps"]
         for method in STEP_MATCHED_METHODS:
