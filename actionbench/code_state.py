@@ -10,32 +10,15 @@ import hashlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-# Subpackages that a source checkout keeps outside actionbench/ (pyproject's package-dir): methods and judges
-# trained and scored a run as much as the core did, so an edit to them must change the hash too.
-MAPPED_SUBPACKAGES = ("actionbench.methods", "actionbench.evaluators")
 
 
-def source_roots() -> dict[str, Path]:
-    """Import name -> folder of every source tree that makes up the package (one folder in an installed wheel)."""
-    import importlib.util
-
-    roots = {"actionbench": PACKAGE}
-    for name in MAPPED_SUBPACKAGES:
-        spec = importlib.util.find_spec(name)
-        for folder in (spec.submodule_search_locations or []) if spec else []:
-            folder = Path(folder).resolve()
-            if not folder.is_relative_to(PACKAGE):  # inside actionbench/ (a wheel): hashed with it already
-                roots[name] = folder
-    return roots
-
-
-def code_sha256(roots: dict[str, Path] | None = None) -> str:
-    """SHA-256 over every ``.py`` file of the package's source trees (import path and bytes, in sorted order)."""
+def code_sha256(root: Path = PACKAGE) -> str:
+    """SHA-256 over every ``.py`` file under ``root`` (relative path and bytes, in sorted order): the core, the
+    methods and the judges all live in the package folder, and each trained or scored a run as much as the other."""
     digest = hashlib.sha256()
-    for name, root in sorted((roots or source_roots()).items()):
-        for path in sorted(root.rglob("*.py")):
-            digest.update(f"{name}/{path.relative_to(root).as_posix()}".encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
+    for path in sorted(root.rglob("*.py")):
+        digest.update(f"actionbench/{path.relative_to(root).as_posix()}".encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

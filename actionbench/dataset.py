@@ -1,6 +1,6 @@
 """Typed view of an ActionBench dataset: actions with exemplars, subjects, protocol.
 
-``load_dataset("v1")`` reads the versioned manifest in ``data/actionbench-v1`` and the
+``load_dataset("v1")`` reads the versioned manifest in ``actionbench/data/actionbench-v1`` and the
 images under the data root (see ``actionbench download``); ``load_dataset("synthetic")``
 renders a procedural dataset of the same shape with no download.
 """

@@ -234,7 +234,7 @@ def step_section(args) -> None:
     ti_cfg, pp_cfg, adi_cfg = TextualInversionConfig(), PPlusConfig(), adi.ADIConfig()
     init = word_embedding(backbone, "person")
 
-    # Textual inversion: methods/textual_inversion.py's step, run by run_training.
+    # Textual inversion: actionbench/methods/textual_inversion.py's step, run by run_training.
     ti_token = placeholder_for(ACTION, "textual_inversion")
     ti_vector = torch.nn.Parameter(init.clone())
     ti_opt, ti_gen = make_optimizer([ti_vector], ti_cfg.learning_rate), fixed_generator(0)
@@ -245,7 +245,7 @@ def step_section(args) -> None:
         text = encode_prompts(backbone, exemplars.captions(rows, ti_token), {ti_token: ti_vector})
         return denoising_loss(backbone, latents, text, draw_noise(backbone, latents, ti_gen))
 
-    # P+: methods/p_plus.py's step (pplus_loss), inside layerwise_processors.
+    # P+: actionbench/methods/p_plus.py's step (pplus_loss), inside layerwise_processors.
     pp_token = placeholder_for(ACTION, "p_plus")
     pp_vectors = torch.nn.Parameter(init[None].repeat(n_layers, 1))
     pp_opt, pp_gen = make_optimizer([pp_vectors], pp_cfg.learning_rate), fixed_generator(0)
@@ -256,7 +256,7 @@ def step_section(args) -> None:
         draw = draw_noise(backbone, latents, pp_gen)
         return pplus_loss(backbone, pp_vectors, pp_token, latents, exemplars.captions(rows, pp_token), draw)
 
-    # ADI: mirrors ADI.customize's step and after_backward (methods/adi.py) with all three groups;
+    # ADI: mirrors ADI.customize's step and after_backward (actionbench/methods/adi.py) with all three groups;
     # the action-different set is stand-in latents, 4 per exemplar as the method makes them.
     adi_token = placeholder_for(ACTION, "adi")
     groups = ["anchor", "context", "action"]

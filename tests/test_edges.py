@@ -190,20 +190,17 @@ def test_leaderboard_add_refuses_dirty_source_run_without_allow_dirty():
     assert code_caveats({"provenance": {"git_dirty": False, "code_changed": False}}) == []
 
 
-def test_code_hash_covers_methods_and_judges_kept_outside_the_core(tmp_path):
+def test_code_hash_covers_methods_and_judges(tmp_path):
     from actionbench import code_state
 
-    roots = code_state.source_roots()
-    assert {"actionbench", "actionbench.methods", "actionbench.evaluators"} <= set(roots) or \
-        all(p.is_relative_to(code_state.PACKAGE) for p in roots.values())  # a wheel keeps them inside actionbench/
-    core, methods = tmp_path / "core", tmp_path / "methods"
-    core.mkdir()
-    methods.mkdir()
-    (core / "a.py").write_text("x = 1\n")
-    (methods / "m.py").write_text("lr = 1e-3\n")
-    before = code_state.code_sha256({"actionbench": core, "actionbench.methods": methods})
-    (methods / "m.py").write_text("lr = 1e-2\n")
-    assert code_state.code_sha256({"actionbench": core, "actionbench.methods": methods}) != before
+    assert (code_state.PACKAGE / "methods" / "adi.py").is_file()  # methods and judges are inside the hashed folder
+    package = tmp_path / "actionbench"
+    (package / "methods").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    (package / "methods" / "m.py").write_text("lr = 1e-3\n")
+    before = code_state.code_sha256(package)
+    (package / "methods" / "m.py").write_text("lr = 1e-2\n")
+    assert code_state.code_sha256(package) != before
 
 
 # --- a refused run leaves no files; user strings in Markdown; every HTTP method -------------------------

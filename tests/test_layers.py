@@ -18,9 +18,8 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# Where each package's source lives (pyproject's package-dir).
-SOURCES = {"actionbench": REPO / "actionbench", "actionbench.methods": REPO / "methods",
-           "actionbench.evaluators": REPO / "evaluators"}
+# Where each package's source lives: the folder is the import name.
+SOURCES = {"actionbench": REPO / "actionbench"}
 LAYERS = [
     ("cli", ("actionbench.cli", "actionbench.__main__")),
     ("mini world", ("actionbench.worlds.mini",)),
@@ -54,10 +53,7 @@ def module_files() -> dict[str, Path]:
         for path in root.rglob("*.py"):
             rel = path.relative_to(root).with_suffix("")
             parts = [p for p in rel.parts if p != "__init__"]
-            name = ".".join([package, *parts])
-            if package == "actionbench" and parts and parts[0] in ("methods", "evaluators"):
-                continue
-            modules[name] = path
+            modules[".".join([package, *parts])] = path
     return modules
 
 
@@ -184,8 +180,6 @@ def test_the_contract_sees_a_violation(tmp_path, monkeypatch):
     (core / "worlds" / "mini" / "__init__.py").write_text("X = 1\n")
     (core / "backbone.py").write_text("def f():\n    from .worlds.mini import X\n    return X\n")
     monkeypatch.setitem(SOURCES, "actionbench", core)
-    monkeypatch.setitem(SOURCES, "actionbench.methods", tmp_path / "none")
-    monkeypatch.setitem(SOURCES, "actionbench.evaluators", tmp_path / "none")
     graph = imports(module_files())
     assert graph["actionbench.backbone"] == {"actionbench.worlds.mini"}
     assert layer_of("actionbench.worlds.mini") < layer_of("actionbench.backbone")

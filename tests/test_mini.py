@@ -94,7 +94,7 @@ def test_judge_interface(dataset, judge):
     assert d["name"] == "mini" and d["heldout"]["heldout_pose_accuracy"] >= 0.95 and "held-out" in d["model"]
 
 
-# Measured with the shipped weights (see data/mini/model.json and docs/mini.md).
+# Measured with the shipped weights (see actionbench/data/mini/model.json and docs/mini.md).
 MIN_SUBJECT_RATE = 0.5
 
 

@@ -171,7 +171,7 @@ def _v2_judge_shipped() -> bool:
 @pytest.fixture(scope="module")
 def shipped_judge():
     if not _v2_judge_shipped():  # issue 14: the v2 judge ships with the v2 model once that passes its checks
-        pytest.skip("no v2 judge shipped yet (data/mini-v2/README.md)")
+        pytest.skip("no v2 judge shipped yet (actionbench/data/mini-v2/README.md)")
     judge = MiniV2Judge(None)
     judge.check()
     return judge

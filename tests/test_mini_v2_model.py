@@ -22,7 +22,7 @@ def world():
     folder = shipped_dir("mini-v2")
     if not all((folder / name).is_file() for name in ("model.safetensors", "model.json", "judge.safetensors",
                                                        "judge.json", "controlnet/config.json")):
-        pytest.skip("no v2 model, judge and ControlNet shipped yet (data/mini-v2/README.md)")
+        pytest.skip("no v2 model, judge and ControlNet shipped yet (actionbench/data/mini-v2/README.md)")
     import torch
 
     from actionbench.backbone import load_backbone

@@ -1,9 +1,9 @@
-"""Generate ``data/actionbench-v1/manifest.json`` from a pinned copy of upstream ActionBench.
+"""Generate ``actionbench/data/actionbench-v1/manifest.json`` from a pinned copy of upstream ActionBench.
 
 Usage (from the repository root)::
 
     python tools/make_manifest.py [--upstream ../shared/upstream/ActionBench] \
-        [--checksums ../shared/upstream/ActionBench.sha256] [--out data/actionbench-v1/manifest.json]
+        [--checksums ../shared/upstream/ActionBench.sha256] [--out actionbench/data/actionbench-v1/manifest.json]
 
 The manifest records, for every upstream file, its path, size and SHA-256 (no file
 content is copied into this repository), the caption templates from each action's
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--upstream", type=Path, default=shared / "ActionBench")
     parser.add_argument("--checksums", type=Path, default=shared / "ActionBench.sha256")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "data" / "actionbench-v1" / "manifest.json")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "actionbench" / "data" / "actionbench-v1" / "manifest.json")
     args = parser.parse_args(argv)
     checksums = read_checksums(args.checksums) if args.checksums and args.checksums.is_file() else None
     if checksums is None:

@@ -13,7 +13,7 @@ exemplars would not do as negatives: they still show the action.
 **Features** (option ``features``):
 
 - ``keypoints`` (the default): the body pose and nothing else. 18 OpenPose keypoints per image
-  (``evaluators/pose_keypoints.py`` says where they come from: exact for synthetic exemplars,
+  (``actionbench/evaluators/pose_keypoints.py`` says where they come from: exact for synthetic exemplars,
   OpenPose for photos and for every judged image), made into ``actionbench.pose.pose_features``
   (neck at 0, torso length 1, hidden joints 0 with a visibility flag). People are drawn and
   photographed facing either way, so every training image also trains as its mirror image and
