@@ -123,9 +123,9 @@ def one_thread_for_small_models(backbone: Backbone) -> None:
 
 
 def resolve_backbone_id(name: str) -> tuple[str, str]:
-    """Return (kind, location): kind is "registered" (a name in ``actionbench.registry.BACKBONES``,
+    """Return (kind, location): kind is "registered" (a name in ``actionbench.api.registry.BACKBONES``,
     exact or as ``name:argument``), "hub" or "local"."""
-    from .registry import BACKBONES
+    from .api.registry import BACKBONES
 
     if BACKBONES.lookup(name) is not None:
         return "registered", name
@@ -159,7 +159,7 @@ def load_backbone(
     """Load a backbone by name.
 
     Args:
-        name: a registered name (``"tiny"``, ``"mini"``, ``"mini:/folder"``; see ``actionbench.registry``),
+        name: a registered name (``"tiny"``, ``"mini"``, ``"mini:/folder"``; see ``actionbench.api.registry``),
             ``"sd21"`` (Stable Diffusion 2.1, the paper's backbone), a hub id
             (``org/repo`` or ``hf:org/repo``), or a local folder (``local:/dir`` or a path) laid out as
             ``save_pretrained`` writes a Stable Diffusion pipeline.
@@ -177,7 +177,7 @@ def load_backbone(
                  "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}[dtype]
     kind, location = resolve_backbone_id(name)
     if kind == "registered":
-        from .registry import BACKBONES, import_object
+        from .api.registry import BACKBONES, import_object
 
         entry, _ = BACKBONES.lookup(name)
         backbone = import_object(entry.target)(name)

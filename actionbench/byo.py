@@ -32,7 +32,7 @@ from typing import Any, Mapping
 from .dataset import Dataset, GenerationUnit, load_dataset
 from .errors import ActionBenchError, DatasetError
 from .hashing import sha256_file, stable_hash, to_jsonable
-from .spec import DEFAULT_JUDGE
+from .api.spec import DEFAULT_JUDGE
 from .io import atomic_write_bytes, atomic_write_json, load_image, save_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")

@@ -75,8 +75,8 @@ def _check_method(name: str, folder: Path, action_id: str) -> ContractReport:
 
     from .backbone import load_backbone
     from .dataset import load_dataset
-    from .method import INTERFACE_VERSION, Artifact, Method, MethodConfig, build_config, interface_notice
-    from .registry import get_method
+    from .api.method import INTERFACE_VERSION, Artifact, Method, MethodConfig, build_config, interface_notice
+    from .api.registry import get_method
 
     report = ContractReport(name)
     try:

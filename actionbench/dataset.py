@@ -204,7 +204,7 @@ def dataset_from_manifest(manifest: dict, manifest_sha256: str, root: Path, name
 
 def load_dataset(name: str = "v1", root: str | Path | None = None, verify: bool = False) -> Dataset:
     """Load a dataset by name: ``"v1"`` (downloaded images) or a registered one (``"synthetic"``,
-    ``"mini"``: rendered, no download; see ``actionbench.registry.DATASETS``).
+    ``"mini"``: rendered, no download; see ``actionbench.api.registry.DATASETS``).
 
     Args:
         name: dataset version or ``"synthetic"``.
@@ -215,7 +215,7 @@ def load_dataset(name: str = "v1", root: str | Path | None = None, verify: bool 
         DatasetError: unknown version, or images missing (the message says how to download them).
     """
     if name not in KNOWN_VERSIONS:
-        from .registry import DATASETS
+        from .api.registry import DATASETS
 
         if name not in DATASETS:
             raise DatasetError(

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from .hashing import sha256_file
 
-ARTIFACT_JSON = "artifact.json"  # as actionbench.method names it
+ARTIFACT_JSON = "artifact.json"  # as actionbench.api.method names it
 SAMPLER_STEPS = "sampler.num_inference_steps"
 ENTRY_FIELDS = {"action_id": (str,), "train_seed": (int, type(None)), "sha256": (str,),
                 "train_steps": (int, type(None)), "sampler_steps": (int, type(None))}
@@ -32,8 +32,8 @@ PIPELINE_STAGES = ("customize", "generate", "judge")  # what a protocol run spen
 def _method_facts(method: str) -> tuple[str | None, tuple[tuple[str, int], ...]]:
     """(steps field, the smoke preset's step overrides) of a method; a method that cannot be resolved
     here (a third party's, not installed) falls back to the shared ``train_steps`` and sampler steps."""
-    from .config import MethodConfig, smoke_overrides
-    from .registry import get_method
+    from .api.config import MethodConfig, smoke_overrides
+    from .api.registry import get_method
 
     try:
         cls = get_method(method)

@@ -31,7 +31,7 @@ from typing import Iterator, Sequence
 import torch
 
 from .backbone import cross_attention_layer_names
-from .config import SamplerConfig
+from .api.config import SamplerConfig
 from .errors import ArtifactError, ConfigError
 from .training import encode_prompts, sample_images
 

@@ -277,9 +277,9 @@ def dry_run(spec, options) -> list[str]:
     from pathlib import Path
 
     from .backbone import load_backbone
-    from .registry import get_evaluator, get_method
+    from .api.registry import get_evaluator, get_method
     from .runfolder import SPEC_FILE, check_run_folder, check_same_spec
-    from .spec import recorded_spec
+    from .api.spec import recorded_spec
 
     out = Path(options.out) if options.out else spec.default_out()
     lines = [f"dry run of {spec.method} on {spec.dataset} ({spec.backbone}, judge {spec.judge}): nothing is written",

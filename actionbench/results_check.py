@@ -108,7 +108,7 @@ def unknown_top_fields(record: Mapping) -> list[str]:
     hook writes under its own registered name, so those are known too. (Legacy files carry a subset.)"""
     import difflib
 
-    from .registry import RESULT_HOOKS
+    from .api.registry import RESULT_HOOKS
 
     known = {"schema_version", *TOP_FIELDS_V2, *OPTIONAL_TOP_FIELDS, *RESULT_HOOKS.names()}
     problems = []

@@ -31,7 +31,7 @@ from .results_check import check_coverage, check_metrics, check_results, compare
 from .results_schema import derived_blocks, is_legacy, judge_folder
 
 SPEC_FILE = "spec.json"  # as actionbench.runfolder names it
-ARTIFACT_JSON = "artifact.json"  # as actionbench.method names it
+ARTIFACT_JSON = "artifact.json"  # as actionbench.api.method names it
 
 
 @dataclass

@@ -54,14 +54,14 @@ from .runfolder import (  # noqa: F401 - the runner's API
     remove_run_temporaries,
     summed_timings,
 )
-from .spec import RunOptions, RunSpec, parse_overrides, parse_shard, recorded_spec  # noqa: F401 - the runner's API
+from .api.spec import RunOptions, RunSpec, parse_overrides, parse_shard, recorded_spec  # noqa: F401 - the runner's API
 
 
 
 def recorded_run_spec(recorded: dict) -> RunSpec:
     """A RunSpec from a ``spec.json`` (to judge or report on a run without loading its model)."""
-    from .config import build_config
-    from .registry import get_method
+    from .api.config import build_config
+    from .api.registry import get_method
 
     try:
         config = build_config(get_method(recorded["method"]).Config, base=None,
@@ -90,7 +90,7 @@ def open_run(spec: RunSpec, options: RunOptions = RunOptions(), load_model: bool
 
     The dataset, the method and the backbone are all resolved here, before any training step."""
     from .backbone import load_backbone, one_thread_for_small_models
-    from .registry import get_method
+    from .api.registry import get_method
 
     out = Path(options.out) if options.out else spec.default_out()
     check_run_folder(out)
@@ -153,7 +153,7 @@ def customize(run: Run, shard: tuple[int, int] = (0, 1)) -> dict[str, Path]:
 def customize_action(run: Run, action, train_seed: int | None = None) -> Path | None:
     """Learn one action (with one training seed) unless its artifact exists; a diverging run is
     recorded and skipped (None)."""
-    from .method import ARTIFACT_JSON, Artifact
+    from .api.method import ARTIFACT_JSON, Artifact
 
     target = run.artifact_dir(action.id, train_seed)
     if target.is_dir() and not (target / ARTIFACT_JSON).exists():
@@ -186,7 +186,7 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
 
     With ``customize_missing`` an action whose artifact another shard has not made yet is learned
     here (training is seeded, so every shard would learn the same artifact)."""
-    from .method import Artifact
+    from .api.method import Artifact
 
     started = time.perf_counter()
     pairs: dict[str, list[GenerationUnit]] = {}
@@ -236,7 +236,7 @@ def judge(run: Run, evaluator, shard: tuple[int, int] = (0, 1), batch_size: int 
     """Judge every generated image not yet judged by this judge (name and version).
 
     Shards split by (action, subject) pair, as generation does, so a shard judges what it made."""
-    from actionbench.evaluator import JudgeRequest
+    from actionbench.api.evaluator import JudgeRequest
 
     started = time.perf_counter()
     key = judge_key(evaluator)
@@ -317,7 +317,7 @@ def collect_results(run: Run, evaluator_description: dict, key: str, started_at:
 
 
 def write_results(run: Run, evaluator, started_at: str, wall_time_s: float, world_size: int = 1) -> Path:
-    from .registry import RESULT_HOOKS
+    from .api.registry import RESULT_HOOKS
 
     key = judge_key(evaluator)
     record = collect_results(run, evaluator.describe(), key, started_at, wall_time_s, world_size)
@@ -337,7 +337,7 @@ def write_results(run: Run, evaluator, started_at: str, wall_time_s: float, worl
 
 
 def make_evaluator(name: str, dataset: Dataset, device: str = "cpu", options: Mapping[str, Any] | None = None):
-    from .registry import get_evaluator
+    from .api.registry import get_evaluator
 
     return get_evaluator(name)(dataset, device=device, **dict(options or {}))
 
@@ -391,7 +391,7 @@ def suite_judge(suite: str | None, out: Path | None = None) -> str:
         ActionBenchError: ``suite`` is not registered here (a renamed suite, or a plugin not installed).
     """
     from .errors import RegistryError
-    from .spec import DEFAULT_JUDGE, get_suite
+    from .api.spec import DEFAULT_JUDGE, get_suite
 
     if not suite:
         return DEFAULT_JUDGE

@@ -35,9 +35,9 @@ def row_plan(row, suite: str, backbone, dataset) -> dict:
     """UNet rows of one table row, one training seed, on a clean machine (nothing cached):
     {"customize": rows, "generate": rows, "tuning": rows of ADI's action-different images in customize}."""
     from actionbench.plan import plan_run
-    from actionbench.registry import get_method
+    from actionbench.api.registry import get_method
     from actionbench.runfolder import Run
-    from actionbench.spec import RunSpec
+    from actionbench.api.spec import RunSpec
 
     def rows_of(settings: dict, scratch: Path) -> dict:
         spec = RunSpec.build(row.method, settings, suite=suite, preset=row.preset)
@@ -107,6 +107,6 @@ def floor_report(suite: str, row_names, table_dir: Path | None, measured_cpu, ta
 
 
 def _suite(name: str):
-    from actionbench.registry import get_suite
+    from actionbench.api.registry import get_suite
 
     return get_suite(name)

@@ -26,7 +26,7 @@ def main() -> None:
 
     from actionbench.backbone import load_backbone
     from actionbench.dataset import Subject
-    from actionbench.config import SamplerConfig
+    from actionbench.api.config import SamplerConfig
     from actionbench.methods.sd import TextOnlySD
     from actionbench.training import encode_prompts
 

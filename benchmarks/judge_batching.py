@@ -18,7 +18,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from actionbench.dataset import load_dataset
-    from actionbench.evaluator import JudgeRequest
+    from actionbench.api.evaluator import JudgeRequest
     from actionbench.runner import make_evaluator
 
     data = load_dataset("synthetic")

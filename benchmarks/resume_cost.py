@@ -14,7 +14,7 @@ from pathlib import Path
 
 import _common  # noqa: F401
 
-from actionbench.method import Method, MethodConfig
+from actionbench.api.method import Method, MethodConfig
 
 
 @dataclass(frozen=True)

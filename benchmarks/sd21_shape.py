@@ -120,7 +120,7 @@ EXTRAS_AT_ONE_STEP = {"adi": {"action_different_images": 1, "action_different_tu
 
 def method_names() -> list[str]:
     """The registered methods, in the registry's order; null trains nothing and generates as sd does."""
-    from actionbench.registry import method_classes
+    from actionbench.api.registry import method_classes
 
     return [name for name, _ in method_classes() if name != "null"]
 
@@ -128,8 +128,8 @@ def method_names() -> list[str]:
 def customize_settings(name: str) -> dict:
     """One training step (the method's ``steps_field``) and the smallest extras that still run; batch sizes stay
     the method's own."""
-    from actionbench.config import setting_names
-    from actionbench.registry import get_method
+    from actionbench.api.config import setting_names
+    from actionbench.api.registry import get_method
 
     cls = get_method(name)
     settings = {cls.steps_field: 1} if cls.steps_field else {}
@@ -376,8 +376,8 @@ def measure_one(args) -> None:
 
     import torch
 
-    from actionbench.method import Artifact, build_config
-    from actionbench.registry import get_method
+    from actionbench.api.method import Artifact, build_config
+    from actionbench.api.registry import get_method
     from actionbench.worlds.synthetic import load_synthetic
 
     torch.set_num_threads(args.threads)

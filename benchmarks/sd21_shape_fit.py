@@ -26,7 +26,7 @@ def batch_scale(result: dict) -> float:
     batch = (result.get("overrides") or {}).get("batch_size")
     if batch is None:
         return 1.0
-    from actionbench.registry import get_method
+    from actionbench.api.registry import get_method
 
     return get_method(result["method"]).Config().batch_size / int(batch)
 

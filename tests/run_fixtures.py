@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 from PIL import Image
 
 from actionbench.dataset import load_dataset
-from actionbench.evaluator import Evaluator, Judgment, image_of
+from actionbench.api.evaluator import Evaluator, Judgment, image_of
 from actionbench.hashing import stable_hash, to_jsonable
 from actionbench.io import atomic_write_json, save_image
 
@@ -53,8 +53,8 @@ def paint(action_ok: bool, subject_ok: bool, shade: int = 40) -> Image.Image:
 
 def recorded_spec(method: str = "sd", preset: str | None = None, backbone: str = "mini",
                   train_seeds: Sequence[int] | None = None, extra: dict | None = None, **config_changes) -> dict:
-    """A spec.json as ``actionbench.spec.recorded_spec`` writes it, for the synthetic dataset."""
-    from actionbench.registry import get_method
+    """A spec.json as ``actionbench.api.spec.recorded_spec`` writes it, for the synthetic dataset."""
+    from actionbench.api.registry import get_method
 
     dataset = load_dataset(DATASET)
     method_cls = get_method(method)
@@ -89,7 +89,7 @@ def make_run(root: Path, name: str, right: Callable = lambda a, s, k, seed: True
 
         artifacts = trains(spec)
     if artifacts:
-        from actionbench.registry import get_method
+        from actionbench.api.registry import get_method
 
         for seed in run.train_seeds:
             for action in run.dataset.actions:

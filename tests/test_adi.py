@@ -12,8 +12,8 @@ import torch
 
 from actionbench.errors import ConfigError
 from actionbench.layerwise import layerwise_processors, num_layers
-from actionbench.method import Artifact, build_config
-from actionbench.registry import get_method
+from actionbench.api.method import Artifact, build_config
+from actionbench.api.registry import get_method
 from actionbench.training import (
     ExemplarSet,
     draw_noise,

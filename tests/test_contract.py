@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from actionbench.contract import check_method
-from actionbench.registry import BUILTIN_METHODS
+from actionbench.api.registry import BUILTIN_METHODS
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_METHODS))
@@ -16,5 +16,5 @@ def test_builtin_method_passes_the_contract(name, tmp_path):
 
 
 def test_check_method_names_what_to_fix():
-    report = check_method("actionbench.method:Artifact")
+    report = check_method("actionbench.api.method:Artifact")
     assert not report.ok and "not a subclass of Method" in "\n".join(report.lines())

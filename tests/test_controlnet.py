@@ -10,8 +10,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from actionbench.errors import ActionBenchError
-from actionbench.method import Artifact, build_config
-from actionbench.registry import get_method
+from actionbench.api.method import Artifact, build_config
+from actionbench.api.registry import get_method
 
 import actionbench.methods.controlnet as controlnet
 import actionbench.pose as pose

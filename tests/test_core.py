@@ -11,8 +11,8 @@ import torch
 from actionbench.errors import ArtifactError, ConfigError, RegistryError
 from actionbench.hashing import stable_hash
 from actionbench.io import atomic_write_json, remove_stale_temporaries, save_image
-from actionbench.method import Artifact, build_config
-from actionbench.registry import get_method, list_methods
+from actionbench.api.method import Artifact, build_config
+from actionbench.api.registry import get_method, list_methods
 
 
 def test_stable_hash_is_order_independent_and_salt_free():
@@ -59,7 +59,7 @@ def test_registry_suggests_close_names():
 def test_registry_accepts_module_class_paths():
     assert get_method("actionbench.methods.sd:TextOnlySD").name == "sd"
     with pytest.raises(RegistryError, match="not a subclass of Method"):
-        get_method("actionbench.method:Artifact")
+        get_method("actionbench.api.method:Artifact")
     with pytest.raises(RegistryError, match="cannot import module"):
         get_method("no_such_pkg.mod:Cls")
 
@@ -68,7 +68,7 @@ def test_field_docs_come_from_the_source():
     docs = get_method("textual_inversion").Config.field_docs()
     assert "learning rate" in docs["learning_rate"].lower()
     assert "sampl" in docs["sampler"]
-    from actionbench.config import SamplerConfig, field_docs
+    from actionbench.api.config import SamplerConfig, field_docs
 
     assert "steps" in field_docs(SamplerConfig)["num_inference_steps"]
     assert "DPMSolverMultistepScheduler" in field_docs(SamplerConfig)["solver"]

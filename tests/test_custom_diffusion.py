@@ -10,8 +10,8 @@ import torch
 
 import actionbench.methods.custom_diffusion as custom_diffusion
 from actionbench.errors import ArtifactError
-from actionbench.method import Artifact, build_config
-from actionbench.registry import get_method
+from actionbench.api.method import Artifact, build_config
+from actionbench.api.registry import get_method
 from actionbench.training import ExemplarSet, fixed_generator, trainable_copy, word_embedding
 from helpers import changed_parameters, snapshot
 

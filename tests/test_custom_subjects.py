@@ -70,10 +70,10 @@ def test_every_subject_is_drawn_in_every_prompt(tmp_path):
 
 
 def test_controlnet_takes_the_subjects_own_prompt(tmp_path):
-    from actionbench.config import build_config
+    from actionbench.api.config import build_config
     from actionbench.custom import read_custom
-    from actionbench.method import Artifact
-    from actionbench.registry import get_method
+    from actionbench.api.method import Artifact
+    from actionbench.api.registry import get_method
 
     dataset = read_custom(*_files(tmp_path)).apply(make_toy_dataset(tmp_path / "data"))
     cls = get_method("controlnet")
@@ -85,7 +85,7 @@ def test_controlnet_takes_the_subjects_own_prompt(tmp_path):
 
 def test_a_subject_in_several_prompts_is_one_class_for_the_judge(tmp_path):
     from actionbench.custom import read_custom
-    from actionbench.evaluator import JudgeRequest
+    from actionbench.api.evaluator import JudgeRequest
     from actionbench.evaluators.clip_zero_shot import TinyCLIPJudge
     from actionbench.results_check import prediction_conflicts
 
@@ -104,7 +104,7 @@ def test_a_subject_in_several_prompts_is_one_class_for_the_judge(tmp_path):
 
 def test_a_judge_made_for_fixed_subjects_refuses_your_own(tmp_path):
     from actionbench.custom import read_custom
-    from actionbench.evaluator import Evaluator
+    from actionbench.api.evaluator import Evaluator
 
     class FixedSubjects(Evaluator):
         name = "fixed"

@@ -10,8 +10,8 @@ import torch
 
 import actionbench.methods.dreambooth as dreambooth
 from actionbench.errors import ArtifactError
-from actionbench.method import Artifact, build_config
-from actionbench.registry import get_method
+from actionbench.api.method import Artifact, build_config
+from actionbench.api.registry import get_method
 from actionbench.training import ExemplarSet, class_images, fixed_generator, trainable_copy
 from helpers import changed_parameters, snapshot
 

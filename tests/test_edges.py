@@ -91,7 +91,7 @@ from dataclasses import dataclass  # noqa: E402
 
 from PIL import Image  # noqa: E402
 
-from actionbench.method import Method, MethodConfig  # noqa: E402
+from actionbench.api.method import Method, MethodConfig  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def test_code_hash_covers_methods_and_judges(tmp_path):
 
 # --- a refused run leaves no files; user strings in Markdown; every HTTP method -------------------------
 
-from actionbench.evaluator import Evaluator  # noqa: E402
+from actionbench.api.evaluator import Evaluator  # noqa: E402
 
 
 class WeightlessJudge(Evaluator):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from actionbench.errors import ActionBenchError, ConfigError, RegistryError
-from actionbench.method import INTERFACE_VERSION, Method, MethodConfig
+from actionbench.api.method import INTERFACE_VERSION, Method, MethodConfig
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def test_byo_import_stopped_while_copying_takes_back_its_copies(tmp_path, monkey
 OLD_ADAPTER = '''
 from dataclasses import dataclass
 
-from actionbench.method import Method, MethodConfig, SamplerConfig
+from actionbench.api.method import Method, MethodConfig, SamplerConfig
 from actionbench.training import encode_prompts, sample_images
 
 
@@ -148,7 +148,7 @@ def _adapter_module(tmp_path, monkeypatch, name: str, source: str) -> str:
 
 def test_an_adapter_written_for_interface_1_runs_with_warnings_naming_what_moved(tmp_path, monkeypatch):
     from actionbench.contract import check_method
-    from actionbench.registry import get_method
+    from actionbench.api.registry import get_method
 
     assert INTERFACE_VERSION == 2
     module = _adapter_module(tmp_path, monkeypatch, "old_interface_adapter", OLD_ADAPTER)
@@ -175,7 +175,7 @@ def test_old_sampler_names_on_a_config_read_the_new_place_with_a_warning():
         assert config.generation_batch_size == 3
     with pytest.raises(AttributeError, match="learning_rate"):
         config.learning_rate  # noqa: B018 - other names are still missing
-    from actionbench.config import build_config
+    from actionbench.api.config import build_config
 
     with pytest.raises(ConfigError, match=r"no setting 'negative_prompt' \(`negative_prompt` is now "
                                           r"`config.sampler.negative_prompt`\)"):
@@ -184,11 +184,11 @@ def test_old_sampler_names_on_a_config_read_the_new_place_with_a_warning():
 
 def test_an_adapter_written_for_a_newer_interface_is_refused(tmp_path, monkeypatch):
     from actionbench.contract import check_method
-    from actionbench.registry import get_method
+    from actionbench.api.registry import get_method
 
     newer = INTERFACE_VERSION + 1
     source = f"""
-        from actionbench.method import Method
+        from actionbench.api.method import Method
 
         class FutureAdapter(Method):
             name = "future"

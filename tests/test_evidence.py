@@ -15,13 +15,13 @@ from click.testing import CliRunner
 from run_fixtures import copy_run, make_run
 
 from actionbench.cli import main
-from actionbench.config import SamplerConfig
+from actionbench.api.config import SamplerConfig
 from actionbench.errors import ConfigError
 from actionbench.hashing import stable_hash
 from actionbench.io import atomic_write_json
 from actionbench.leaderboard import ValidationError, add_result, validate_results, validate_run
 from actionbench.leaderboard.validate import entry_caveats, ranked
-from actionbench.registry import get_method
+from actionbench.api.registry import get_method
 from actionbench.results_schema import record_set_sha256
 
 METHOD = "textual_inversion"

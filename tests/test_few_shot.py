@@ -112,7 +112,7 @@ def test_judges_images_and_writes_results(judge, exact_keypoints, synthetic, tmp
 
     from actionbench.worlds import synthetic as world
     from actionbench.byo import import_images
-    from actionbench.evaluator import JudgeRequest
+    from actionbench.api.evaluator import JudgeRequest
     from actionbench.io import read_json
     from actionbench.runner import judge as run_judge, judge_key, write_results
 
@@ -170,7 +170,7 @@ def test_an_exemplars_look_in_another_pose_is_not_judged_as_the_exemplars_action
         keypoint_judge, exact_keypoints, synthetic):
     """The contamination the keypoint mode exists to prevent: an image with an exemplar's background and
     clothes but another pose must not earn that exemplar's action."""
-    from actionbench.evaluator import JudgeRequest
+    from actionbench.api.evaluator import JudgeRequest
     from actionbench.worlds import synthetic as world
     from actionbench.worlds.synthetic.dataset import exemplar_spec
 
@@ -197,7 +197,7 @@ def test_an_exemplars_look_in_another_pose_is_not_judged_as_the_exemplars_action
 def test_clip_features_are_marked_contamination_biased(clip_judge, keypoint_judge, exact_keypoints, synthetic):
     """Where the classifier sees CLIP embeddings of the exemplars it can reward copying them; with the random
     tiny CLIP nothing can be said about whether it does, so the test asserts the flag, not the property."""
-    from actionbench.evaluator import JudgeRequest
+    from actionbench.api.evaluator import JudgeRequest
     from actionbench.evaluators.few_shot import FewShotJudge
     from actionbench.runfolder import judge_key
 
@@ -218,7 +218,7 @@ def test_clip_features_are_marked_contamination_biased(clip_judge, keypoint_judg
 def test_keypoint_mode_without_openpose_weights_says_how_to_fix_it(synthetic):
     """Offline (HF_HUB_OFFLINE=1 in the tests) the default detector cannot be fetched: the error names the
     option, the install command and the biased alternative, before anything is trained or generated."""
-    from actionbench.evaluator import JudgeRequest
+    from actionbench.api.evaluator import JudgeRequest
     from actionbench.evaluators.few_shot import FewShotJudge
     from actionbench.worlds import synthetic as world
 
@@ -284,7 +284,7 @@ def test_options_and_none_images(synthetic, tmp_path):
     from PIL import Image
 
     from actionbench.evaluators.few_shot import FewShotJudge
-    from actionbench.registry import get_evaluator
+    from actionbench.api.registry import get_evaluator
 
     assert get_evaluator("few_shot") is FewShotJudge
     with pytest.raises(ConfigError, match="unknown option"):

@@ -21,7 +21,7 @@ from actionbench.runner import RunOptions, RunSpec, customize, evaluate, generat
 
 from dataclasses import dataclass
 
-from actionbench.method import Method, MethodConfig
+from actionbench.api.method import Method, MethodConfig
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def test_a_nan_unit_in_a_run_keeps_the_rest(tmp_path):
 
 
 def test_config_override_of_the_wrong_type_names_the_field():
-    from actionbench.method import MethodConfig, build_config
+    from actionbench.api.method import MethodConfig, build_config
 
     with pytest.raises(ActionBenchError, match="SamplerConfig.guidance_scale expects float, got 'loud'"):
         build_config(MethodConfig, {"sampler.guidance_scale": "loud"})

@@ -232,7 +232,7 @@ def test_nothing_lost_when_the_process_dies(tmp_path):
 
 
 def test_human_judge_majority_ties_and_missing(tmp_path):
-    from actionbench.evaluator import JudgeRequest
+    from actionbench.api.evaluator import JudgeRequest
     from actionbench.evaluators.human import HumanJudge
     from actionbench.runner import judge
 
@@ -444,7 +444,7 @@ def test_import_errors_name_the_row(tmp_path):
 
 
 def test_judge_registry_lists_human_and_few_shot():
-    from actionbench.registry import get_evaluator
+    from actionbench.api.registry import get_evaluator
     from actionbench.evaluators.human import HumanJudge
 
     assert get_evaluator("human") is HumanJudge

@@ -8,7 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from actionbench.dataset import Action, Dataset, Protocol, Subject  # noqa: E402
 from actionbench.errors import ConfigError, DatasetError  # noqa: E402
-from actionbench.evaluator import JudgeRequest  # noqa: E402
+from actionbench.api.evaluator import JudgeRequest  # noqa: E402
 from actionbench.evaluators.clip_zero_shot import (  # noqa: E402
     NONE_LABEL,
     TINY_MODEL_NAME,
@@ -195,7 +195,7 @@ def test_errors_name_the_problem_and_fix(dataset):
 
 
 def test_registry_resolves_both_judges():
-    from actionbench.registry import get_evaluator
+    from actionbench.api.registry import get_evaluator
 
     assert get_evaluator("tiny") is TinyCLIPJudge
     assert get_evaluator("clip") is CLIPZeroShotJudge

@@ -15,7 +15,7 @@ from typing import Sequence
 import pytest
 from PIL import Image
 
-from actionbench.method import Artifact, Method, MethodConfig
+from actionbench.api.method import Artifact, Method, MethodConfig
 
 HERE = Path(__file__).resolve().parent
 

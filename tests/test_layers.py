@@ -9,7 +9,7 @@ Layers, each importing only those below it::
     core                                              everything else in actionbench/
 
 Every import counts, also one inside a function: a lazy import still ties the modules. The
-core reaches methods, judges and worlds only by name, through ``actionbench.registry``'s
+core reaches methods, judges and worlds only by name, through ``actionbench.api.registry``'s
 lazy tables. On top of the layers, no module may take part in an import cycle.
 """
 from __future__ import annotations

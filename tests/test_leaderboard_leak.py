@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from run_fixtures import ColourJudge, make_run
 
-from actionbench.evaluator import image_of
+from actionbench.api.evaluator import image_of
 from actionbench.leaderboard import add_result, board_frame, collect_rows, make_grid, render_leaderboard
 from actionbench.leaderboard.grids import GREEN, ORANGE, RED, choose_subjects
 

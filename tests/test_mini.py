@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from actionbench.config import SamplerConfig
-from actionbench.evaluator import JudgeRequest
+from actionbench.api.config import SamplerConfig
+from actionbench.api.evaluator import JudgeRequest
 from actionbench.worlds.mini.captions import POSE_WORDS, caption, world_looks, world_poses
 from actionbench.worlds.mini.judge import MiniJudge, load_judge_net, subject_label
 from actionbench.worlds.mini.model import MINI_RESOLUTION

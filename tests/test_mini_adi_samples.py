@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from actionbench.dataset import load_dataset
-from actionbench.registry import get_evaluator, get_suite
+from actionbench.api.registry import get_evaluator, get_suite
 from actionbench.worlds.mini.adi_samples_check import MEASURES, check_samples, context_of, read_sample
 from actionbench.worlds.mini.exemplars import ORACLE_POSES, render_oracle
 from actionbench.worlds.mini.judge_v2 import NO_TYPE, PERSON, Reading

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from actionbench.evaluator import JudgeRequest
+from actionbench.api.evaluator import JudgeRequest
 from actionbench.worlds.mini.captions import Scene, render_scenes
 from actionbench.worlds.mini.judge_v2 import NO_TYPE, MiniV2Judge, Reading, signature_leak, signature_table
 

@@ -32,7 +32,7 @@ V2_DATASET_SHA256 = "c4e171e9f9d27353583badd608778f4e434caaec9dd02c990f98dcfc996
 def test_v1_versioned_names_give_the_backbone_dataset_and_judge_mini_gave():
     from actionbench.backbone import load_backbone
     from actionbench.dataset import load_dataset
-    from actionbench.registry import get_evaluator, get_suite
+    from actionbench.api.registry import get_evaluator, get_suite
     from actionbench.worlds.synthetic import render
 
     for name in ("mini", "mini-v1"):
@@ -53,7 +53,7 @@ def test_v2_names_are_registered_and_refuse_clearly_what_is_not_there(tmp_path):
 
     from actionbench.backbone import load_backbone
     from actionbench.errors import ActionBenchError
-    from actionbench.registry import get_evaluator, get_suite
+    from actionbench.api.registry import get_evaluator, get_suite
     from actionbench.worlds.mini.folders import shipped_dir
 
     suite = get_suite("mini-v2")

@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from actionbench.config import SamplerConfig
+from actionbench.api.config import SamplerConfig
 
 SAMPLER = SamplerConfig(num_inference_steps=12, guidance_scale=4.0, batch_size=8)  # the mini docs' quick sampler
 ANIMALS = ("cat", "dog", "tiger", "panda")

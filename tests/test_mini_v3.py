@@ -34,7 +34,7 @@ def test_v3_leak_counts_the_signature_attributes_only():
 def test_v3_names_load_v2s_model_and_judge_and_step_match_the_identifier_methods():
     from actionbench.backbone import load_backbone
     from actionbench.dataset import load_dataset
-    from actionbench.registry import get_evaluator, get_suite
+    from actionbench.api.registry import get_evaluator, get_suite
 
     suite = get_suite("mini-v3")
     steps = suite.method_settings["adi"]["train_steps"]
@@ -126,7 +126,7 @@ def test_a_random_masks_row_given_its_kept_fraction_starts_without_waiting_for_a
 
 
 def test_lever_2_puts_the_signature_on_6_of_10_exemplars_and_is_gated_like_v3():
-    from actionbench.registry import get_suite
+    from actionbench.api.registry import get_suite
     from actionbench.worlds.mini.exemplars import exemplar_spec
     from actionbench.worlds.mini.table import GATE_ROWS, defaults
     from actionbench.worlds.mini.world import MINI_V3B
@@ -141,7 +141,7 @@ def test_lever_3_keeps_v3s_exemplars_and_judge_and_loads_a_model_of_its_own():
     import pytest
 
     from actionbench.errors import ActionBenchError
-    from actionbench.registry import get_suite
+    from actionbench.api.registry import get_suite
     from actionbench.worlds.mini.exemplars import exemplar_spec
     from actionbench.worlds.mini.folders import mini_folder, shipped_dir, writes_into_shipped
     from actionbench.worlds.mini.model import load_mini_backbone

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from actionbench.registry import get_method
+from actionbench.api.registry import get_method
 from actionbench.training import word_embedding
 from helpers import changed_parameters, snapshot
 

@@ -15,8 +15,8 @@ from actionbench.layerwise import (
     num_layers,
     sample_layerwise,
 )
-from actionbench.method import Artifact, SamplerConfig, build_config
-from actionbench.registry import get_method
+from actionbench.api.method import Artifact, SamplerConfig, build_config
+from actionbench.api.registry import get_method
 from actionbench.training import (
     ExemplarSet,
     draw_noise,

@@ -83,7 +83,7 @@ def test_each_stage_keeps_its_own_rate_and_a_finished_stage_its_measured_time():
 
 def test_the_image_probe_separates_the_cost_of_a_step_from_the_fixed_cost(monkeypatch):
     from actionbench import training
-    from actionbench.config import SamplerConfig
+    from actionbench.api.config import SamplerConfig
     from actionbench.plan import probe_image_seconds
 
     clock = FakeClock()

@@ -32,7 +32,7 @@ def installed_example(tmp_path, monkeypatch):
     project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
     write_dist_info(site, project["name"], project["version"], project["entry-points"])
     monkeypatch.syspath_prepend(str(site))
-    from actionbench.registry import METHODS
+    from actionbench.api.registry import METHODS
 
     METHODS.reload_entry_points()  # re-read entry points
     yield site
@@ -41,7 +41,7 @@ def installed_example(tmp_path, monkeypatch):
 
 
 def test_entry_point_method_is_listed_and_resolves(installed_example):
-    from actionbench.registry import get_method, list_methods
+    from actionbench.api.registry import get_method, list_methods
 
     entry = {e.name: e for e in list_methods()}["full_body_prompt"]
     assert entry.source.startswith("entry point (actionbench-example-method")
@@ -61,7 +61,7 @@ def test_broken_entry_point_does_not_break_listing(tmp_path, monkeypatch):
     site = tmp_path / "site"
     write_dist_info(site, "broken", "0.1", {"actionbench.methods": {"broken": "no_such_module:Nope"}})
     monkeypatch.syspath_prepend(str(site))
-    from actionbench.registry import METHODS
+    from actionbench.api.registry import METHODS
 
     METHODS.reload_entry_points()
     from click.testing import CliRunner
@@ -78,7 +78,7 @@ def test_broken_entry_point_does_not_break_listing(tmp_path, monkeypatch):
 NEW_METHOD = '''"""A method that calls its steps max_train_steps and its learning rate lr, with a second table row."""
 from dataclasses import dataclass
 
-from actionbench.method import Method, MethodConfig, TableRow
+from actionbench.api.method import Method, MethodConfig, TableRow
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class LongSteps(Method):
 def test_a_method_added_in_its_own_file_joins_the_mini_table_and_its_protocol(tmp_path, monkeypatch):
     """One file (and its package's entry point) is all a method needs: its rows reach the mini table and its
     training fields the protocol's trained list and the plan, whatever it calls them."""
-    from actionbench.registry import METHODS, get_method
+    from actionbench.api.registry import METHODS, get_method
     from actionbench.worlds.mini import protocol, table
 
     built_in = [r.name for r in table.all_rows()]
@@ -137,7 +137,7 @@ def test_a_method_whose_steps_field_is_called_otherwise_is_refused_at_its_class_
     from dataclasses import dataclass
 
     from actionbench.errors import RegistryError
-    from actionbench.method import Method, MethodConfig, TableRow
+    from actionbench.api.method import Method, MethodConfig, TableRow
 
     @dataclass(frozen=True)
     class OwnNames(MethodConfig):

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from actionbench.errors import ConfigError
-from actionbench.method import Artifact, build_config
-from actionbench.registry import get_method
+from actionbench.api.method import Artifact, build_config
+from actionbench.api.registry import get_method
 from actionbench.training import ExemplarSet, draw_noise, fixed_generator, word_embedding
 from helpers import changed_parameters, snapshot
 

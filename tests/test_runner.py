@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from actionbench.errors import ActionBenchError, TrainingError
-from actionbench.evaluator import Evaluator, Judgment
-from actionbench.method import Artifact, Method, MethodConfig
+from actionbench.api.evaluator import Evaluator, Judgment
+from actionbench.api.method import Artifact, Method, MethodConfig
 from actionbench.runner import RunOptions, RunSpec, customize, evaluate, generate, in_shard, open_run, parse_shard
 
 CALLS = {"customize": 0, "generate": 0}

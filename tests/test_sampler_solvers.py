@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actionbench.config import SamplerConfig
+from actionbench.api.config import SamplerConfig
 from actionbench.errors import ConfigError
 
 

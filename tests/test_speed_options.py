@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from actionbench.backbone import apply_options, load_backbone
-from actionbench.config import SamplerConfig
+from actionbench.api.config import SamplerConfig
 from actionbench.training import denoising_loss, draw_noise, encode_prompts, sample_images
 
 CFG = SamplerConfig(num_inference_steps=2, batch_size=2)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from actionbench.method import Artifact, build_config
-from actionbench.registry import get_method
+from actionbench.api.method import Artifact, build_config
+from actionbench.api.registry import get_method
 from actionbench.training import (
     ExemplarSet,
     denoising_loss,

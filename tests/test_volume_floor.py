@@ -11,7 +11,7 @@ import _volume  # noqa: E402
 from actionbench.backbone import load_backbone  # noqa: E402
 from actionbench.dataset import load_dataset  # noqa: E402
 from actionbench.methods import adi_samples  # noqa: E402
-from actionbench.spec import RunSpec  # noqa: E402
+from actionbench.api.spec import RunSpec  # noqa: E402
 from actionbench.worlds.mini.table import rows_by_name  # noqa: E402
 
 

@@ -12,9 +12,9 @@ from PIL import Image
 
 from actionbench.dataset import load_dataset
 from actionbench.errors import ActionBenchError, ConfigError
-from actionbench.evaluator import JudgeRequest
+from actionbench.api.evaluator import JudgeRequest
 from actionbench.evaluators.vqa import DEFAULT_MODEL, DEFAULT_TEMPLATE, VQAJudge, verdict
-from actionbench.registry import get_evaluator
+from actionbench.api.registry import get_evaluator
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 WORDS = ["<pad>", "<unk>", "<s>", "</s>", "<image>", "Yes", "No", "USER", "ASSISTANT", ":", "Does", "this", "figure",

@@ -23,7 +23,7 @@ def list_registered(registry, describe) -> None:
 @friendly_errors
 def methods():
     """List available methods."""
-    from actionbench.registry import METHODS
+    from actionbench.api.registry import METHODS
 
     list_registered(METHODS, lambda cls: cls.summary)
 
@@ -32,7 +32,7 @@ def methods():
 @friendly_errors
 def judges():
     """List available judges."""
-    from actionbench.registry import JUDGES
+    from actionbench.api.registry import JUDGES
 
     list_registered(JUDGES, lambda cls: (cls.__doc__ or "").strip().splitlines()[0])
 
@@ -41,7 +41,7 @@ def judges():
 @friendly_errors
 def suites():
     """List suites: the backbone, dataset and judge each bundles (--suite NAME)."""
-    from actionbench.registry import SUITES
+    from actionbench.api.registry import SUITES
 
     list_registered(SUITES, lambda s: f"{s.backbone} + {s.dataset} + judge {s.judge}: {s.description}")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from actionbench.spec import RunOptions, RunSpec, parse_overrides, parse_shard
+from actionbench.api.spec import RunOptions, RunSpec, parse_overrides, parse_shard
 
 
 def default_device() -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from actionbench.errors import friendly_errors
-from actionbench.spec import DEFAULT_JUDGE, RunOptions, RunSpec
+from actionbench.api.spec import DEFAULT_JUDGE, RunOptions, RunSpec
 
 from .options import default_device, judge_option, judge_options_from, launcher_shard, run_options
 

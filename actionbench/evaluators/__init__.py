@@ -1,4 +1,4 @@
 """Judges: automatic (CLIP zero-shot, few-shot) and human. Import as ``actionbench.evaluators``."""
-from actionbench.evaluator import Evaluator, Judgment, JudgeRequest
+from actionbench.api.evaluator import Evaluator, Judgment, JudgeRequest
 
 __all__ = ["Evaluator", "Judgment", "JudgeRequest"]

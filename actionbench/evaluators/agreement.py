@@ -333,7 +333,7 @@ def labels_db_for(run) -> Path | None:
 
 
 def attach_human_agreement(run, evaluator, key: str, record: dict) -> None:
-    """A results hook (``actionbench.registry.RESULT_HOOKS``): where human labels exist for the run,
+    """A results hook (``actionbench.api.registry.RESULT_HOOKS``): where human labels exist for the run,
     record how the automatic judge agrees with them (overall, and per image under ``human``)."""
     if getattr(evaluator, "human", False):
         return

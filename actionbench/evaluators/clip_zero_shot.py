@@ -36,7 +36,7 @@ from actionbench.dataset import Dataset
 from actionbench.errors import ActionBenchError, ConfigError
 from actionbench.hashing import sha256_file, stable_hash
 
-from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
+from actionbench.api.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 
 NONE_LABEL = "<none>"
 

@@ -59,7 +59,7 @@ from typing import Any, ClassVar, Sequence
 
 from actionbench.dataset import Dataset
 from actionbench.errors import ActionBenchError, ConfigError, optional_import
-from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
+from actionbench.api.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.pose import OPENPOSE_ANNOTATORS, mirror_pose_features, pose_features
 
 from .clip_zero_shot import NONE_LABEL, CLIPZeroShotJudge, TinyCLIPJudge

@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Sequence
 
 from actionbench.dataset import Dataset
 from actionbench.errors import ActionBenchError, ConfigError
-from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
+from actionbench.api.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.hashing import sha256_file, stable_hash
 
 DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"

@@ -49,7 +49,7 @@ def reproduce_spec(results: Mapping):
 
 def reproduce_options(results: Mapping, out: str | Path, device: str = "cpu", data_root: str | Path | None = None):
     """``RunOptions`` that rebuild the entry's backbone as recorded (dtype, attention) into ``out``."""
-    from actionbench.spec import RunOptions
+    from actionbench.api.spec import RunOptions
 
     backbone = results["spec"].get("backbone") or {}
     return RunOptions(out=Path(out), device=device, dtype=DTYPES.get(str(backbone.get("dtype")), "fp32"),

@@ -47,7 +47,7 @@ import torch
 
 from actionbench.errors import ArtifactError, ConfigError, TrainingError
 from actionbench.layerwise import generate_with_identifiers, identifier_conditioning, layerwise_processors, num_layers
-from actionbench.method import Artifact, Method, MethodConfig, TableRow
+from actionbench.api.method import Artifact, Method, MethodConfig, TableRow
 from actionbench.training import (
     ExemplarSet,
     NoiseDraw,

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import torch
 
-from actionbench.config import SamplerConfig
+from actionbench.api.config import SamplerConfig
 from actionbench.errors import ConfigError
 from actionbench.hashing import sha256_file, stable_hash
 from actionbench.io import load_image, make_temp_dir

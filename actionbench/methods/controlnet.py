@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from actionbench.errors import ActionBenchError, ConfigError
-from actionbench.method import Artifact, Method, MethodConfig
+from actionbench.api.method import Artifact, Method, MethodConfig
 from actionbench.pose import OPENPOSE_ANNOTATORS, is_blank, load_pose_extractor, resolve_extractor_name
 from actionbench.training import encode_prompts, sample_images
 

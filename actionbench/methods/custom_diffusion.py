@@ -23,7 +23,7 @@ from typing import Sequence
 import torch
 
 from actionbench.errors import ArtifactError
-from actionbench.method import Artifact, Method
+from actionbench.api.method import Artifact, Method
 from actionbench.training import (
     ArtifactModels,
     ExemplarSet,

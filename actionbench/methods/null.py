@@ -12,7 +12,7 @@ from typing import Sequence
 
 import torch
 
-from actionbench.method import Artifact, Method, MethodConfig
+from actionbench.api.method import Artifact, Method, MethodConfig
 from actionbench.training import encode_prompts, placeholder_for, sample_images, word_embedding
 
 

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from actionbench.errors import ConfigError
-from actionbench.method import Artifact, Method, MethodConfig
+from actionbench.api.method import Artifact, Method, MethodConfig
 from actionbench.training import (
     ExemplarSet,
     denoising_loss,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from actionbench.method import Artifact, Method, MethodConfig
+from actionbench.api.method import Artifact, Method, MethodConfig
 from actionbench.training import encode_prompts, sample_images
 
 

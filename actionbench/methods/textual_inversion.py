@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from actionbench.method import Artifact, Method, MethodConfig
+from actionbench.api.method import Artifact, Method, MethodConfig
 from actionbench.training import (
     ExemplarSet,
     denoising_loss,

@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from actionbench.config import MethodConfig, SamplerConfig
+from actionbench.api.config import MethodConfig, SamplerConfig
 from actionbench.errors import ConfigError
 from actionbench.report import progress
 

@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-from actionbench.config import SamplerConfig
+from actionbench.api.config import SamplerConfig
 
 from .text import encode_prompts
 

@@ -5,5 +5,5 @@
 with an exact judge: the offline place where methods really learn.
 
 The core never imports a world: it finds their backbones, datasets, judges and suites by name
-through the lazy tables in ``actionbench.registry``.
+through the lazy tables in ``actionbench.api.registry``.
 """

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 from actionbench.errors import ActionBenchError, ConfigError
-from actionbench.evaluator import Evaluator, JudgeRequest, Judgment
+from actionbench.api.evaluator import Evaluator, JudgeRequest, Judgment
 
 from .store import DEFAULT_DB, LABELS_DB_ENV, QUESTIONS, LabelStore, check_ties
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from actionbench.config import build_config
+from actionbench.api.config import build_config
 from actionbench.methods.adi import ADI
 from actionbench.methods.adi_samples import action_different_samples, oracle_samples
 from actionbench.worlds.mini.judge_v2 import NO_TYPE, PERSON, Reading

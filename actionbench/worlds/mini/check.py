@@ -69,7 +69,7 @@ def colour_share(image, rgb: Sequence[int], tolerance: float = COLOUR_TOLERANCE)
 def sample_prompts(backbone, prompts: Sequence[str], seeds: Sequence[int], steps: int = 12,
                    guidance: float = 4.0) -> dict[str, list]:
     """prompt -> one image per seed (DDIM ``steps``, guidance ``guidance``: the mini docs' sampler)."""
-    from actionbench.config import SamplerConfig
+    from actionbench.api.config import SamplerConfig
     from actionbench.training import encode_prompts, sample_images
 
     sampler = SamplerConfig(num_inference_steps=steps, guidance_scale=guidance, batch_size=len(seeds))

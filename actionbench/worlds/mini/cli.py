@@ -254,7 +254,7 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
     chosen = rows_by_name([r.strip() for r in rows.split(",")] if rows else default_rows)
     train_seeds = train_seeds or default_seeds
     jobs = jobs or max(1, os.cpu_count() or 1)
-    from actionbench.spec import parse_overrides
+    from actionbench.api.spec import parse_overrides
 
     done, failed = run_table(chosen, suite, Path(runs_dir), train_seeds, jobs, parse_overrides(overrides))
     results = [path for _, path in done]
@@ -298,8 +298,8 @@ def adi_samples_cmd(suite, overrides, out):
     from actionbench.backbone import load_backbone
     from actionbench.dataset import load_dataset
     from actionbench.io import atomic_write_json
-    from actionbench.registry import get_evaluator, get_suite
-    from actionbench.spec import parse_overrides
+    from actionbench.api.registry import get_evaluator, get_suite
+    from actionbench.api.spec import parse_overrides
     from actionbench.worlds.mini.adi_samples_check import MEASURES, check_samples
 
     the_suite = get_suite(suite)
@@ -385,12 +385,12 @@ def masks_cmd(suite, stages, draws, seed, out):
     """How selective ADI's masks are: the share of the context direction's and of the action direction's gradient
     energy each mask keeps, per kept fraction (1.0 = random), per action, for each threshold preset."""
     from actionbench.backbone import load_backbone
-    from actionbench.config import build_config
+    from actionbench.api.config import build_config
     from actionbench.dataset import load_dataset
     from actionbench.io import atomic_write_json
     from actionbench.methods.adi import ADI
     from actionbench.methods.p_plus import PPlus
-    from actionbench.registry import get_suite
+    from actionbench.api.registry import get_suite
     from actionbench.worlds.mini.masks import diagnose, format_table
     from actionbench.worlds.mini.world import world_named
 

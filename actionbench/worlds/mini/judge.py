@@ -28,8 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from actionbench.config import SamplerConfig
-from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
+from actionbench.api.config import SamplerConfig
+from actionbench.api.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, refuse_shipped, shipped_dir
 from actionbench.worlds.mini.world import MINI_V1, WorldSpec
 

@@ -67,7 +67,7 @@ def sample_scenes(backbone, scenes: Sequence[Scene], steps: int = CHECK_STEPS, g
     """One image per scene from its prompt, seeded by the scene's seed."""
     import torch
 
-    from actionbench.config import SamplerConfig
+    from actionbench.api.config import SamplerConfig
     from actionbench.report import progress
     from actionbench.training import encode_prompts, sample_images
 
@@ -153,8 +153,8 @@ def target_pose_images(model, dataset, per_action: int, steps: int = CHECK_STEPS
     ``controlnet`` method: an exemplar's exact skeleton, the prompt the subject's name alone), subjects in turn."""
     import tempfile
 
-    from actionbench.config import build_config
-    from actionbench.registry import get_method
+    from actionbench.api.config import build_config
+    from actionbench.api.registry import get_method
 
     cls = get_method("controlnet")
     method = cls(model, build_config(cls.Config, {"sampler.num_inference_steps": steps}))

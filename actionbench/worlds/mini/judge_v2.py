@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from actionbench.evaluator import Evaluator, JudgeRequest, Judgment, image_of
+from actionbench.api.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, refuse_shipped, shipped_dir
 from actionbench.worlds.mini.judge import (HELDOUT_STRENGTH, THROUGH_MODEL_STRENGTH, conv_features, to_tensor,
                                            train_classifier)

@@ -48,7 +48,7 @@ PROTOCOL_FILE = "protocol.json"
 def trained_methods() -> list[tuple[str, str, str]]:
     """(method, its learning-rate field, its step field) of every registered method that trains: those declaring
     both ``lr_field`` and ``steps_field``, the built-ins first. ADI's tuning is its own row (``TUNING_ROW``)."""
-    from actionbench.registry import method_classes
+    from actionbench.api.registry import method_classes
 
     return [(name, cls.lr_field, cls.steps_field) for name, cls in method_classes()
             if cls.steps_field is not None and cls.lr_field is not None]
@@ -125,7 +125,7 @@ def sampler_steps(backbone, judge, prompts: list[tuple[str, str, str]], seeds: l
                   solvers: tuple[str, ...] | None = None) -> tuple[tuple[str, int], dict]:
     """Rule 1 on the base model: the chosen (solver, steps), and each solver's agreement with the 50-step DDIM
     images per candidate step count (``{solver: {steps: share}}``)."""
-    from actionbench.config import SamplerConfig
+    from actionbench.api.config import SamplerConfig
     from actionbench.training import encode_prompts, sample_images
 
     def readings(solver: str, steps: int) -> list[tuple[str, str]]:
@@ -160,8 +160,8 @@ def method_curves(backbone, dataset, method: str, lr_field: str, steps_field: st
     """Held-out curves of one method at each learning-rate multiple, on the first and last actions."""
     import tempfile
 
-    from actionbench.config import build_config
-    from actionbench.registry import get_method
+    from actionbench.api.config import build_config
+    from actionbench.api.registry import get_method
     from actionbench.training.loop import heldout_tracking
 
     cls = get_method(method)
@@ -220,7 +220,7 @@ def save_protocol(record: dict, out: Path) -> Path:
 def reapply_rule(record: dict) -> dict:
     """The record's settings and reasons derived again from its stored curves by the current rule (rules 2
     and 3): for records measured in parts (``--methods``) or before a change of the rule; no training."""
-    from actionbench.registry import get_method
+    from actionbench.api.registry import get_method
 
     fields = {method: (lr_field, steps_field) for method, lr_field, steps_field in trained_methods()}
     rows = []
@@ -333,7 +333,7 @@ def run_protocol(backbone_name: str, dataset_name: str, judge_name: str, out: Pa
 
     from actionbench.backbone import load_backbone
     from actionbench.dataset import load_dataset
-    from actionbench.registry import get_evaluator
+    from actionbench.api.registry import get_evaluator
     from actionbench.worlds.mini.captions import POSE_WORDS
 
     torch.set_num_threads(1)

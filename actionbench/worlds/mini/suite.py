@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from actionbench.spec import Suite
+from actionbench.api.spec import Suite
 from actionbench.worlds.mini.folders import ShippedDataError, shipped_dir
 from actionbench.worlds.mini.protocol import PROTOCOL_FILE, method_settings
 from actionbench.worlds.mini.world import PLAIN_NAME_WORLD, WORLDS, world_named

@@ -38,7 +38,7 @@ def all_rows() -> tuple[Row, ...]:
         ConfigError: two methods bring rows of one name, or a control takes its fraction from no row.
     """
     from actionbench.errors import ConfigError
-    from actionbench.registry import method_classes
+    from actionbench.api.registry import method_classes
 
     rows: list[Row] = []
     for method, cls in method_classes():
@@ -58,7 +58,7 @@ def all_rows() -> tuple[Row, ...]:
 def default_row_names() -> tuple[str, ...]:
     """Every method at its own settings, the floor, and ADI's two controls (each method's ``default_table_rows``):
     the table of a world without a pre-registered test."""
-    from actionbench.registry import method_classes
+    from actionbench.api.registry import method_classes
 
     names: list[str] = []
     for method, cls in method_classes():

@@ -15,8 +15,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
-from .errors import ConfigError
-from .hashing import stable_hash, to_jsonable
+from ..errors import ConfigError
+from ..hashing import stable_hash, to_jsonable
 
 SAMPLER_MOVES = {"num_inference_steps": "num_inference_steps", "guidance_scale": "guidance_scale",
                  "negative_prompt": "negative_prompt", "generation_batch_size": "batch_size"}

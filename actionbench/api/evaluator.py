@@ -1,7 +1,7 @@
 """The judge interface: per image, is the target action shown? is the target subject shown?
 
 Judges live in ``actionbench.evaluators`` (and in the worlds); the core knows them by name only,
-through ``actionbench.registry.JUDGES``.
+through ``actionbench.api.registry.JUDGES``.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from .dataset import Dataset
+from ..dataset import Dataset
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,8 @@ class Evaluator(ABC):
     def __init__(self, dataset: Dataset, device: str = "cpu", **options: Any):
         custom = (getattr(dataset, "extra", None) or {}).get("custom")
         if custom and not self.reads_subject_words:
-            from .custom import describe
-            from .errors import ConfigError
+            from ..custom import describe
+            from ..errors import ConfigError
 
             raise ConfigError(f"judge '{self.name}' knows only the subjects it was made for, so it cannot judge "
                               f"{describe(custom)}; choose a judge that reads the subject's words (e.g. --judge clip)")
@@ -88,7 +88,7 @@ class Evaluator(ABC):
 def image_of(request: JudgeRequest):
     from PIL import Image
 
-    from .io import load_image
+    from ..io import load_image
 
     if isinstance(request.image, (str, Path)):
         return load_image(request.image)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from .errors import RegistryError
+from ..errors import RegistryError
 
 # --- the built-in tables ----------------------------------------------------------------------
 
@@ -68,7 +68,7 @@ BUILTIN_DATASETS = {
     "mini-v3c": "actionbench.worlds.mini.dataset:load_mini_v3c_dataset",
 }
 BUILTIN_SUITES = {
-    "v1": "actionbench.spec:V1_SUITE",
+    "v1": "actionbench.api.spec:V1_SUITE",
     "mini": "actionbench.worlds.mini.suite:MINI_SUITE",
     "mini-v1": "actionbench.worlds.mini.suite:MINI_V1_SUITE",
     "mini-v2": "actionbench.worlds.mini.suite:MINI_V2_SUITE",
@@ -202,9 +202,9 @@ class Registry:
         return obj
 
 
-METHODS = Registry("method", "actionbench.methods", BUILTIN_METHODS, base="actionbench.method:Method",
+METHODS = Registry("method", "actionbench.methods", BUILTIN_METHODS, base="actionbench.api.method:Method",
                    allow_paths=True)
-JUDGES = Registry("judge", "actionbench.evaluators", BUILTIN_JUDGES, base="actionbench.evaluator:Evaluator",
+JUDGES = Registry("judge", "actionbench.evaluators", BUILTIN_JUDGES, base="actionbench.api.evaluator:Evaluator",
                   allow_paths=True)
 BACKBONES = Registry("backbone", "actionbench.backbones", BUILTIN_BACKBONES, prefixes=True)
 DATASETS = Registry("dataset", "actionbench.datasets", BUILTIN_DATASETS)
@@ -246,5 +246,5 @@ def list_evaluators() -> list[Entry]:
 
 
 def get_suite(name: str):
-    """The ``actionbench.spec.Suite`` registered as ``name``."""
+    """The ``actionbench.api.spec.Suite`` registered as ``name``."""
     return SUITES.get(name)

@@ -17,9 +17,9 @@ from typing import Any, ClassVar, Mapping, Sequence
 import torch
 
 from .config import SAMPLER_MOVES, MethodConfig, SamplerConfig, build_config, moved_setting, presets_of, setting_names  # noqa: F401 - the method API in one place
-from .errors import ArtifactError, ConfigError, RegistryError
-from .hashing import stable_hash, to_jsonable
-from .io import make_temp_dir
+from ..errors import ArtifactError, ConfigError, RegistryError
+from ..hashing import stable_hash, to_jsonable
+from ..io import make_temp_dir
 
 INTERFACE_VERSION = 2
 """The method interface this ActionBench implements. An adapter sets ``interface_version`` to the one it
@@ -144,7 +144,7 @@ def interface_notice(cls: type) -> str:
     Raises:
         RegistryError: the adapter declares an interface newer than this ActionBench's, or no valid version.
     """
-    from . import __version__
+    from .. import __version__
 
     declared = getattr(cls, "interface_version", INTERFACE_VERSION)
     where = f"method {cls.__module__}:{cls.__qualname__}"

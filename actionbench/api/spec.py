@@ -16,11 +16,11 @@ from typing import Any, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .config import MethodConfig, build_config
-from .errors import ConfigError
-from .hashing import stable_hash, to_jsonable
+from ..errors import ConfigError
+from ..hashing import stable_hash, to_jsonable
 
 if TYPE_CHECKING:
-    from .custom import Custom
+    from ..custom import Custom
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def get_suite(name: str) -> Suite:
 
     suite = SUITES.get(name)
     if not isinstance(suite, Suite):
-        raise ConfigError(f"suite '{name}' resolves to {suite!r}, not an actionbench.spec.Suite")
+        raise ConfigError(f"suite '{name}' resolves to {suite!r}, not an actionbench.api.spec.Suite")
     return suite
 
 
@@ -136,7 +136,7 @@ class RunSpec:
 
     def load_dataset(self, root: str | Path | None = None):
         """The dataset this spec runs on: its ``dataset`` with the spec's own subjects and prompts, if any."""
-        from .dataset import load_dataset
+        from ..dataset import load_dataset
 
         dataset = load_dataset(self.dataset, root=root)
         return dataset if self.custom is None else self.custom.apply(dataset)
