@@ -46,8 +46,8 @@ _LAZY = {
     "list_methods": ("actionbench.api.registry", "list_methods"),
     "get_evaluator": ("actionbench.api.registry", "get_evaluator"),
     "list_evaluators": ("actionbench.api.registry", "list_evaluators"),
-    "RunSpec": ("actionbench.runner", "RunSpec"),
-    "evaluate": ("actionbench.runner", "evaluate"),
+    "RunSpec": ("actionbench.run.runner", "RunSpec"),
+    "evaluate": ("actionbench.run.runner", "evaluate"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -190,8 +190,8 @@ def import_images(source: str | Path, dataset: str = "v1", out: str | Path | Non
     Reusing ``out`` with the same images only fills in what is missing; different images (or a
     different dataset) in an existing folder is an error, never a silent mix.
     """
-    from .runfolder import SPEC_FILE, check_run_folder, check_same_spec, remove_run_temporaries, remove_written
-    from .runner import open_existing_run
+    from .run.runfolder import SPEC_FILE, check_run_folder, check_same_spec, remove_run_temporaries, remove_written
+    from .run.runner import open_existing_run
 
     source = Path(source)
     data = load_dataset(dataset, root=data_root)
@@ -231,7 +231,7 @@ def judge_images(images: str | Path, dataset: str = "v1", judge_name: str = DEFA
     Returns the path of ``results.json`` in the run folder (default ``runs/byo-<hash>``).
     """
     from .results import now_iso
-    from .runner import judge, judge_key, make_evaluator, write_results
+    from .run.runner import judge, judge_key, make_evaluator, write_results
 
     started, t0 = now_iso(), time.perf_counter()
     run = import_images(images, dataset=dataset, out=out, data_root=data_root)

@@ -30,7 +30,7 @@ from .io import read_json
 from .results_check import check_coverage, check_metrics, check_results, compare_values, expected_units, listed
 from .results_schema import derived_blocks, is_legacy, judge_folder
 
-SPEC_FILE = "spec.json"  # as actionbench.runfolder names it
+SPEC_FILE = "spec.json"  # as actionbench.run.runfolder names it
 ARTIFACT_JSON = "artifact.json"  # as actionbench.api.method names it
 
 

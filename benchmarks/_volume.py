@@ -1,6 +1,6 @@
 """Section ``floor`` of ``speed.py``: what a job's volume of work costs at the model's own speed.
 
-A run's plan (``actionbench.plan.plan_run``, the same count ``--dry-run`` and the ETAs use) counts its
+A run's plan (``actionbench.run.plan.plan_run``, the same count ``--dry-run`` and the ETAs use) counts its
 work in UNet rows: one latent through one forward pass; a training step of B rows counts 3B (forward
 and backward), a guided DDIM step 2 rows per image; ADI adds its action-different tunings and images
 while they are not cached. Rows times the CPU of one UNet row, measured here, is the job's *volume
@@ -22,7 +22,7 @@ def row_cpu_seconds(backbone, batch: int = 32, train_rows: int = 12, repeats: in
     requires grad, as an inversion step runs it: section ``step``'s UNet floor). Medians after a warm-up."""
     from speed import floor_variants, timed
 
-    from actionbench.plan import probe_row_seconds
+    from actionbench.run.plan import probe_row_seconds
     from actionbench.training import fixed_generator
 
     unet_pass = timed(floor_variants(backbone, train_rows, ["a photo of a person"], fixed_generator(0))["unet"])
@@ -34,9 +34,9 @@ def row_cpu_seconds(backbone, batch: int = 32, train_rows: int = 12, repeats: in
 def row_plan(row, suite: str, backbone, dataset) -> dict:
     """UNet rows of one table row, one training seed, on a clean machine (nothing cached):
     {"customize": rows, "generate": rows, "tuning": rows of ADI's action-different images in customize}."""
-    from actionbench.plan import plan_run
+    from actionbench.run.plan import plan_run
     from actionbench.api.registry import get_method
-    from actionbench.runfolder import Run
+    from actionbench.run.runfolder import Run
     from actionbench.api.spec import RunSpec
 
     def rows_of(settings: dict, scratch: Path) -> dict:

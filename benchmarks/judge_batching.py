@@ -19,7 +19,7 @@ def main() -> None:
 
     from actionbench.dataset import load_dataset
     from actionbench.api.evaluator import JudgeRequest
-    from actionbench.runner import make_evaluator
+    from actionbench.run.runner import make_evaluator
 
     data = load_dataset("synthetic")
     exemplars = [(a, ex) for a in data.actions for ex in a.exemplars][: args.images]

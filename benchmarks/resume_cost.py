@@ -36,7 +36,7 @@ class Paint(Method):
 
 
 def main() -> None:
-    from actionbench.runner import RunOptions, RunSpec, evaluate, open_run
+    from actionbench.run.runner import RunOptions, RunSpec, evaluate, open_run
 
     spec = RunSpec.build("__main__:Paint", {}, backbone="tiny", dataset="synthetic", judge="tiny")
     out = Path(tempfile.mkdtemp(prefix="resume-")) / "run"

@@ -452,7 +452,7 @@ def tune_section(args) -> None:
 
 def main_section(args) -> None:
     from actionbench.io import read_json
-    from actionbench.runfolder import summed_cpu_time
+    from actionbench.run.runfolder import summed_cpu_time
 
     work = Path(tempfile.mkdtemp(prefix="speed-main-"))
     out = work / "run"
@@ -480,7 +480,7 @@ def main_section(args) -> None:
 
 
 def table_section(args) -> None:
-    from actionbench.runfolder import SPEC_FILE, summed_cpu_time, summed_timings
+    from actionbench.run.runfolder import SPEC_FILE, summed_cpu_time, summed_timings
 
     root = Path(args.table)
     folders = [root] if (root / SPEC_FILE).is_file() else sorted(p for p in root.iterdir() if (p / SPEC_FILE).is_file())
@@ -512,7 +512,7 @@ def table_section(args) -> None:
 def run_cpu_per_seed(folder: Path) -> tuple[float, int] | None:
     """(CPU seconds per training seed, seeds) of a run folder whose every process recorded its CPU, else None."""
     from actionbench.io import read_json
-    from actionbench.runfolder import SPEC_FILE, summed_cpu_time
+    from actionbench.run.runfolder import SPEC_FILE, summed_cpu_time
 
     if not (folder / SPEC_FILE).is_file():
         return None

@@ -77,7 +77,7 @@ def make_run(root: Path, name: str, right: Callable = lambda a, s, k, seed: True
     results written. With ``artifacts``, each action gets an ``artifact.json`` as ``Artifact.save`` writes it; by
     default where the method trains, since ``leaderboard --add`` wants a trained method's artifacts."""
     from actionbench.results import now_iso
-    from actionbench.runner import judge as judge_run, open_existing_run, write_results
+    from actionbench.run.runner import judge as judge_run, open_existing_run, write_results
 
     out = Path(root) / name
     out.mkdir(parents=True, exist_ok=True)

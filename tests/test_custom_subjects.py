@@ -126,7 +126,7 @@ def test_eval_with_your_own_subjects_and_prompts(tmp_path):
     from actionbench.cli import main
     from actionbench.leaderboard import add_result, validate_results
     from actionbench.leaderboard.validate import ranked
-    from actionbench.runner import open_existing_run
+    from actionbench.run.runner import open_existing_run
 
     subjects, prompts = _files(tmp_path, subjects="id,category,name\nfox,animal,a red fox\n")
     out = tmp_path / "run"

@@ -65,7 +65,7 @@ def _images(folder: Path) -> dict:
 def single_process_run(tmp_path_factory):
     """The reference: one process, one thread (torchrun gives each of its processes one thread, and CPU
     kernels round differently with another thread count: bit-identity holds for the same device and threads)."""
-    from actionbench.runner import RunOptions, RunSpec, evaluate
+    from actionbench.run.runner import RunOptions, RunSpec, evaluate
 
     import torch
 

@@ -6,7 +6,7 @@ import pytest
 
 from actionbench.errors import ActionBenchError
 from actionbench.io import atomic_write_text, is_toolkit_temporary, make_temp_dir, remove_stale_temporaries
-from actionbench.runfolder import check_run_folder, remove_run_temporaries
+from actionbench.run.runfolder import check_run_folder, remove_run_temporaries
 
 
 def _user_tmp_files(out):
@@ -119,7 +119,7 @@ def run_with_code_changed_midway(tmp_path_factory):
     import json
 
     from actionbench import code_state
-    from actionbench.runner import RunOptions, RunSpec, evaluate
+    from actionbench.run.runner import RunOptions, RunSpec, evaluate
 
     out = tmp_path_factory.mktemp("edges") / "run"
     spec = RunSpec.build(f"{__name__}:FlatMethod", {}, backbone="tiny", dataset="synthetic", judge="tiny")
@@ -135,7 +135,7 @@ def run_with_code_changed_midway(tmp_path_factory):
 
 def test_code_state_is_recorded_at_start_before_customize(tmp_path):
     from actionbench import code_state
-    from actionbench.runner import RunOptions, RunSpec, open_run
+    from actionbench.run.runner import RunOptions, RunSpec, open_run
 
     spec = RunSpec.build(f"{__name__}:FlatMethod", {}, backbone="tiny", dataset="synthetic", judge="tiny")
     run = open_run(spec, RunOptions(out=tmp_path / "run"))
@@ -223,7 +223,7 @@ class WeightlessJudge(Evaluator):
 
 
 def test_a_run_refused_after_its_folder_was_opened_leaves_nothing(tmp_path):
-    from actionbench.runner import RunOptions, RunSpec, evaluate
+    from actionbench.run.runner import RunOptions, RunSpec, evaluate
 
     spec = RunSpec.build(f"{__name__}:FlatMethod", {}, backbone="tiny", dataset="synthetic",
                          judge=f"{__name__}:WeightlessJudge")

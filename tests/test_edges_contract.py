@@ -45,7 +45,7 @@ def test_check_method_refuses_images_off_the_backbones_resolution():
 
 
 def test_the_runner_refuses_images_off_the_backbones_resolution(tmp_path):
-    from actionbench.runner import RunOptions, RunSpec, evaluate
+    from actionbench.run.runner import RunOptions, RunSpec, evaluate
 
     spec = RunSpec.build(WIDE, {}, backbone="tiny", dataset="synthetic", judge="tiny")
     with pytest.raises(ActionBenchError, match=rf"method {WIDE} broke the generate contract for .*: images are "

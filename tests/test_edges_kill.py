@@ -53,7 +53,7 @@ def _judgments(out: Path) -> list[Path]:
 
 def _rerun_finishes(out: Path) -> dict:
     """After a kill: the state is sane, and the same command, rerun, completes every unit."""
-    from actionbench.runner import RunOptions, RunSpec, evaluate
+    from actionbench.run.runner import RunOptions, RunSpec, evaluate
 
     assert not (out / "results.json").exists()  # never half of one
     status = json.loads((out / "status.json").read_text())  # readable: written atomically

@@ -114,7 +114,7 @@ def test_judges_images_and_writes_results(judge, exact_keypoints, synthetic, tmp
     from actionbench.byo import import_images
     from actionbench.api.evaluator import JudgeRequest
     from actionbench.io import read_json
-    from actionbench.runner import judge as run_judge, judge_key, write_results
+    from actionbench.run.runner import judge as run_judge, judge_key, write_results
 
     requests = [JudgeRequest(f"cheer/man/{k}", "cheer", "man", exact_keypoints.show(world.render("man", "cheer", 96, seed=k)))
                 for k in range(2)]
@@ -199,7 +199,7 @@ def test_clip_features_are_marked_contamination_biased(clip_judge, keypoint_judg
     tiny CLIP nothing can be said about whether it does, so the test asserts the flag, not the property."""
     from actionbench.api.evaluator import JudgeRequest
     from actionbench.evaluators.few_shot import FewShotJudge
-    from actionbench.runfolder import judge_key
+    from actionbench.run.runfolder import judge_key
 
     biased = clip_judge.describe()
     assert biased["contamination_biased"] is True and "exemplars" in biased["contamination"]

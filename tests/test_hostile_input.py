@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from actionbench.errors import ActionBenchError, DatasetError, SchemaError, TrainingError
-from actionbench.runner import RunOptions, RunSpec, customize, evaluate, generate, open_run
+from actionbench.run.runner import RunOptions, RunSpec, customize, evaluate, generate, open_run
 
 from dataclasses import dataclass
 

@@ -43,7 +43,7 @@ def make_toy_run(folder: Path, dataset, seed: int = 0):
     import numpy as np
     from PIL import Image
 
-    from actionbench.runner import Run
+    from actionbench.run.runner import Run
 
     rng = np.random.default_rng(seed)
     run = Run(folder, None, dataset)
@@ -234,7 +234,7 @@ def test_nothing_lost_when_the_process_dies(tmp_path):
 def test_human_judge_majority_ties_and_missing(tmp_path):
     from actionbench.api.evaluator import JudgeRequest
     from actionbench.evaluators.human import HumanJudge
-    from actionbench.runner import judge
+    from actionbench.run.runner import judge
 
     app, store, dataset, (run,) = make_app(tmp_path)
     units = run.units()

@@ -373,7 +373,7 @@ def test_reproduce_of_an_entry_whose_config_layout_changed_names_the_commit_that
 
 
 def test_reproduce_says_whether_the_new_numbers_fall_inside_the_entrys_intervals(built, tmp_path, monkeypatch):
-    from actionbench import runner
+    from actionbench.run import runner
 
     entry = add_result(built["good"], tmp_path / "board", name="good")
     again = {"close": make_run(tmp_path, "close", lambda a, s, k, seed: (a in ("cheer", "sit") and (a, s) != ("cheer", "man"),

@@ -60,7 +60,7 @@ def _state(out: Path) -> dict:
 
 @pytest.mark.slow
 def test_sigkill_in_every_stage_then_rerun_gives_the_uninterrupted_result(tmp_path):
-    from actionbench.runner import RunOptions, RunSpec, evaluate
+    from actionbench.run.runner import RunOptions, RunSpec, evaluate
 
     reference = json.loads(evaluate(RunSpec.build(METHOD, {}, backbone="tiny", dataset="synthetic", judge="tiny"),
                                     RunOptions(out=tmp_path / "reference")).read_text())

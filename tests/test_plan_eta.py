@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from actionbench.plan import RunPlan, StagePlan
+from actionbench.run.plan import RunPlan, StagePlan
 
 
 class FakeClock:
@@ -84,7 +84,7 @@ def test_each_stage_keeps_its_own_rate_and_a_finished_stage_its_measured_time():
 def test_the_image_probe_separates_the_cost_of_a_step_from_the_fixed_cost(monkeypatch):
     from actionbench import training
     from actionbench.api.config import SamplerConfig
-    from actionbench.plan import probe_image_seconds
+    from actionbench.run.plan import probe_image_seconds
 
     clock = FakeClock()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from actionbench.runner import RunOptions, RunSpec, evaluate
+from actionbench.run.runner import RunOptions, RunSpec, evaluate
 
 HERE = Path(__file__).resolve().parent
 DUMMY = "test_runner:DummyMethod"
@@ -36,7 +36,7 @@ def test_a_finished_run_says_done_and_leaves_no_lock(tmp_path):
 
 
 def test_a_failed_run_says_failed_and_leaves_no_lock(tmp_path, monkeypatch):
-    import actionbench.runner as runner
+    import actionbench.run.runner as runner
 
     def broken_customize(*args, **kwargs):
         raise RuntimeError("customize exploded")

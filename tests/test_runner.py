@@ -16,7 +16,7 @@ from PIL import Image
 from actionbench.errors import ActionBenchError, TrainingError
 from actionbench.api.evaluator import Evaluator, Judgment
 from actionbench.api.method import Artifact, Method, MethodConfig
-from actionbench.runner import RunOptions, RunSpec, customize, evaluate, generate, in_shard, open_run, parse_shard
+from actionbench.run.runner import RunOptions, RunSpec, customize, evaluate, generate, in_shard, open_run, parse_shard
 
 CALLS = {"customize": 0, "generate": 0}
 
@@ -62,7 +62,7 @@ def test_shards_partition_units():
 
 
 def test_shards_split_customizations_evenly_so_no_shard_idles_while_another_trains_half():
-    from actionbench.runfolder import shard_customizations
+    from actionbench.run.runfolder import shard_customizations
 
     actions = [f"action{i}" for i in range(8)]
     for n in (2, 3, 4, 8):
@@ -200,7 +200,7 @@ def test_a_judges_per_image_metrics_reach_the_results_overall_and_per_subject_ca
 
 def test_judging_a_run_folder_defaults_to_its_suites_judge(tmp_path):
     """The failure it prevents: the shard merge `actionbench judge --out RUN` of a mini-v2 run reaching for CLIP."""
-    from actionbench.runner import recorded_run_spec, suite_judge
+    from actionbench.run.runner import recorded_run_spec, suite_judge
 
     for suite, expected in (("mini-v2", "mini-v2"), ("mini-v1", "mini-v1"), ("v1", "clip"), (None, "clip")):
         recorded = {"method": "null", "backbone": {"id": "mini-v2"}, "dataset": "mini-v2",

@@ -38,8 +38,8 @@ def test_the_null_floor_of_the_same_suite_and_judge_is_shown(tmp_path):
 
 
 def test_the_dry_runs_judge_line_names_the_judge_and_its_version(tmp_path):
-    from actionbench.plan import dry_run
-    from actionbench.runner import RunOptions, RunSpec
+    from actionbench.run.plan import dry_run
+    from actionbench.run.runner import RunOptions, RunSpec
 
     spec = RunSpec.build("test_runner:DummyMethod", {}, backbone="tiny", dataset="synthetic", judge="tiny")
     lines = dry_run(spec, RunOptions(out=tmp_path / "run", device="cpu"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from actionbench.runfolder import TIMINGS_DIR, ProcessTiming, summed_cpu_time, summed_timings
+from actionbench.run.runfolder import TIMINGS_DIR, ProcessTiming, summed_cpu_time, summed_timings
 
 
 def test_cpu_time_is_recorded_and_summed_over_processes(tmp_path):

@@ -127,7 +127,7 @@ def run_options(func):
                              judge=judge_name, preset=preset, train_seeds=train_seeds,
                              custom=read_custom(subjects_file, prompts_file))
         from actionbench.devices import check_device
-        from actionbench.runfolder import check_run_folder
+        from actionbench.run.runfolder import check_run_folder
 
         if click.get_current_context().get_parameter_source("suite") == click.core.ParameterSource.DEFAULT:
             check_default_suite(spec, root)

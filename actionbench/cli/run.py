@@ -16,7 +16,7 @@ from .options import default_device, judge_option, judge_options_from, launcher_
 @run_options
 def customize(spec: RunSpec, options: RunOptions):
     """Learn every action of the dataset with a method (artifacts under OUT/artifacts)."""
-    from actionbench.runner import customize as do_customize, open_run
+    from actionbench.run.runner import customize as do_customize, open_run
 
     run = open_run(spec, options)
     do_customize(run, options.shard)
@@ -28,7 +28,7 @@ def customize(spec: RunSpec, options: RunOptions):
 @run_options
 def generate(spec: RunSpec, options: RunOptions):
     """Generate the protocol's images (2 per action and subject) from learned artifacts."""
-    from actionbench.runner import generate as do_generate, open_run
+    from actionbench.run.runner import generate as do_generate, open_run
 
     run = open_run(spec, options)
     made = do_generate(run, options.shard)
@@ -45,10 +45,10 @@ def eval_command(spec: RunSpec, options: RunOptions, dry_run: bool):
 
     Under torchrun / accelerate launch (WORLD_SIZE > 1, no --shard) the processes split the units and
     meet at barriers; rank 0 writes results.json."""
-    from actionbench.runner import evaluate
+    from actionbench.run.runner import evaluate
 
     if dry_run:
-        from actionbench.plan import dry_run as plan_dry_run
+        from actionbench.run.plan import dry_run as plan_dry_run
 
         for line in plan_dry_run(spec, options):
             click.echo(line)
@@ -74,7 +74,7 @@ def eval_command(spec: RunSpec, options: RunOptions, dry_run: bool):
 def judge(out, images, dataset, judge_name, shard, device, root, judge_options):
     """Judge a run's images (or your own) and write results.json."""
     from actionbench.devices import check_device
-    from actionbench.runner import judge_run
+    from actionbench.run.runner import judge_run
 
     device = check_device(device or default_device())
     options = judge_options_from(judge_options)
@@ -99,7 +99,7 @@ def launched(options: RunOptions, call):
     no --shard), as one rank of the launch. Returns what it returned and whether this process reports it (rank 0)."""
     if options.world_size == 1:
         return call(None), True
-    from actionbench import distributed
+    from actionbench.run import distributed
 
     ctx = distributed.init(options.device)
     try:

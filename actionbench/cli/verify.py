@@ -53,7 +53,7 @@ def rejudge(entry, out, run_dir, board, judge_name, device, root, max_differ_fra
     from actionbench.errors import ActionBenchError
     from actionbench.leaderboard.entries import entry_of_run, write_verified
     from actionbench.leaderboard.rejudge import MAX_DIFFER_FRACTION, format_summary, rejudge as do_rejudge
-    from actionbench.runfolder import SPEC_FILE
+    from actionbench.run.runfolder import SPEC_FILE
 
     path, name, results = _entry(Path(entry), board)
     images = run_dir or (path.parent if (path.parent / SPEC_FILE).is_file() else None)

@@ -190,7 +190,7 @@ def human_agreement_for(run, judge_key: str, db: str | Path, ties: str = "no") -
     "per_unit": {unit_id: {"action": bool|None, "subject": bool|None, "total": ...}}}`` where
     ``per_unit`` holds the human majority of every labelled image (for the results records).
     """
-    from actionbench.runner import Run, open_existing_run
+    from actionbench.run.runner import Run, open_existing_run
 
     check_ties(ties)
     db = Path(db)
@@ -217,7 +217,7 @@ def agreement_report(db: str | Path, run_dirs: Sequence[str | Path] = (), ties: 
                      data_root: str | Path | None = None) -> dict:
     """Inter-annotator agreement of the whole database, and every automatic judge found in the
     run folders (default: those recorded by ``annotate``) against the human majority."""
-    from actionbench.runner import open_existing_run
+    from actionbench.run.runner import open_existing_run
 
     check_ties(ties)
     store = LabelStore(db, create=False)

@@ -57,7 +57,7 @@ def check_images(results: Mapping, images_dir: str | Path) -> int:
 
 def prepare_folder(results: Mapping, images_dir: Path, out: Path) -> None:
     """A fresh run folder ``out`` holding the entry's spec and images (copied byte for byte), nothing else."""
-    from actionbench.runfolder import SPEC_FILE, check_run_folder, check_same_spec
+    from actionbench.run.runfolder import SPEC_FILE, check_run_folder, check_same_spec
 
     if images_dir.resolve() == out.resolve():
         raise ActionBenchError(f"--out {out} is the entry's own run folder; re-judge into a new folder")
@@ -96,7 +96,7 @@ def rejudge(results: Mapping, images_dir: str | Path, out: str | Path, judge: st
             installed dataset is another one than the entry's.
     """
     from actionbench.results_machine import machine_description
-    from actionbench.runner import judge as judge_units, make_evaluator, open_existing_run, write_results
+    from actionbench.run.runner import judge as judge_units, make_evaluator, open_existing_run, write_results
 
     started, t0 = now_iso(), time.perf_counter()
     images_dir, out = Path(images_dir), Path(out)

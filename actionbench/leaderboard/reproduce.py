@@ -2,7 +2,7 @@
 
 The spec records everything that decides the numbers: method and its full config, backbone
 (fingerprint: id, dtype, attention...), dataset and protocol, suite, preset, training seeds and
-the judge. ``reproduce`` rebuilds the ``RunSpec`` from it, runs ``actionbench.runner.evaluate``
+the judge. ``reproduce`` rebuilds the ``RunSpec`` from it, runs ``actionbench.run.runner.evaluate``
 into a new folder, and compares: each of action, subject and total must fall inside the entry's
 95 % clustered interval. It prints both runs' numbers and the paired difference
 (``actionbench.compare``) beside them.
@@ -34,7 +34,7 @@ def reproduce_spec(results: Mapping):
     Raises:
         ActionBenchError: the method is not installed here, or its config no longer takes the recorded fields.
     """
-    from actionbench.runner import recorded_run_spec
+    from actionbench.run.runner import recorded_run_spec
 
     recorded = results["spec"]
     spec = recorded_run_spec(recorded)
@@ -70,7 +70,7 @@ def reproduce(results: Mapping, out: str | Path, device: str = "cpu", data_root:
     Returns:
         ``compare_reproduction(results, new_results)`` with ``"results_file"`` (the new results.json).
     """
-    from actionbench import runner
+    from actionbench.run import runner
 
     spec = reproduce_spec(results)
     path = (evaluate or runner.evaluate)(spec, reproduce_options(results, out, device, data_root))

@@ -26,7 +26,7 @@ run_option = click.option("--run", "run_dir", type=click.Path(exists=True, file_
 def _open_run(run_dir, root):
     if run_dir is None:
         return None
-    from actionbench.runner import open_existing_run
+    from actionbench.run.runner import open_existing_run
 
     return open_existing_run(run_dir, data_root=root)
 
@@ -86,7 +86,7 @@ def judge_human(out, db, ties, root):
     import time
 
     from actionbench.results import now_iso
-    from actionbench.runner import judge as do_judge, judge_key, missing_work, open_existing_run, write_results
+    from actionbench.run.runner import judge as do_judge, judge_key, missing_work, open_existing_run, write_results
 
     from .judge import HumanJudge, clear_judgments
 

@@ -77,7 +77,7 @@ class HumanJudge(Evaluator):
 
     def _check_whole_run(self, run_dir: Path) -> None:
         """Fail before any judgment is written if any image of the run lacks labels."""
-        from actionbench.runner import Run
+        from actionbench.run.runner import Run
 
         if run_dir in self._checked_runs:
             return

@@ -82,7 +82,7 @@ class AnnotationApp:
 
     @classmethod
     def from_runs(cls, store: LabelStore, run_dirs: Sequence[str | Path], data_root: str | Path | None = None):
-        from actionbench.runner import open_existing_run
+        from actionbench.run.runner import open_existing_run
 
         if not run_dirs:
             run_dirs = [p for p in store.run_dirs() if p.is_dir()]

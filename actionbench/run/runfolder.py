@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
 
-from .dataset import Dataset, GenerationUnit
-from .errors import ActionBenchError
-from .io import atomic_write_json, is_toolkit_temporary, read_json, remove_stale_temporaries
+from ..dataset import Dataset, GenerationUnit
+from ..errors import ActionBenchError
+from ..io import atomic_write_json, is_toolkit_temporary, read_json, remove_stale_temporaries
 
 SPEC_FILE = "spec.json"
 RESULTS_FILE = "results.json"
@@ -329,7 +329,7 @@ class ProcessTiming:
         self.stages: dict[str, float] = {}
         self.current: tuple[str, float] | None = None
         self.last_write = 0.0
-        from .code_state import code_state_at_import
+        from ..code_state import code_state_at_import
 
         self.code = code_state_at_import()  # before any compute, so a later edit of the code shows
 

@@ -21,15 +21,15 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .dataset import Dataset, GenerationUnit, load_dataset
-from .errors import ActionBenchError, ArtifactError, TrainingError
-from .hashing import to_jsonable
-from .io import atomic_write_json, read_json, save_image
-from .report import duration, log_to, progress, say
-from .evidence import artifact_evidence
-from .results import build_results, image_record, now_iso, provenance
-from .code_state import code_provenance
-from .contract import image_problems
+from ..dataset import Dataset, GenerationUnit, load_dataset
+from ..errors import ActionBenchError, ArtifactError, TrainingError
+from ..hashing import to_jsonable
+from ..io import atomic_write_json, read_json, save_image
+from ..report import duration, log_to, progress, say
+from ..evidence import artifact_evidence
+from ..results import build_results, image_record, now_iso, provenance
+from ..code_state import code_provenance
+from ..contract import image_problems
 from .distributed import Context, all_ok
 from .plan import STAGES, close_status, finish_stage, plan_run, run_eta, start_stage, tick
 from .runfolder import (  # noqa: F401 - the runner's API
@@ -54,21 +54,21 @@ from .runfolder import (  # noqa: F401 - the runner's API
     remove_run_temporaries,
     summed_timings,
 )
-from .api.spec import RunOptions, RunSpec, parse_overrides, parse_shard, recorded_spec  # noqa: F401 - the runner's API
+from ..api.spec import RunOptions, RunSpec, parse_overrides, parse_shard, recorded_spec  # noqa: F401 - the runner's API
 
 
 
 def recorded_run_spec(recorded: dict) -> RunSpec:
     """A RunSpec from a ``spec.json`` (to judge or report on a run without loading its model)."""
-    from .api.config import build_config
-    from .api.registry import get_method
+    from ..api.config import build_config
+    from ..api.registry import get_method
 
     try:
         config = build_config(get_method(recorded["method"]).Config, base=None,
                               overrides=_flatten(recorded.get("method_config", {})))
     except ActionBenchError:  # a method that is gone, or a config from another version: keep the names
         config = None
-    from .custom import Custom
+    from ..custom import Custom
 
     return RunSpec(recorded["method"], config, recorded["backbone"]["id"], recorded["dataset"],
                    suite=recorded.get("suite"), preset=recorded.get("preset"),
@@ -89,8 +89,8 @@ def open_run(spec: RunSpec, options: RunOptions = RunOptions(), load_model: bool
     """Resolve a spec to live objects and bind it to a run folder (writing or checking ``spec.json``).
 
     The dataset, the method and the backbone are all resolved here, before any training step."""
-    from .backbone import load_backbone, one_thread_for_small_models
-    from .api.registry import get_method
+    from ..backbone import load_backbone, one_thread_for_small_models
+    from ..api.registry import get_method
 
     out = Path(options.out) if options.out else spec.default_out()
     check_run_folder(out)
@@ -118,7 +118,7 @@ def open_existing_run(out: str | Path, data_root: str | Path | None = None) -> R
     """Bind to a finished (or partial) run folder without loading any model: for judging and results."""
     out = Path(out)
     recorded = read_json(out / SPEC_FILE, f"run spec (is {out} a run folder made by `actionbench generate`?)")
-    from .custom import apply_custom
+    from ..custom import apply_custom
 
     dataset = apply_custom(load_dataset(recorded["dataset"], root=data_root), recorded.get("custom"))
     if dataset.manifest_sha256 != recorded["manifest_sha256"]:
@@ -153,7 +153,7 @@ def customize(run: Run, shard: tuple[int, int] = (0, 1)) -> dict[str, Path]:
 def customize_action(run: Run, action, train_seed: int | None = None) -> Path | None:
     """Learn one action (with one training seed) unless its artifact exists; a diverging run is
     recorded and skipped (None)."""
-    from .api.method import ARTIFACT_JSON, Artifact
+    from ..api.method import ARTIFACT_JSON, Artifact
 
     target = run.artifact_dir(action.id, train_seed)
     if target.is_dir() and not (target / ARTIFACT_JSON).exists():
@@ -186,7 +186,7 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
 
     With ``customize_missing`` an action whose artifact another shard has not made yet is learned
     here (training is seeded, so every shard would learn the same artifact)."""
-    from .api.method import Artifact
+    from ..api.method import Artifact
 
     started = time.perf_counter()
     pairs: dict[str, list[GenerationUnit]] = {}
@@ -279,7 +279,7 @@ def collect_results(run: Run, evaluator_description: dict, key: str, started_at:
     results can later be checked against the images (``actionbench validate --run``).
     Timings are summed over every process that worked on the run (``OUT/timings``), so a run
     resumed after a kill still reports all the work it took."""
-    from .hashing import sha256_file
+    from ..hashing import sha256_file
 
     records = []
     for unit in run.units():
@@ -317,7 +317,7 @@ def collect_results(run: Run, evaluator_description: dict, key: str, started_at:
 
 
 def write_results(run: Run, evaluator, started_at: str, wall_time_s: float, world_size: int = 1) -> Path:
-    from .api.registry import RESULT_HOOKS
+    from ..api.registry import RESULT_HOOKS
 
     key = judge_key(evaluator)
     record = collect_results(run, evaluator.describe(), key, started_at, wall_time_s, world_size)
@@ -328,7 +328,7 @@ def write_results(run: Run, evaluator, started_at: str, wall_time_s: float, worl
         print(f"warning: ActionBench's code changed while this run was made ({'; '.join(record['provenance']['code_changes'])}); "
               "results.json says so, and `leaderboard --add` refuses it without --allow-dirty")
     try:
-        from .leaderboard import make_grid
+        from ..leaderboard import make_grid
 
         save_image(make_grid(run.out), run.out / "grid.png")
     except Exception as exc:  # a grid is a convenience; never lose results over it
@@ -337,7 +337,7 @@ def write_results(run: Run, evaluator, started_at: str, wall_time_s: float, worl
 
 
 def make_evaluator(name: str, dataset: Dataset, device: str = "cpu", options: Mapping[str, Any] | None = None):
-    from .api.registry import get_evaluator
+    from ..api.registry import get_evaluator
 
     return get_evaluator(name)(dataset, device=device, **dict(options or {}))
 
@@ -347,7 +347,7 @@ def evaluate(spec: RunSpec, options: RunOptions = RunOptions(), ctx: Context | N
     shards are missing).
 
     Args:
-        ctx: the ``actionbench.distributed.Context`` of a torchrun / accelerate launch (``distributed.init``):
+        ctx: the ``actionbench.run.distributed.Context`` of a torchrun / accelerate launch (``distributed.init``):
             the processes split the units by rank and meet between stages, and rank 0 writes the results;
             None: this process alone (``options.shard`` applies).
     """
@@ -390,8 +390,8 @@ def suite_judge(suite: str | None, out: Path | None = None) -> str:
     Raises:
         ActionBenchError: ``suite`` is not registered here (a renamed suite, or a plugin not installed).
     """
-    from .errors import RegistryError
-    from .api.spec import DEFAULT_JUDGE, get_suite
+    from ..errors import RegistryError
+    from ..api.spec import DEFAULT_JUDGE, get_suite
 
     if not suite:
         return DEFAULT_JUDGE

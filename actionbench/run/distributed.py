@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ActionBenchError
+from ..errors import ActionBenchError
 
 ENV_MARKER = "ACTIONBENCH_RANK_MARKERS"
 """If set to a folder, each rank writes ``rank-<i>-of-<n>.json`` there (for tests that must prove two processes ran)."""
@@ -110,7 +110,7 @@ def init(device: str = "cpu", timeout_s: float = 3600.0) -> Context:
     ctx = Context(ctx.rank, ctx.world_size, ctx.local_rank, backend)
     marker_dir = os.environ.get(ENV_MARKER)
     if marker_dir:
-        from .io import atomic_write_json
+        from ..io import atomic_write_json
 
         atomic_write_json(Path(marker_dir) / f"rank-{ctx.rank}-of-{ctx.world_size}.json",
                           {"rank": ctx.rank, "world_size": ctx.world_size, "pid": os.getpid(), "backend": backend})

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .report import duration, say
-from .results_schema import judge_label
+from ..report import duration, say
+from ..results_schema import judge_label
 from .runfolder import STATUS_FILE, Run, customize_key, image_complete, in_shard, judge_key, shard_customizations
 
 
@@ -127,7 +127,7 @@ def probe_image_seconds(backbone, sampler, cost_factor: float = 1.0, clock=time.
     """Seconds per image at ``sampler``'s steps on this machine: one batch of the sampler's size drawn at 2 and at
     4 steps (after a 1-step warm-up) gives the cost of a step and the fixed cost of an image (text encoder, VAE,
     pipeline); a step costs ``cost_factor`` times the plain pipeline's (e.g. a ControlNet beside the UNet)."""
-    from .training import encode_prompts, sample_images
+    from ..training import encode_prompts, sample_images
 
     seeds = list(range(max(1, int(sampler.batch_size))))
 
@@ -224,7 +224,7 @@ def tick(run: Run, units: int = 1) -> None:
 def write_status(run: Run, force: bool = False) -> None:
     """``OUT/status.json``: the stage, its units done and the run's ETA, for a display watching several runs
     (``actionbench mini table``); rewritten at most every 2 s."""
-    from .io import atomic_write_json
+    from ..io import atomic_write_json
 
     plan = run.plan
     if not run.writes_status:
@@ -243,7 +243,7 @@ def write_status(run: Run, force: bool = False) -> None:
 def close_status(run: Run, stage: str, **extra) -> None:
     """The last ``status.json`` of a process: ``done`` with every image counted, or ``failed`` /
     ``stopped`` with where it stood; no time left either way."""
-    from .io import atomic_write_json
+    from ..io import atomic_write_json
 
     if not run.writes_status:
         return
@@ -276,10 +276,10 @@ def dry_run(spec, options) -> list[str]:
     """
     from pathlib import Path
 
-    from .backbone import load_backbone
-    from .api.registry import get_evaluator, get_method
+    from ..backbone import load_backbone
+    from ..api.registry import get_evaluator, get_method
     from .runfolder import SPEC_FILE, check_run_folder, check_same_spec
-    from .api.spec import recorded_spec
+    from ..api.spec import recorded_spec
 
     out = Path(options.out) if options.out else spec.default_out()
     lines = [f"dry run of {spec.method} on {spec.dataset} ({spec.backbone}, judge {spec.judge}): nothing is written",
