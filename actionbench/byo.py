@@ -230,7 +230,7 @@ def judge_images(images: str | Path, dataset: str = "v1", judge_name: str = DEFA
 
     Returns the path of ``results.json`` in the run folder (default ``runs/byo-<hash>``).
     """
-    from .results import now_iso
+    from .results.record import now_iso
     from .run.runner import judge, judge_key, make_evaluator, write_results
 
     started, t0 = now_iso(), time.perf_counter()

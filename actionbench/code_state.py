@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import subprocess
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
@@ -22,10 +23,23 @@ def code_sha256(root: Path = PACKAGE) -> str:
     return digest.hexdigest()
 
 
+def source_commit() -> tuple[str | None, bool | None]:
+    """ActionBench's own git commit and dirty flag (of the installed source, not the cwd)."""
+    source = PACKAGE.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10)
+        if commit.returncode != 0:
+            return None, None
+        status = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10)
+        return commit.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
 def code_state() -> dict:
     """``{"git_commit", "git_dirty", "code_sha256"}`` of the code running now."""
-    from .results import source_commit
-
     commit, dirty = source_commit()
     return {"git_commit": commit, "git_dirty": dirty, "code_sha256": code_sha256()}
 

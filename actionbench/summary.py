@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .io import read_json
-from .results_schema import judge_label
+from .results.schema import judge_label
 
 FLOOR_METHOD = "null"
 """The method that learns nothing (it draws the subject alone): the total any method must beat."""

@@ -1,6 +1,6 @@
 """Coverage of the 95 % intervals on simulated benchmarks with a known truth, over several settings.
 
-Each setting of ``actionbench.stats_simulation.SETTINGS`` is a family of synthetic benchmarks
+Each setting of ``actionbench.results.stats_simulation.SETTINGS`` is a family of synthetic benchmarks
 shaped like mini (8 actions x 23 subjects x 2 images, 1-3 training seeds) with Gaussian action,
 subject, seed and action x subject effects on the logit scale. For each interval kind the table
 gives the share of simulated benchmarks whose interval covers the population mean (nominal
@@ -21,7 +21,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def main() -> None:
-    from actionbench.stats_simulation import SETTINGS, coverage, paired_coverage
+    from actionbench.results.stats_simulation import SETTINGS, coverage, paired_coverage
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--benchmarks", type=int, default=2000, help="simulated benchmarks per setting")

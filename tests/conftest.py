@@ -26,11 +26,11 @@ UPSTREAM = REPO.parent / "shared" / "upstream" / "ActionBench"
 def clean_source_for_test_runs():
     """Runs made by tests stand for runs from a clean checkout, whether or not the tree under test has
     uncommitted edits (a dirty run needs --allow-dirty on the board); tests of that refusal set it themselves."""
-    import actionbench.results as results
+    from actionbench import code_state
 
-    real = results.source_commit
+    real = code_state.source_commit
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(results, "source_commit", lambda: (real()[0], False))
+        patch.setattr(code_state, "source_commit", lambda: (real()[0], False))
         yield
 
 

@@ -76,7 +76,7 @@ def make_run(root: Path, name: str, right: Callable = lambda a, s, k, seed: True
     ``right(action, subject, k, train_seed) -> bool or (action_ok, subject_ok)``, judged by ``judge``,
     results written. With ``artifacts``, each action gets an ``artifact.json`` as ``Artifact.save`` writes it; by
     default where the method trains, since ``leaderboard --add`` wants a trained method's artifacts."""
-    from actionbench.results import now_iso
+    from actionbench.results.record import now_iso
     from actionbench.run.runner import judge as judge_run, open_existing_run, write_results
 
     out = Path(root) / name
@@ -122,8 +122,8 @@ def copy_run(source: Path, root: Path, name: str | None = None) -> Path:
 def reseal(results: dict) -> dict:
     """What a careful forger does after editing records: recompute the metrics, the derived blocks, the
     record-set hash and the coverage count, so the file is consistent with itself again."""
-    from actionbench.metrics import compute_metrics
-    from actionbench.results_schema import derived_blocks, record_set_sha256
+    from actionbench.results.metrics import compute_metrics
+    from actionbench.results.schema import derived_blocks, record_set_sha256
 
     records = results["records"]
     results["metrics"] = compute_metrics(records)

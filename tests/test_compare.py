@@ -5,14 +5,14 @@ import pytest
 from click.testing import CliRunner
 
 from actionbench.cli import main
-from actionbench.compare import (
+from actionbench.results.compare import (
     IncomparableRunsError,
     compare,
     compare_results,
     compare_runs,
     comparison_table,
 )
-from actionbench.metrics import compute_metrics
+from actionbench.results.metrics import compute_metrics
 
 ACTIONS = ["cheer", "sit", "wave", "jump", "kick"]
 SUBJECTS = ["man", "cat", "dog", "owl"]

@@ -87,7 +87,7 @@ def test_a_subject_in_several_prompts_is_one_class_for_the_judge(tmp_path):
     from actionbench.custom import read_custom
     from actionbench.api.evaluator import JudgeRequest
     from actionbench.evaluators.clip_zero_shot import TinyCLIPJudge
-    from actionbench.results_check import prediction_conflicts
+    from actionbench.results.check import prediction_conflicts
 
     dataset = read_custom(*_files(tmp_path)).apply(make_toy_dataset(tmp_path / "data"))
     judge = TinyCLIPJudge(dataset)

@@ -172,7 +172,7 @@ def test_leaderboard_add_refuses_code_changed_run_without_allow_dirty(run_with_c
 
 
 def test_validate_refuses_unknown_top_level_field_with_did_you_mean(run_with_code_changed_midway):
-    from actionbench.results_check import check_results as validate
+    from actionbench.results.check import check_results as validate
 
     _, record = run_with_code_changed_midway
     assert validate(record) == []

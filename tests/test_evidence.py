@@ -22,7 +22,7 @@ from actionbench.io import atomic_write_json
 from actionbench.leaderboard import ValidationError, add_result, validate_results, validate_run
 from actionbench.leaderboard.validate import entry_caveats, ranked
 from actionbench.api.registry import get_method
-from actionbench.results_schema import record_set_sha256
+from actionbench.results.schema import record_set_sha256
 
 METHOD = "textual_inversion"
 

@@ -53,7 +53,7 @@ def save(run: Path, results: dict) -> Path:
 
 def test_every_record_carries_its_image_hash_and_the_record_set_is_hashed(good):
     from actionbench.hashing import sha256_file
-    from actionbench.results_schema import record_set_sha256
+    from actionbench.results.schema import record_set_sha256
 
     results = load(good)
     assert results["schema_version"] == 2 and len(results["records"]) == 368
@@ -186,7 +186,7 @@ def test_bring_your_own_subset_is_declared_and_partial(tmp_path):
 
 
 def test_results_record_the_machine(good):
-    from actionbench.results_machine import cpu_info, machine_summary, torch_build
+    from actionbench.results.machine import cpu_info, machine_summary, torch_build
 
     machine = load(good)["provenance"]["machine"]
     assert machine["cpu_model"] and isinstance(machine["cpu_flags"], list)

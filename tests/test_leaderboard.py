@@ -22,8 +22,9 @@ from actionbench.leaderboard import (
     validate_results,
 )
 from actionbench.leaderboard.grids import display_width, image_width
-from actionbench.metrics import compute_metrics
-from actionbench.results import build_results, check_results, image_record
+from actionbench.results.metrics import compute_metrics
+from actionbench.results.check import check_results
+from actionbench.results.record import build_results, image_record
 
 REPO = Path(__file__).resolve().parent.parent
 ACTIONS = ("cheer", "sit", "squat")
@@ -258,7 +259,7 @@ def test_tables_come_from_one_frame_in_display_order(runs, tmp_path):
 
 
 def test_committed_results_files_stay_valid():
-    """Results written before the schema moved into actionbench.results still pass its checks."""
+    """Results written before the schema moved into actionbench.results.schema still pass its checks."""
     files = sorted((REPO / "leaderboard" / "results").glob("*.json"))
     assert files
     for path in files:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from actionbench.errors import ConfigError
-from actionbench.floor import floor_measures, mutual_information_bits
-from actionbench.metrics import compute_metrics, interval_kind, recompute_metrics
+from actionbench.results.floor import floor_measures, mutual_information_bits
+from actionbench.results.metrics import compute_metrics, interval_kind, recompute_metrics
 
 
 def rec(action_id, subject_id, action_ok, subject_ok, k=0, **extra):
@@ -298,7 +298,8 @@ def test_stored_blocks_recompute_with_their_per_image_metrics_and_categories_and
 
 def test_results_with_a_judges_per_image_metrics_validate_and_an_edited_leak_does_not():
     from actionbench.dataset import load_dataset
-    from actionbench.results import build_results, check_results, image_record
+    from actionbench.results.check import check_results
+    from actionbench.results.record import build_results, image_record
     from run_fixtures import recorded_spec
 
     dataset = load_dataset("synthetic")

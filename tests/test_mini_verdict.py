@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from actionbench.cli import main
-from actionbench.metrics import compute_metrics
+from actionbench.results.metrics import compute_metrics
 from actionbench.worlds.mini.verdict import claim, setup_check
 
 ACTIONS = ["cheer", "gesture", "handstand", "meditate", "pray", "salute", "sit", "squat"]

@@ -185,7 +185,7 @@ class LeakJudge(Evaluator):
 
 
 def test_a_judges_per_image_metrics_reach_the_results_overall_and_per_subject_category(tmp_path):
-    from actionbench.results import check_results
+    from actionbench.results.check import check_results
 
     run_spec = RunSpec.build(DUMMY, {}, backbone="tiny", dataset="synthetic", judge=f"{__name__}:LeakJudge")
     record = json.loads(evaluate(run_spec, RunOptions(out=tmp_path / "run")).read_text())

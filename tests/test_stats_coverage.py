@@ -1,4 +1,4 @@
-"""The clustered interval's coverage on simulated benchmarks with a known truth (actionbench.stats_simulation).
+"""The clustered interval's coverage on simulated benchmarks with a known truth (actionbench.results.stats_simulation).
 
 Nominal 95 %: the "cluster" interval must cover the population mean in 93-97 % of simulated
 benchmarks shaped like mini (8 actions x 23 subjects x 2 images, 1 and 3 training seeds), and
@@ -7,7 +7,7 @@ With 1000 benchmarks the Monte Carlo standard error of a coverage near 95 % is 0
 """
 import pytest
 
-from actionbench.stats_simulation import (
+from actionbench.results.stats_simulation import (
     SETTINGS,
     Setting,
     coverage,

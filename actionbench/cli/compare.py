@@ -25,7 +25,7 @@ def compare(runs, interval, n_boot, seed, as_json):
     Images are paired by unit (and training seed); the interval resamples actions and subjects
     once for both runs. Runs with another dataset, protocol or judge are refused.
     """
-    from actionbench.compare import compare_runs, format_comparisons
+    from actionbench.results.compare import compare_runs, format_comparisons
 
     comparisons = compare_runs(runs, n_boot=n_boot, seed=seed, interval=interval)
     click.echo(json.dumps(comparisons, indent=2) if as_json else format_comparisons(comparisons))

@@ -107,7 +107,7 @@ def wilson(k: int, n: int) -> list[float] | None:
 
 def cluster_weights(clusters: Sequence[Hashable], n_boot: int = N_BOOT, seed: int = SEED) -> np.ndarray:
     """``(n_boot, rows)``: how often each row is drawn when whole clusters (images) are resampled."""
-    from actionbench.stats import _draw
+    from actionbench.results.stats import _draw
 
     codes = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)[1].reshape(-1)
     return _draw(int(codes.max()) + 1 if codes.size else 0, n_boot, np.random.default_rng(seed))[:, codes]

@@ -1,7 +1,7 @@
 """Leaderboard: validate results files, keep copies, draw image grids, render Markdown / CSV / HTML.
 
-- ``validate``: what may enter a board (results files, checked by ``actionbench.results_check`` and,
-  against their run folder, ``actionbench.results_verify``; the paper's ``reported.json``), and
+- ``validate``: what may enter a board (results files, checked by ``actionbench.results.check`` and,
+  against their run folder, ``actionbench.results.verify``; the paper's ``reported.json``), and
   why an entry is not a full one (``entry_caveats``).
 - ``entries``: adding a run (checked against its run folder; never replacing an entry without
   ``replace``) and the ``verified`` records a re-judging keeps beside an entry.

@@ -14,7 +14,7 @@ from typing import Mapping
 from actionbench.custom import describe as describe_custom
 from actionbench.errors import ActionBenchError, ConfigError
 from actionbench.io import atomic_write_bytes, atomic_write_json, read_json, save_image
-from actionbench.results_schema import record_set_sha256
+from actionbench.results.schema import record_set_sha256
 
 from .grids import make_grid
 from .validate import ValidationError, code_caveats, entry_caveats, load_valid_results, resolve_results_path, validate_run

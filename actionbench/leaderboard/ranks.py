@@ -1,7 +1,7 @@
 """Ranks with ties: a row's rank is a range where the paired comparison cannot separate it from others.
 
 Within one ranking group (dataset, backbone, judge name, version and model) every pair of ranked
-rows is compared with ``actionbench.compare.compare_results`` on total accuracy: the paired
+rows is compared with ``actionbench.results.compare.compare_results`` on total accuracy: the paired
 difference with its two-way clustered 95 % interval (actions with their training seeds, and
 subjects, resampled once for both rows). Row ``i``'s rank range is
 
@@ -24,7 +24,7 @@ METRIC = "total"
 
 def separations(results: Sequence[Mapping], n_boot: int = N_BOOT, seed: int = SEED) -> list[list[int]]:
     """``sign[i][j]``: +1 when row i is significantly above row j on total, -1 below, 0 not separable."""
-    from actionbench.compare import IncomparableRunsError, compare_results
+    from actionbench.results.compare import IncomparableRunsError, compare_results
 
     n = len(results)
     sign = [[0] * n for _ in range(n)]

@@ -20,9 +20,9 @@ from typing import Any, Mapping
 from actionbench.errors import ActionBenchError
 from actionbench.hashing import sha256_file
 from actionbench.io import atomic_write_bytes, atomic_write_json, read_json
-from actionbench.results import now_iso, package_versions
-from actionbench.results_schema import is_legacy, judge_folder
-from actionbench.results_verify import judgment_file
+from actionbench.results.record import now_iso, package_versions
+from actionbench.results.schema import is_legacy, judge_folder
+from actionbench.results.verify import judgment_file
 
 from .entries import records_hash
 
@@ -95,7 +95,7 @@ def rejudge(results: Mapping, images_dir: str | Path, out: str | Path, judge: st
         ActionBenchError: the images are not the entry's; the judge is another name or version; the
             installed dataset is another one than the entry's.
     """
-    from actionbench.results_machine import machine_description
+    from actionbench.results.machine import machine_description
     from actionbench.run.runner import judge as judge_units, make_evaluator, open_existing_run, write_results
 
     started, t0 = now_iso(), time.perf_counter()

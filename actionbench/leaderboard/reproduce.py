@@ -5,7 +5,7 @@ The spec records everything that decides the numbers: method and its full config
 the judge. ``reproduce`` rebuilds the ``RunSpec`` from it, runs ``actionbench.run.runner.evaluate``
 into a new folder, and compares: each of action, subject and total must fall inside the entry's
 95 % clustered interval. It prints both runs' numbers and the paired difference
-(``actionbench.compare``) beside them.
+(``actionbench.results.compare``) beside them.
 
 A different CPU can round training differently (measured: 126 of 368 judgments moved between two
 x86 machines), so "inside the interval" is the test, not equality. This is the check for images
@@ -90,7 +90,7 @@ def compare_reproduction(entry: Mapping, new: Mapping) -> dict:
         "entry_ci95", "new", "new_ci95", "inside"}}, "paired": {metric: {"difference", "ci95", "p_value"}} or
         None, "new_machine"}``.
     """
-    from actionbench.compare import IncomparableRunsError, compare_results
+    from actionbench.results.compare import IncomparableRunsError, compare_results
 
     entry_metrics, interval = display_metrics(entry)
     new_metrics = new["metrics"]

@@ -11,7 +11,7 @@ when prompts changed). The paper's rows form their own judge group. A measured r
 a range where the paired clustered comparison cannot separate it from others (``ranks``);
 partial and smoke-preset rows are shown, marked, but not ranked.
 
-Intervals are the clustered ones (``actionbench.metrics``). A file from before clustered intervals stores
+Intervals are the clustered ones (``actionbench.results.metrics``). A file from before clustered intervals stores
 the image bootstrap; its row shows the clustered interval recomputed from its records, and says so.
 
 Leak: judges that read an image's context (mini-v2) also count per image whether it shows an
@@ -66,8 +66,8 @@ def display_metrics(data: Mapping) -> tuple[Mapping, str]:
     """The metrics a row shows and the name of their interval: the stored block when its interval is
     clustered; otherwise (files from before clustered intervals: the image bootstrap) the clustered one recomputed
     from the records, named as such."""
-    from actionbench.metrics import compute_metrics
-    from actionbench.stats import base_kind
+    from actionbench.results.metrics import compute_metrics
+    from actionbench.results.stats import base_kind
 
     metrics = data["metrics"]
     stored = metrics.get("interval") if isinstance(metrics.get("interval"), Mapping) else {}
@@ -81,7 +81,7 @@ def display_metrics(data: Mapping) -> tuple[Mapping, str]:
 
 def floor_of(data: Mapping) -> Mapping:
     """The run's floor block (false alarms, lift, confusion, mutual information); computed for older files."""
-    from actionbench.floor import floor_measures
+    from actionbench.results.floor import floor_measures
 
     stored = data.get("floor")
     return stored if isinstance(stored, Mapping) else floor_measures(data["records"])
@@ -107,7 +107,7 @@ def verified_text(verified: Mapping | None) -> str | None:
 
 def per_seed_text(data: Mapping) -> str | None:
     """``0: 17.12; 1: 15.01`` (total % per training seed) for a run with several seeds, else None."""
-    from actionbench.results_schema import per_seed_summary
+    from actionbench.results.schema import per_seed_summary
 
     summary = data.get("per_seed") if isinstance(data.get("per_seed"), Mapping) else per_seed_summary(data["records"])
     if summary.get("count", 0) < 2:

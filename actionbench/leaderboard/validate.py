@@ -1,8 +1,8 @@
 """What may enter a leaderboard: results files and the paper's reported rows, checked.
 
-A results file is checked by ``actionbench.results.check_results`` (the schema lives in
-``actionbench.results_schema``, beside the builder the runner uses) and, given its run folder,
-by ``actionbench.results_verify.verify_run``; this module finds and reads the files, raises one
+A results file is checked by ``actionbench.results.check.check_results`` (the schema lives in
+``actionbench.results.schema``, beside the builder the runner uses) and, given its run folder,
+by ``actionbench.results.verify.verify_run``; this module finds and reads the files, raises one
 ``ValidationError`` that lists every problem, and says why an entry is not a full-protocol one
 (``entry_caveats``).
 """
@@ -15,9 +15,9 @@ from actionbench.custom import describe as describe_custom
 from actionbench.errors import ActionBenchError, SchemaError
 from actionbench.evidence import evidence_caveats
 from actionbench.io import read_json
-from actionbench.results import check_results
-from actionbench.results_schema import SMOKE_PRESET, TEST_BACKBONES, is_legacy
-from actionbench.results_verify import RunCheck, verify_run
+from actionbench.results.check import check_results
+from actionbench.results.schema import SMOKE_PRESET, TEST_BACKBONES, is_legacy
+from actionbench.results.verify import RunCheck, verify_run
 
 RESULTS_FILE = "results.json"  # the runner's name for a run folder's results
 REPORTED_FILE = "reported.json"
@@ -60,7 +60,7 @@ def validate_results(path_or_dict: str | Path | Mapping, run_dir: str | Path | N
     """Every problem found in a results file or record (empty list: valid).
 
     Reads the file (a truncated one is a problem, not a crash) and runs
-    ``actionbench.results.check_results`` on it: schema version, required keys and types, finite
+    ``actionbench.results.check.check_results`` on it: schema version, required keys and types, finite
     numbers, spec and record-set hashes, metrics recomputed from the records, protocol coverage.
     With ``run_dir`` it is also checked against that run folder (``verify_run``: spec.json, image
     hashes, judgment files, artifacts).

@@ -184,7 +184,7 @@ def action_different_samples(backbone, exemplars: Sequence, cfg) -> list[tuple[l
 
 def _save(root: Path, key: str, backbone, exemplar, exemplar_sha: str, settings: dict, images: list, seed: int,
           history: list[float], together: int) -> None:
-    from actionbench.results import now_iso, package_versions
+    from actionbench.results.record import now_iso, package_versions
 
     folder = root / key
     tmp = make_temp_dir(root, key)

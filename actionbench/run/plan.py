@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..report import duration, say
-from ..results_schema import judge_label
+from ..results.schema import judge_label
 from .runfolder import STATUS_FILE, Run, customize_key, image_complete, in_shard, judge_key, shard_customizations
 
 

@@ -27,7 +27,7 @@ from ..hashing import to_jsonable
 from ..io import atomic_write_json, read_json, save_image
 from ..report import duration, log_to, progress, say
 from ..evidence import artifact_evidence
-from ..results import build_results, image_record, now_iso, provenance
+from ..results.record import build_results, image_record, now_iso, provenance
 from ..code_state import code_provenance
 from ..contract import image_problems
 from .distributed import Context, all_ok

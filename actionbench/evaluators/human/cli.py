@@ -85,7 +85,7 @@ def judge_human(out, db, ties, root):
     """Judge a run from the human labels' majority (always from the current labels) and write results.json."""
     import time
 
-    from actionbench.results import now_iso
+    from actionbench.results.record import now_iso
     from actionbench.run.runner import judge as do_judge, judge_key, missing_work, open_existing_run, write_results
 
     from .judge import HumanJudge, clear_judgments

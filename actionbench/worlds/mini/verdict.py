@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actionbench.compare import compare_results, load_results
+from actionbench.results.compare import compare_results, load_results
 from actionbench.errors import ActionBenchError
 from actionbench.worlds.mini.table import PREREGISTERED_WORLD, board_name
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actionbench.compare import compare_results
+from actionbench.results.compare import compare_results
 from actionbench.worlds.mini import verdict as v2_verdict
 from actionbench.worlds.mini.table import GATE_WORLDS
 

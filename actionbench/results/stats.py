@@ -22,7 +22,7 @@ their training seeds) and subjects, not images. Three interval kinds:
     percentiles of the replicate means. Kept for comparison only (see below).
 ``"image"``: the percentile bootstrap over images as if independent (the interval results files carried before the clustered one).
 
-Why not the percentile interval of the two-way bootstrap: ``actionbench.stats_simulation``
+Why not the percentile interval of the two-way bootstrap: ``actionbench.results.stats_simulation``
 measures coverage on synthetic benchmarks with known action, subject and seed effects. With
 8 actions it under-covers when actions dominate (92 %: the bootstrap variance of a mean
 of ``A`` clusters is ``(A - 1) / A`` of the unbiased one, and the normal quantile ignores that the
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 NO_SEED = ""  # the training seed of records that do not name one (one customization per action)
 INTERVAL_KINDS = ("cluster", "cluster-percentile", "image")

@@ -2,7 +2,7 @@
 
 What a results file alone can show, and so what is checked here:
 
-* its shape: schema version, required keys and their types (``actionbench.results_schema``);
+* its shape: schema version, required keys and their types (``actionbench.results.schema``);
 * that every number is finite (``1e999`` reads as infinity);
 * that ``spec_hash`` and ``spec.config_hash`` are the hashes of what they stand for;
 * that each record names its unit consistently (unit id, image path, protocol seed) and that its
@@ -13,7 +13,7 @@ What a results file alone can show, and so what is checked here:
   ``complete`` has every unit (all training seeds); bring-your-own runs declare their subset.
 
 A file that is consistent in all of these can still be forged consistently: checking it against
-its run folder is ``actionbench.results_verify``; re-judging its images is ``actionbench rejudge``
+its run folder is ``actionbench.results.verify``; re-judging its images is ``actionbench rejudge``
 (see ``docs/reliability.md``, "What a leaderboard entry proves").
 """
 from __future__ import annotations
@@ -25,8 +25,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping
 
-from .evidence import check_artifact_list
-from .results_schema import (
+from ..evidence import check_artifact_list
+from .schema import (
     COVERAGE_FIELDS,
     JUDGE_FIELDS,
     MAX_LISTED,
@@ -108,7 +108,7 @@ def unknown_top_fields(record: Mapping) -> list[str]:
     hook writes under its own registered name, so those are known too. (Legacy files carry a subset.)"""
     import difflib
 
-    from .api.registry import RESULT_HOOKS
+    from ..api.registry import RESULT_HOOKS
 
     known = {"schema_version", *TOP_FIELDS_V2, *OPTIONAL_TOP_FIELDS, *RESULT_HOOKS.names()}
     problems = []
@@ -162,7 +162,7 @@ def non_finite_numbers(value: Any, where: str = "") -> list[str]:
 
 
 def _check_spec(record: Mapping, problems: list[str]) -> None:
-    from .hashing import stable_hash
+    from ..hashing import stable_hash
 
     spec = record.get("spec")
     if not isinstance(spec, dict):
@@ -280,7 +280,7 @@ def check_metrics(metrics: dict, records: list, where: str = "metrics") -> list[
     if mismatches:
         problems += listed(mismatches, "metric mismatches")
         problems.append("the metrics do not match the records (edited by hand, or records changed): "
-                        "recompute them with actionbench.metrics.compute_metrics(records)")
+                        "recompute them with actionbench.results.metrics.compute_metrics(records)")
     return problems
 
 
@@ -298,7 +298,7 @@ def _check_hash_and_derived(record: Mapping, records: list) -> list[str]:
     if mismatches:
         problems += listed(mismatches, "mismatches in the blocks derived from the records")
         problems.append("floor and per_seed do not match the records: recompute them with "
-                        "actionbench.results_schema.derived_blocks(records)")
+                        "actionbench.results.schema.derived_blocks(records)")
     return problems
 
 
@@ -335,8 +335,8 @@ def compare_values(expected: Any, stored: Any, where: str, out: list[str]) -> No
 
 @functools.lru_cache(maxsize=16)
 def _protocol_dataset(dataset: str):
-    from .dataset import dataset_from_manifest, load_dataset
-    from .manifest import KNOWN_VERSIONS, read_manifest
+    from ..dataset import dataset_from_manifest, load_dataset
+    from ..manifest import KNOWN_VERSIONS, read_manifest
 
     if dataset in KNOWN_VERSIONS:
         manifest, digest = read_manifest(dataset)
@@ -353,7 +353,7 @@ def protocol_units(dataset: str, custom: Mapping | None = None) -> tuple[dict[st
     Raises:
         ActionBenchError: the dataset is unknown here (a plugin not installed, a newer version).
     """
-    from .custom import apply_custom
+    from ..custom import apply_custom
 
     data = apply_custom(_protocol_dataset(dataset), custom)
     return {u.id: (u.action_id, u.subject_id, u.k, u.seed) for u in data.units()}, data.manifest_sha256
@@ -373,7 +373,7 @@ def expected_units(spec: Mapping) -> dict[str, int]:
 def check_coverage(record: Mapping, records: list[Mapping]) -> list[str]:
     """Records against the protocol's unit list: no unit outside it, the protocol's seed for each, and
     every unit (of every training seed) when the file says it is complete."""
-    from .errors import ActionBenchError
+    from ..errors import ActionBenchError
 
     spec = record["spec"]
     try:

@@ -8,32 +8,19 @@ with its image's SHA-256, the record set's hash and its coverage of the protocol
 
 The runner builds a record with ``build_results`` (per-image records from ``image_record``);
 the leaderboard and ``actionbench validate`` check one with ``check_results``
-(``actionbench.results_check``; against a run folder: ``actionbench.results_verify``). All of
-them read the field tables of ``actionbench.results_schema``, so the shape is written down once.
+(``actionbench.results.check``; against a run folder: ``actionbench.results.verify``). All of
+them read the field tables of ``actionbench.results.schema``, so the shape is written down once.
 Records from before images were hashed (schema 1) still validate, as legacy.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import platform
-import subprocess
 import sys
 from collections.abc import Mapping
 from importlib import metadata
-from pathlib import Path
 
-from .results_check import check_results  # noqa: F401 - the checker's public home stays actionbench.results
-from .results_schema import (  # noqa: F401 - the shape, re-exported for readers of this module
-    JUDGE_FIELDS,
-    PROVENANCE_FIELDS,
-    RECORD_FIELDS,
-    REQUIRED_KEYS,
-    SCHEMA_VERSION,
-    SPEC_FIELDS,
-    TOP_FIELDS,
-    derived_blocks,
-    record_set_sha256,
-)
+from .schema import SCHEMA_VERSION, derived_blocks, record_set_sha256
 
 PACKAGES = ("actionbench", "torch", "diffusers", "transformers", "accelerate", "open-clip-torch", "numpy", "pillow",
             "safetensors", "scikit-learn")
@@ -47,21 +34,6 @@ def package_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
-
-
-def source_commit() -> tuple[str | None, bool | None]:
-    """ActionBench's own git commit and dirty flag (of the installed source, not the cwd)."""
-    source = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10)
-        if commit.returncode != 0:
-            return None, None
-        status = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=10)
-        return commit.stdout.strip(), bool(status.stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        return None, None
 
 
 def device_description(device: str) -> str:
@@ -80,7 +52,8 @@ def provenance(device: str, started_at: str, wall_time_s: float, stage_times: di
                world_size: int = 1) -> dict:
     """Where, when and with what a run was made: package versions, ActionBench's commit, the device
     and the machine (CPU model and flags, torch build, threads, GPU; ``results_machine``), times."""
-    from .results_machine import machine_description
+    from ..code_state import source_commit
+    from .machine import machine_description
 
     commit, dirty = source_commit()
     return {
@@ -135,7 +108,7 @@ def build_results(run_name: str, spec: dict, judge: dict, records: list[dict], f
     the protocol was judged, ``declared`` being ``"protocol"`` or, for bring-your-own images,
     ``"given images"``; ``floor`` and ``per_seed`` are derived from the records (``derived_blocks``).
     """
-    from .hashing import stable_hash
+    from ..hashing import stable_hash
     from .metrics import compute_metrics
 
     complete = len(records) == expected_records and not failures

@@ -8,7 +8,7 @@ question is about the *difference* on the same units. ``compare`` pairs the two 
   (runs with different seed counts, or from before ``--train-seeds``).
 
 The per-unit differences are then one per-image metric, and its mean gets the interval of
-``actionbench.stats`` (by default the two-way cluster interval: actions, with their training
+``actionbench.results.stats`` (by default the two-way cluster interval: actions, with their training
 seeds, and subjects are resampled together for both runs, so the pairing is kept). The p-value
 is the two-sided test of "no difference" that goes with that interval: for ``"cluster"`` the
 t test on the clustered standard error (p < 0.05 exactly when the 95 % interval excludes 0);
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ActionBenchError
-from .io import read_json
+from ..errors import ActionBenchError
+from ..io import read_json
 from .metrics import detail_flags, judgments, train_seed_of
 from .stats import NO_SEED, Design, estimate
 
@@ -99,7 +99,7 @@ def compare(records_a: Iterable[Mapping[str, Any]], records_b: Iterable[Mapping[
         records_a, records_b: the ``records`` of two results files (same dataset and judge).
         n_boot: bootstrap resamples.
         seed: seed of the resampling (the same resamples serve every metric).
-        interval: ``"cluster"`` (default), ``"cluster-percentile"`` or ``"image"`` (``actionbench.stats``).
+        interval: ``"cluster"`` (default), ``"cluster-percentile"`` or ``"image"`` (``actionbench.results.stats``).
         per_image_metrics: booleans in every record's ``detail`` that the judge declares (e.g. ``("leak",
             "total_clean")``); compared as rates, like action, subject and total.
 

@@ -5,7 +5,7 @@ All accuracies are fractions in [0, 1] (the leaderboard shows them as percentage
 same image, so it can be far below the product of the two (the paper's Table 1).
 
 The default interval (``interval="cluster"``) treats actions (with their training seeds) and
-subjects as the sampled units, not images: see ``actionbench.stats`` for the method and
+subjects as the sampled units, not images: see ``actionbench.results.stats`` for the method and
 ``docs/reading-the-leaderboard.md`` for how to read it. ``interval="image"`` is the percentile
 bootstrap over images used before (as if images were independent; too narrow), and gives the
 same numbers as then. Every metrics block names its interval in ``metrics["interval"]``.
@@ -123,7 +123,7 @@ def compute_metrics(records: Iterable[Mapping[str, Any]], n_boot: int = 1000, se
         seed: seed of the resampling.
         interval: ``"cluster"`` (default: actions with their training seeds and subjects are the
             units), ``"cluster-percentile"`` (plain two-way bootstrap, for comparison) or ``"image"``
-            (the old percentile bootstrap over images). See ``actionbench.stats``.
+            (the old percentile bootstrap over images). See ``actionbench.results.stats``.
         extra: other per-image metrics, name -> one number per record (0/1 or real); each gets a
             mean and an interval under ``"other"``, from the same resamples.
         per_image_metrics: booleans in every record's ``detail`` (its judge's ``per_image_metrics``,

@@ -20,7 +20,7 @@ dimensional integral: ``population_mean`` computes it by Gauss-Hermite quadratur
 ``population_mean_monte_carlo`` by drawing effects (the tests check that they agree).
 
 ``coverage`` simulates benchmarks and counts how often each interval kind of
-``actionbench.stats.estimate`` covers the estimand; ``paired_coverage`` does the same for the
+``actionbench.results.stats.estimate`` covers the estimand; ``paired_coverage`` does the same for the
 difference between two methods that share the actions and subjects. Both are used by
 ``tests/test_stats_coverage.py`` (which asserts the 93-97 % band) and by
 ``benchmarks/interval_coverage.py`` (which prints a table over several settings).

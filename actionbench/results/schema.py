@@ -1,8 +1,8 @@
 """The results record's shape, written down once: field tables, the record-set hash, and the blocks
 derived from the records.
 
-``actionbench.results`` builds a record from these tables; ``actionbench.results_check`` checks one
-against them; ``actionbench.results_verify`` checks one against its run folder.
+``actionbench.results.record`` builds a record from these tables; ``actionbench.results.check`` checks one
+against them; ``actionbench.results.verify`` checks one against its run folder.
 
 Schema versions:
 
@@ -70,7 +70,7 @@ def record_set_sha256(records: Iterable[Mapping[str, Any]]) -> str:
 
     Order-independent (shards may finish in any order) and blind to keys added by results hooks.
     """
-    from .hashing import canonical_json
+    from ..hashing import canonical_json
 
     lines = sorted(canonical_json({k: r.get(k) for k in RECORD_SET_KEYS if k in r}) for r in records
                    if isinstance(r, Mapping))

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ActionBenchError
-from .evidence import compare_recorded, missing_artifacts
-from .hashing import canonical_json, sha256_file
-from .io import read_json
-from .results_check import check_coverage, check_metrics, check_results, compare_values, expected_units, listed
-from .results_schema import derived_blocks, is_legacy, judge_folder
+from ..errors import ActionBenchError
+from ..evidence import compare_recorded, missing_artifacts
+from ..hashing import canonical_json, sha256_file
+from ..io import read_json
+from .check import check_coverage, check_metrics, check_results, compare_values, expected_units, listed
+from .schema import derived_blocks, is_legacy, judge_folder
 
 SPEC_FILE = "spec.json"  # as actionbench.run.runfolder names it
 ARTIFACT_JSON = "artifact.json"  # as actionbench.api.method names it
