@@ -17,14 +17,14 @@ from actionbench.leaderboard import (
     ValidationError,
     add_result,
     load_valid_results,
-    make_grid,
     render_leaderboard,
     validate_results,
 )
-from actionbench.leaderboard.grids import display_width, image_width
+from actionbench.leaderboard.tables import display_width, image_width
 from actionbench.results.metrics import compute_metrics
 from actionbench.results.check import check_results
 from actionbench.results.record import build_results, image_record
+from actionbench.run.grid import make_grid
 
 REPO = Path(__file__).resolve().parent.parent
 ACTIONS = ("cheer", "sit", "squat")

@@ -14,8 +14,8 @@ import pytest
 from run_fixtures import ColourJudge, make_run
 
 from actionbench.api.evaluator import image_of
-from actionbench.leaderboard import add_result, board_frame, collect_rows, make_grid, render_leaderboard
-from actionbench.leaderboard.grids import GREEN, ORANGE, RED, choose_subjects
+from actionbench.leaderboard import add_result, board_frame, collect_rows, render_leaderboard
+from actionbench.run.grid import GREEN, ORANGE, RED, choose_subjects, make_grid
 
 REPO = Path(__file__).resolve().parent.parent
 ACTIONS = ("cheer", "gesture", "handstand", "meditate", "pray", "salute", "sit", "squat")  # synthetic, in order

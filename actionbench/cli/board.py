@@ -70,7 +70,8 @@ def validate(results, run_dir):
     actionbench validate --run DIR            DIR/results.json against the run folder DIR
     actionbench validate RESULTS.json --run DIR
     """
-    from actionbench.leaderboard import resolve_results_path, validate_results, validate_run
+    from actionbench.leaderboard import validate_results, validate_run
+    from actionbench.run.runfolder import resolve_results_path
 
     if results is None and run_dir is None:
         raise click.UsageError("give a results file, or --run RUN_FOLDER")

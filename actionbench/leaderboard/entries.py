@@ -15,9 +15,10 @@ from actionbench.custom import describe as describe_custom
 from actionbench.errors import ActionBenchError, ConfigError
 from actionbench.io import atomic_write_bytes, atomic_write_json, read_json, save_image
 from actionbench.results.schema import record_set_sha256
+from actionbench.run.grid import make_grid
+from actionbench.run.runfolder import resolve_results_path
 
-from .grids import make_grid
-from .validate import ValidationError, code_caveats, entry_caveats, load_valid_results, resolve_results_path, validate_run
+from .validate import ValidationError, code_caveats, entry_caveats, load_valid_results, validate_run
 
 PROJECT_BOARD = Path("leaderboard")  # the project's board, relative to the checkout
 RESULTS_DIR, GRIDS_DIR, VERIFIED_DIR = "results", "grids", "verified"

@@ -24,7 +24,7 @@ from actionbench.io import atomic_write_text
 
 from .charts import bar_chart, heat_map
 from .entries import PROJECT_BOARD, add_result, default_name  # noqa: F401 - the board's API, kept importable here
-from .grids import display_width
+from .tables import display_width
 from .tables import FIELDS, LEAK_COLUMNS, LEAK_METRICS, PER_ACTION, RUN_FIELDS, SCORE_COLUMNS, board_frame, \
     collect_rows, has_leak, marker, missing, per_action, rank_text, score_text, sections, text_or
 

@@ -35,10 +35,10 @@ import pandas as pd
 from actionbench.io import TMP_MARKER, read_json
 
 from .entries import read_verified, records_hash
-from .grids import image_width
 from .ranks import rank_ranges, range_text
-from .validate import METRICS, REPORTED_FILE, RESULTS_FILE, ValidationError, check_reported, entry_caveats, \
-    load_valid_results, ranked, resolve_results_path
+from actionbench.run.runfolder import RESULTS_FILE, resolve_results_path
+
+from .validate import METRICS, REPORTED_FILE, ValidationError, check_reported, entry_caveats, load_valid_results, ranked
 
 # The columns of a row, in CSV order; every metric adds a mean and a 95% interval (fractions).
 FIELDS = ("kind", "name", "method", "label", "method_version", "dataset", "backbone", "judge_name", "judge_version",
@@ -351,3 +351,24 @@ def marker(row: Mapping) -> str:
 def text_or(value: Any, default: str = "-") -> str:
     """``value`` as text, or ``default`` where it is missing or empty."""
     return default if missing(value) or value == "" else str(value)
+
+
+DISPLAY_WIDTH = 840  # the page shows a grid at most this wide, scaled up by a whole factor
+
+
+def display_width(grid_width: int | None) -> int | None:
+    """The width to show a grid at in the page: a whole multiple of its own, up to ``DISPLAY_WIDTH``."""
+    if not grid_width:
+        return None
+    return grid_width * max(1, DISPLAY_WIDTH // grid_width)
+
+
+def image_width(path: str | Path) -> int | None:
+    """The width of an image file in pixels (reads the header only); None if it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.width
+    except (OSError, UnidentifiedImageError):
+        return None

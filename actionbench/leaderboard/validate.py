@@ -19,7 +19,6 @@ from actionbench.results.check import check_results
 from actionbench.results.schema import SMOKE_PRESET, TEST_BACKBONES, is_legacy
 from actionbench.results.verify import RunCheck, verify_run
 
-RESULTS_FILE = "results.json"  # the runner's name for a run folder's results
 REPORTED_FILE = "reported.json"
 METRICS = ("action", "subject", "total")
 
@@ -31,22 +30,6 @@ class ValidationError(SchemaError):
         self.source = source
         self.problems = list(problems)
         super().__init__(f"{source} is not a valid results file:\n- " + "\n- ".join(self.problems))
-
-
-def resolve_results_path(run_dir_or_results_path: str | Path) -> Path:
-    """A results JSON path from a run folder (its ``results.json``) or the path itself."""
-    path = Path(run_dir_or_results_path)
-    if path.is_dir():
-        if (path / RESULTS_FILE).is_file():
-            return path / RESULTS_FILE
-        found = sorted(p.name for p in path.glob("*.json"))
-        raise ActionBenchError(
-            f"no {RESULTS_FILE} in {path} (JSON files there: {', '.join(found) or 'none'}); finish the run with "
-            f"`actionbench judge --out {path}`, or pass the results file itself"
-        )
-    if not path.is_file():
-        raise ActionBenchError(f"results file not found: {path}")
-    return path
 
 
 def _load(path_or_dict: str | Path | Mapping) -> tuple[Any, str]:

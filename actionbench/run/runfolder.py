@@ -35,6 +35,22 @@ WRITTEN_DIRS = ("artifacts", "images", "judgments", "failures", TIMINGS_DIR, "se
 OWN_FILES = (SPEC_FILE, RESULTS_FILE, LOG_FILE, "grid.png")
 
 
+def resolve_results_path(run_dir_or_results_path: str | Path) -> Path:
+    """A results JSON path from a run folder (its ``results.json``) or the path itself."""
+    path = Path(run_dir_or_results_path)
+    if path.is_dir():
+        if (path / RESULTS_FILE).is_file():
+            return path / RESULTS_FILE
+        found = sorted(p.name for p in path.glob("*.json"))
+        raise ActionBenchError(
+            f"no {RESULTS_FILE} in {path} (JSON files there: {', '.join(found) or 'none'}); finish the run with "
+            f"`actionbench judge --out {path}`, or pass the results file itself"
+        )
+    if not path.is_file():
+        raise ActionBenchError(f"results file not found: {path}")
+    return path
+
+
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 

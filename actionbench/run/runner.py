@@ -328,7 +328,7 @@ def write_results(run: Run, evaluator, started_at: str, wall_time_s: float, worl
         print(f"warning: ActionBench's code changed while this run was made ({'; '.join(record['provenance']['code_changes'])}); "
               "results.json says so, and `leaderboard --add` refuses it without --allow-dirty")
     try:
-        from ..leaderboard import make_grid
+        from .grid import make_grid
 
         save_image(make_grid(run.out), run.out / "grid.png")
     except Exception as exc:  # a grid is a convenience; never lose results over it

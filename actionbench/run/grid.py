@@ -12,20 +12,21 @@ categories, the first subjects in record order.
 
 Grids are stored at native size: each image as it was generated (up to ``NATIVE_MAX`` pixels;
 larger ones are shrunk), never scaled up, so a grid of 32-pixel images stays a few tens of
-kilobytes. The HTML page scales it up by a whole factor with ``image-rendering: pixelated``
-(``display_width``), which shows the same pixels an upscaled file would.
+kilobytes. The leaderboard's page scales it up by a whole factor with ``image-rendering: pixelated``
+(``actionbench.leaderboard.tables.display_width``), which shows the same pixels an upscaled file would.
+
+The runner draws one into every finished run folder (``grid.png``) and the leaderboard draws one for each
+entry it adds, so the drawing lives with the run, below the leaderboard.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from actionbench.errors import ActionBenchError
-from actionbench.io import read_json
-
-from .validate import resolve_results_path
+from ..errors import ActionBenchError
+from ..io import read_json
+from .runfolder import resolve_results_path
 
 NATIVE_MAX = 128  # a native grid shows larger images (e.g. SD's 512 pixels) shrunk to this side
-DISPLAY_WIDTH = 840  # the page shows a grid at most this wide, scaled up by a whole factor
 GREEN, RED, GREY, ORANGE = (46, 160, 67), (207, 34, 46), (190, 190, 190), (240, 140, 0)
 TITLE_H, HEAD_H = 18, 16
 
@@ -183,21 +184,3 @@ def make_grid(run_dir_or_results_path: str | Path, max_actions: int = 8, max_sub
                 image = ImageOps.contain(image, (inner, inner))
             grid.paste(image, (x + 1 + border + (inner - image.width) // 2, y + 1 + border + (inner - image.height) // 2))
     return grid
-
-
-def display_width(grid_width: int | None) -> int | None:
-    """The width to show a grid at in the page: a whole multiple of its own, up to ``DISPLAY_WIDTH``."""
-    if not grid_width:
-        return None
-    return grid_width * max(1, DISPLAY_WIDTH // grid_width)
-
-
-def image_width(path: str | Path) -> int | None:
-    """The width of an image file in pixels (reads the header only); None if it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return image.width
-    except (OSError, UnidentifiedImageError):
-        return None
