@@ -1,10 +1,11 @@
-"""Shared bits of the benchmark scripts: offline settings, a machine description, min-of-N timing."""
+"""Shared bits of the benchmark scripts: offline settings, a machine description, min-of-N timing, CPU-timed variants."""
 from __future__ import annotations
 
 import os
 import platform
 import tempfile
 import time
+from contextlib import nullcontext
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ACTIONBENCH_NO_PROGRESS", "1")
@@ -29,3 +30,13 @@ def best_of(fn, repeats: int = 5, clock=time.perf_counter) -> float:
         fn()
         times.append(clock() - t0)
     return min(times)
+
+
+def timed(fn, context=None):
+    """A variant for ``interleaved``: run ``fn`` inside ``context()`` and return the CPU seconds of ``fn`` alone."""
+    def run() -> float:
+        with context() if context is not None else nullcontext():
+            c0 = time.process_time()
+            fn()
+            return time.process_time() - c0
+    return run

@@ -16,11 +16,59 @@ import time
 from pathlib import Path
 
 
+def floor_variants(backbone, rows: int, prompts: list[str], generator) -> dict:
+    """The model's own cost on ``rows`` UNet rows and ``prompts`` text-encoder prompts.
+
+    UNet: forward + backward of the denoising loss with precomputed noisy latents and a
+    precomputed conditioning tensor that requires grad (frozen weights: only activation
+    gradients, as in every inversion method). Text encoder: forward + backward from the output
+    to the token embeddings (a leaf that requires grad, swapped in by a hook)."""
+    import torch
+    import torch.nn.functional as F
+
+    from actionbench.training import encode_prompts, tokenize
+
+    unet, scheduler = backbone.unet, backbone.scheduler
+    shape = (rows, unet.config.in_channels, backbone.latent_size, backbone.latent_size)
+    latents, noise = torch.randn(shape, generator=generator), torch.randn(shape, generator=generator)
+    steps = torch.randint(0, scheduler.config.num_train_timesteps, (rows,), generator=generator)
+    noisy = scheduler.add_noise(latents, noise, steps)
+    target = scheduler.get_velocity(latents, noise, steps) if scheduler.config.prediction_type == "v_prediction" else noise
+    with torch.no_grad():
+        hidden = encode_prompts(backbone, [prompts[i % len(prompts)] for i in range(rows)])
+    hidden = hidden.clone().requires_grad_(True)
+
+    def unet_pass():
+        hidden.grad = None
+        pred = unet(noisy, steps, hidden).sample
+        F.mse_loss(pred.float(), target.float()).backward()
+
+    ids = tokenize(backbone.tokenizer, prompts, next(backbone.text_encoder.parameters()).device)
+    embedding = backbone.text_encoder.get_input_embeddings()
+    with torch.no_grad():
+        token_rows = embedding(ids).clone()
+    leaf = {}
+
+    def swap(module, inputs, output):
+        leaf["x"] = token_rows.detach().requires_grad_(True)
+        return leaf["x"]
+
+    def text_pass():
+        handle = embedding.register_forward_hook(swap)
+        try:
+            out = backbone.text_encoder(ids)[0]
+        finally:
+            handle.remove()
+        out.sum().backward()
+
+    return {"unet": unet_pass, "text": text_pass}
+
+
 def row_cpu_seconds(backbone, batch: int = 32, train_rows: int = 12, repeats: int = 7) -> tuple[float, float]:
     """CPU seconds of one UNet row: (no-grad forward at ``batch`` rows, as generation runs it: the runs' own
     probe, ``plan.probe_row_seconds``; forward + backward per row at ``train_rows`` rows with conditioning that
     requires grad, as an inversion step runs it: section ``step``'s UNet floor). Medians after a warm-up."""
-    from speed import floor_variants, timed
+    from _common import timed
 
     from actionbench.run.plan import probe_row_seconds
     from actionbench.training import fixed_generator

@@ -49,7 +49,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ACTIONBENCH_NO_PROGRESS", "1")
 
-GIB = 1024**3
+from sd21_shape_fit import GIB, print_fit, resident_states  # noqa: E402  (after the offline settings)
 
 # --- Stable Diffusion 2.1's published configs (stabilityai/stable-diffusion-2-1, 768-v) -----------
 
@@ -195,39 +195,6 @@ def parameter_counts() -> dict[str, int]:
         "unet_cross_attention_kv": count(unet, is_cross_attention_kv),  # Custom Diffusion
         "token": SD21_TEXT_CONFIG["hidden_size"], "cross_attention_layers": 16,
     }
-
-
-BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
-
-
-def resident_states(method: str, counts: dict[str, int], dtype: str = "fp32", gpu: bool = False) -> dict[str, float]:
-    """Resolution-independent memory of a method's main training phase, in GiB, by state.
-
-    Frozen modules in ``dtype``; trainable copies always in fp32 (``trainable_copy``): weights 4 B,
-    gradients 4 B and AdamW's two moments 8 B per trainable parameter. ``gpu``: torch's default
-    ``foreach`` AdamW on CUDA also holds one temporary the size of the trainable parameters during
-    the step (on CPU the per-tensor loop holds one tensor's worth)."""
-    frozen = (counts["unet"] + counts["text_encoder"] + counts["vae"]) * BYTES[dtype]
-    copy = trainable = 0
-    if method == "dreambooth":
-        copy, trainable = counts["unet"], counts["unet"]
-    elif method == "custom_diffusion":
-        copy, trainable = counts["unet"], counts["unet_cross_attention_kv"] + counts["token"]
-    elif method == "adi":  # the action-different tuning holds the largest states; the main step only L x D floats
-        copy, trainable = counts["unet"], counts["unet_attention"]
-    elif method in ("textual_inversion", "reversion"):
-        trainable = counts["token"]
-    elif method == "p_plus":
-        trainable = counts["token"] * counts["cross_attention_layers"]
-    states = {
-        "frozen weights": frozen / GIB,
-        "trainable copy (fp32)": (copy - trainable) * 4 / GIB + trainable * 4 / GIB,
-        "gradients": trainable * 4 / GIB,
-        "AdamW moments": trainable * 8 / GIB,
-    }
-    if gpu:
-        states["foreach AdamW temporary"] = trainable * 4 / GIB
-    return states
 
 
 # --- measuring inside one subprocess ------------------------------------------------------------
@@ -576,7 +543,6 @@ def main(argv=None) -> None:
     if args.child:
         measure_one(args)
     elif args.fit:
-        from sd21_shape_fit import print_fit
 
         print_fit(args.fit, args.target_resolution)
     else:

@@ -1,6 +1,8 @@
 """The ``--fit`` half of ``benchmarks/sd21_shape.py``: from its fp32 measurements at two or more resolutions,
 each phase's transient memory as a + b x latent pixels, the estimate at 768 px for fp32 and fp16 frozen weights,
 and the smallest 24 / 40 / 80 GB GPU that holds it (docs/reliability.md explains the model and its error).
+It also holds the resident-memory model (``resident_states``), which the measuring half prints beside its
+measurements: sd21_shape.py imports this module, never the reverse.
 
     python benchmarks/sd21_shape.py --fit r64.json r128.json [more.json ...] [--target-resolution 768]
 """
@@ -9,7 +11,42 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sd21_shape import BYTES, GIB, resident_states
+GIB = 1024**3
+
+# --- resident memory: what does not grow with the resolution (sd21_shape.py measures the rest) -----
+
+BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+
+
+def resident_states(method: str, counts: dict[str, int], dtype: str = "fp32", gpu: bool = False) -> dict[str, float]:
+    """Resolution-independent memory of a method's main training phase, in GiB, by state.
+
+    Frozen modules in ``dtype``; trainable copies always in fp32 (``trainable_copy``): weights 4 B,
+    gradients 4 B and AdamW's two moments 8 B per trainable parameter. ``gpu``: torch's default
+    ``foreach`` AdamW on CUDA also holds one temporary the size of the trainable parameters during
+    the step (on CPU the per-tensor loop holds one tensor's worth)."""
+    frozen = (counts["unet"] + counts["text_encoder"] + counts["vae"]) * BYTES[dtype]
+    copy = trainable = 0
+    if method == "dreambooth":
+        copy, trainable = counts["unet"], counts["unet"]
+    elif method == "custom_diffusion":
+        copy, trainable = counts["unet"], counts["unet_cross_attention_kv"] + counts["token"]
+    elif method == "adi":  # the action-different tuning holds the largest states; the main step only L x D floats
+        copy, trainable = counts["unet"], counts["unet_attention"]
+    elif method in ("textual_inversion", "reversion"):
+        trainable = counts["token"]
+    elif method == "p_plus":
+        trainable = counts["token"] * counts["cross_attention_layers"]
+    states = {
+        "frozen weights": frozen / GIB,
+        "trainable copy (fp32)": (copy - trainable) * 4 / GIB + trainable * 4 / GIB,
+        "gradients": trainable * 4 / GIB,
+        "AdamW moments": trainable * 8 / GIB,
+    }
+    if gpu:
+        states["foreach AdamW temporary"] = trainable * 4 / GIB
+    return states
+
 
 # --- extrapolating to 768 px ------------------------------------------------------------------------
 

@@ -62,11 +62,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: CPU time = the work done
-import _common  # noqa: E402,F401  (offline settings: HF_HUB_OFFLINE, no progress bars, a scratch ACTIONBENCH_HOME)
+# importing _common first sets the offline settings: HF_HUB_OFFLINE, no progress bars, a scratch ACTIONBENCH_HOME
+from _common import timed  # noqa: E402
+from _volume import floor_report, floor_variants  # noqa: E402
 
 DIFFUSERS_EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "upstream" / "diffusers-examples" / "textual_inversion.py"
 """The pinned copy of diffusers' ``examples/textual_inversion/textual_inversion.py`` (never copied here)."""
@@ -114,16 +115,6 @@ def interleaved(variants: dict, repeats: int, budget: float, warmup: int = 2) ->
     return ({n: statistics.median(v) for n, v in cpu.items()}, {n: statistics.median(v) for n, v in wall.items()}, done)
 
 
-def timed(fn, context=None):
-    """A variant for ``interleaved``: run ``fn`` inside ``context()`` and return the CPU seconds of ``fn`` alone."""
-    def run() -> float:
-        with context() if context is not None else nullcontext():
-            c0 = time.process_time()
-            fn()
-            return time.process_time() - c0
-    return run
-
-
 def child_cpu(command: list[str], env: dict, log: Path, cwd: Path | None = None) -> tuple[float, float]:
     """Run ``command`` to completion; return its (CPU seconds user+sys, wall seconds). Output goes to ``log``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -165,54 +156,6 @@ def stand_in_exemplars(backbone, count: int, generator, per_exemplar: int = 1, i
     templates = [exemplar_spec(ACTION, i)["template"] for i in indices]
     return ExemplarSet(torch.randn(shape, generator=generator), 0.1 * torch.rand(shape, generator=generator),
                        templates, list(indices))
-
-
-def floor_variants(backbone, rows: int, prompts: list[str], generator) -> dict:
-    """The model's own cost on ``rows`` UNet rows and ``prompts`` text-encoder prompts.
-
-    UNet: forward + backward of the denoising loss with precomputed noisy latents and a
-    precomputed conditioning tensor that requires grad (frozen weights: only activation
-    gradients, as in every inversion method). Text encoder: forward + backward from the output
-    to the token embeddings (a leaf that requires grad, swapped in by a hook)."""
-    import torch
-    import torch.nn.functional as F
-
-    from actionbench.training import encode_prompts, tokenize
-
-    unet, scheduler = backbone.unet, backbone.scheduler
-    shape = (rows, unet.config.in_channels, backbone.latent_size, backbone.latent_size)
-    latents, noise = torch.randn(shape, generator=generator), torch.randn(shape, generator=generator)
-    steps = torch.randint(0, scheduler.config.num_train_timesteps, (rows,), generator=generator)
-    noisy = scheduler.add_noise(latents, noise, steps)
-    target = scheduler.get_velocity(latents, noise, steps) if scheduler.config.prediction_type == "v_prediction" else noise
-    with torch.no_grad():
-        hidden = encode_prompts(backbone, [prompts[i % len(prompts)] for i in range(rows)])
-    hidden = hidden.clone().requires_grad_(True)
-
-    def unet_pass():
-        hidden.grad = None
-        pred = unet(noisy, steps, hidden).sample
-        F.mse_loss(pred.float(), target.float()).backward()
-
-    ids = tokenize(backbone.tokenizer, prompts, next(backbone.text_encoder.parameters()).device)
-    embedding = backbone.text_encoder.get_input_embeddings()
-    with torch.no_grad():
-        token_rows = embedding(ids).clone()
-    leaf = {}
-
-    def swap(module, inputs, output):
-        leaf["x"] = token_rows.detach().requires_grad_(True)
-        return leaf["x"]
-
-    def text_pass():
-        handle = embedding.register_forward_hook(swap)
-        try:
-            out = backbone.text_encoder(ids)[0]
-        finally:
-            handle.remove()
-        out.sum().backward()
-
-    return {"unet": unet_pass, "text": text_pass}
 
 
 def step_section(args) -> None:
@@ -524,7 +467,6 @@ def run_cpu_per_seed(folder: Path) -> tuple[float, int] | None:
 
 
 def floor_section(args) -> None:
-    from _volume import floor_report
 
     from actionbench.worlds.mini.table import defaults
 
