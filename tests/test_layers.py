@@ -1,39 +1,77 @@
-"""The layer contract, checked on the source (an ``ast`` equivalent of import-linter's contracts).
+"""The layer contract, checked on the source (an ``ast`` equivalent of pyproject's import-linter contract,
+so the suite checks it where import-linter is not installed, and adds what import-linter cannot see).
 
-Layers, each importing only those below it::
+Layers, each importing only those below it (``a : b`` siblings may import each other, ``a | b`` may not)::
 
-    actionbench.cli                                   the command line
-    actionbench.worlds.mini                           the mini world (uses methods and judges)
-    actionbench.methods | actionbench.evaluators      methods; judges and human evaluation
-    actionbench.worlds.synthetic                      the procedural renderer and dataset
-    core                                              everything else in actionbench/
+    cli : __main__                                     the command line
+    worlds.mini                                        the mini world (uses methods and judges)
+    methods | evaluators                               methods; judges and human evaluation
+    worlds.synthetic                                   the procedural renderer and dataset
+    leaderboard | byo | summary                        what uses finished runs and results
+    run                                                runner, run folder, plan, launch, grid
+    results                                            the results record, its checks and statistics
+    api : backbone : contract : custom : dataset ...   the interfaces and the objects they hand over
+    code_state : devices : download : errors ...       the base: imports nothing above it
 
 Every import counts, also one inside a function: a lazy import still ties the modules. The
 core reaches methods, judges and worlds only by name, through ``actionbench.api.registry``'s
-lazy tables. On top of the layers, no module may take part in an import cycle.
+lazy tables. On top of the layers, no module may take part in an import cycle, and every module
+under actionbench/ must sit in a layer (import-linter's ``exhaustive``).
+
+The scripts in benchmarks/ (run as ``python benchmarks/NAME.py``, importing each other by file name)
+may import actionbench, never the reverse, and do not import each other in a cycle.
 """
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # Where each package's source lives: the folder is the import name.
 SOURCES = {"actionbench": REPO / "actionbench"}
+BENCHMARKS = REPO / "benchmarks"
+# The same strings as pyproject's [tool.importlinter] layers (checked below), top to bottom.
 LAYERS = [
-    ("cli", ("actionbench.cli", "actionbench.__main__")),
-    ("mini world", ("actionbench.worlds.mini",)),
-    ("methods and judges", ("actionbench.methods", "actionbench.evaluators")),
-    ("synthetic world", ("actionbench.worlds.synthetic",)),
+    "cli : __main__",
+    "worlds.mini",
+    "methods | evaluators",
+    "worlds.synthetic",
+    "leaderboard | byo | summary",
+    "run",
+    "results",
+    "api : backbone : contract : custom : dataset : evidence : layerwise : pose : training",
+    "code_state : devices : download : errors : hashing : io : manifest : pose_blazepose : raster : report",
 ]
+# Packages with nothing to import (a docstring, or package data): outside the layers.
+UNLAYERED = ("actionbench", "actionbench.worlds", "actionbench.data")
 MAX_LINES = 600
 
 
+def parse_layer(text: str) -> tuple[list[str], bool]:
+    """(the layer's modules, whether they must be independent of each other)."""
+    independent = "|" in text
+    return [f"actionbench.{m.strip()}" for m in text.split("|" if independent else ":")], independent
+
+
+def test_layers_are_pyprojects():
+    """One contract: the ast checks here and import-linter's (``lint-imports``, in CI) read the same layers."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (contract,) = [c for c in config["contracts"] if c["type"] == "layers"]
+    assert contract["containers"] == ["actionbench"] and contract["exhaustive"]
+    assert [" ".join(layer.split()) for layer in contract["layers"]] == LAYERS
+    assert {f"actionbench.{m}" for m in contract["exhaustive_ignores"]} == set(UNLAYERED) - {"actionbench"}
+
+
 def test_every_actionbench_import_names_a_module():
-    """After files move, a stale import (say ``from .synthetic import``) is caught here, not at run time."""
+    """After files move, a stale import (say ``from .synthetic import``) is caught here, not at run time;
+    the benchmark scripts' imports of actionbench too."""
     modules = module_files()
     stale = []
-    for name, path in modules.items():
+    for name, path in {**modules, **benchmark_files()}.items():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom):
                 base = resolve(name, path.name == "__init__.py", node)
@@ -57,6 +95,11 @@ def module_files() -> dict[str, Path]:
     return modules
 
 
+def benchmark_files() -> dict[str, Path]:
+    """Benchmark script -> file; a script imports another by its file name (benchmarks/ is on sys.path)."""
+    return {path.stem: path for path in sorted(BENCHMARKS.glob("*.py"))}
+
+
 def resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     if node.level == 0:
         return node.module or ""
@@ -66,7 +109,7 @@ def resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
 
 
 def imports(modules: dict[str, Path]) -> dict[str, set[str]]:
-    """module -> the actionbench modules it imports (anywhere in its body)."""
+    """module -> the modules of ``modules`` it imports (anywhere in its body)."""
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         targets: set[str] = set()
@@ -88,34 +131,43 @@ def imports(modules: dict[str, Path]) -> dict[str, set[str]]:
     return graph
 
 
-def layer_of(module: str) -> int:
-    """0 for the top layer (cli), len(LAYERS) for the core."""
-    for index, (_, prefixes) in enumerate(LAYERS):
-        if any(module == p or module.startswith(p + ".") for p in prefixes):
+def layer_of(module: str) -> int | None:
+    """0 for the top layer (cli), counting down; None for a module in no layer."""
+    for index, text in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in parse_layer(text)[0]):
             return index
-    return len(LAYERS)
+    return None
 
 
-def layer_name(index: int) -> str:
-    return LAYERS[index][0] if index < len(LAYERS) else "core"
+def member_of(module: str) -> str:
+    """The layer entry a module belongs to (``actionbench.methods`` for ``actionbench.methods.adi``)."""
+    index = layer_of(module)
+    return next(p for p in parse_layer(LAYERS[index])[0] if module == p or module.startswith(p + "."))
+
+
+def test_every_module_is_in_a_layer():
+    unplaced = sorted(m for m in module_files() if layer_of(m) is None and m not in UNLAYERED)
+    assert not unplaced, "add these to a layer in pyproject's [tool.importlinter] and LAYERS here:\n" + "\n".join(unplaced)
 
 
 def test_no_import_runs_up_the_layers():
     graph = imports(module_files())
     upward = sorted(
-        f"{source} ({layer_name(layer_of(source))}) imports {target} ({layer_name(layer_of(target))})"
+        f"{source} (layer {LAYERS[layer_of(source)]!r}) imports {target} (layer {LAYERS[layer_of(target)]!r})"
         for source, targets in graph.items() for target in targets
-        if layer_of(target) < layer_of(source)
+        if layer_of(source) is not None and layer_of(target) is not None and layer_of(target) < layer_of(source)
     )
     assert not upward, "imports that run up the layers:\n" + "\n".join(upward)
 
 
-def test_methods_and_judges_do_not_import_each_other():
+def test_independent_siblings_do_not_import_each_other():
+    """``methods | evaluators``: a method never imports a judge nor the reverse; the same for the leaderboard,
+    bring-your-own images and the run summary."""
     graph = imports(module_files())
     crossing = sorted(
         f"{source} imports {target}" for source, targets in graph.items() for target in targets
-        if (source.startswith("actionbench.methods") and target.startswith("actionbench.evaluators"))
-        or (source.startswith("actionbench.evaluators") and target.startswith("actionbench.methods"))
+        if layer_of(source) is not None and layer_of(source) == layer_of(target)
+        and parse_layer(LAYERS[layer_of(source)])[1] and member_of(source) != member_of(target)
     )
     assert not crossing, "\n".join(crossing)
 
@@ -166,13 +218,34 @@ def test_no_import_cycles():
 
 
 def test_no_module_over_600_lines():
-    long = sorted(f"{path.relative_to(REPO)} ({n} lines)" for path in module_files().values()
+    files = [*module_files().values(), *benchmark_files().values()]
+    long = sorted(f"{path.relative_to(REPO)} ({n} lines)" for path in files
                   if (n := len(path.read_text().splitlines())) > MAX_LINES)
     assert not long, "split these by concern:\n" + "\n".join(long)
 
 
+def test_actionbench_never_imports_the_benchmarks():
+    """The benchmarks measure the package; the package must work without the scripts beside it."""
+    scripts = set(benchmark_files()) | {"benchmarks"}
+    found = sorted(
+        f"{path.relative_to(REPO)}:{node.lineno} imports {name}"
+        for path in module_files().values() for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        for name in ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+        if name.split(".")[0] in scripts
+    )
+    assert not found, "\n".join(found)
+
+
+def test_no_import_cycles_among_the_benchmarks():
+    """A shared piece of two scripts goes down into the lower one (or _common.py), so each runs alone."""
+    graph = imports(benchmark_files())
+    cycles = strongly_connected(graph)
+    assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
 def test_the_contract_sees_a_violation(tmp_path, monkeypatch):
-    """The checker itself works: a core module importing a world is found."""
+    """The checker itself works: a core module importing a world is found, and so is a benchmark cycle."""
     core = tmp_path / "actionbench"
     (core / "worlds" / "mini").mkdir(parents=True)
     (core / "__init__.py").write_text("")
@@ -183,3 +256,8 @@ def test_the_contract_sees_a_violation(tmp_path, monkeypatch):
     graph = imports(module_files())
     assert graph["actionbench.backbone"] == {"actionbench.worlds.mini"}
     assert layer_of("actionbench.worlds.mini") < layer_of("actionbench.backbone")
+
+    (tmp_path / "a.py").write_text("def f():\n    from b import g\n")
+    (tmp_path / "b.py").write_text("import a\n")
+    monkeypatch.setattr(sys.modules[__name__], "BENCHMARKS", tmp_path)
+    assert strongly_connected(imports(benchmark_files())) == [["a", "b"]]
