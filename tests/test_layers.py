@@ -224,6 +224,14 @@ def test_no_module_over_600_lines():
     assert not long, "split these by concern:\n" + "\n".join(long)
 
 
+def test_no_package_files_outside_actionbench():
+    """methods/, evaluators/ and data/ live inside actionbench/ (a file's path is its import name): a file
+    left at the old places (say a branch that added data/mini-v3c/ before the move) would not be packaged."""
+    stray = sorted(str(path.relative_to(REPO)) for folder in ("methods", "evaluators", "data")
+                   for path in (REPO / folder).rglob("*") if path.is_file() and "__pycache__" not in path.parts)
+    assert not stray, "move these under actionbench/ (git mv):\n" + "\n".join(stray)
+
+
 def test_actionbench_never_imports_the_benchmarks():
     """The benchmarks measure the package; the package must work without the scripts beside it."""
     scripts = set(benchmark_files()) | {"benchmarks"}
