@@ -3,7 +3,8 @@
 Layers, each importing only those below it::
 
     actionbench.cli                                   the command line
-    actionbench.worlds.mini                           the mini world (uses methods and judges)
+    actionbench.worlds.mini.lab                       the mini world's lab: training, fitting, measuring, checks
+    actionbench.worlds.mini                           the mini world a run needs (uses methods and judges)
     actionbench.methods | actionbench.evaluators      methods; judges and human evaluation
     actionbench.worlds.synthetic                      the procedural renderer and dataset
     core                                              everything else in actionbench/
@@ -23,6 +24,7 @@ SOURCES = {"actionbench": REPO / "actionbench", "actionbench.methods": REPO / "m
            "actionbench.evaluators": REPO / "evaluators"}
 LAYERS = [
     ("cli", ("actionbench.cli", "actionbench.__main__")),
+    ("mini lab", ("actionbench.worlds.mini.lab",)),  # before its parent: the first layer whose prefix matches wins
     ("mini world", ("actionbench.worlds.mini",)),
     ("methods and judges", ("actionbench.methods", "actionbench.evaluators")),
     ("synthetic world", ("actionbench.worlds.synthetic",)),
@@ -189,3 +191,9 @@ def test_the_contract_sees_a_violation(tmp_path, monkeypatch):
     graph = imports(module_files())
     assert graph["actionbench.backbone"] == {"actionbench.worlds.mini"}
     assert layer_of("actionbench.worlds.mini") < layer_of("actionbench.backbone")
+
+
+def test_the_mini_lab_sits_above_the_mini_world():
+    """A run loads the world, never its training, fitting and measuring tools."""
+    assert layer_of("actionbench.worlds.mini.lab.train") < layer_of("actionbench.worlds.mini.judge")
+    assert layer_name(layer_of("actionbench.worlds.mini.lab")) == "mini lab"
