@@ -110,3 +110,54 @@ def test_every_world_has_a_suite_and_the_old_constants_still_import():
     assert MINI_SUITE.name == "mini"
     with pytest.raises(AttributeError):
         suite.MINI_V9_SUITE
+
+
+def test_the_registry_knows_the_mini_family_by_one_hook_and_every_world_by_its_table():
+    """A version added to ``WORLDS`` is a judge, backbone, dataset and suite name without a line in the core."""
+    from actionbench import registry
+    from actionbench.worlds.mini import family
+    from actionbench.worlds.mini.world import WORLDS
+
+    tables = (registry.BUILTIN_JUDGES, registry.BUILTIN_BACKBONES, registry.BUILTIN_DATASETS, registry.BUILTIN_SUITES)
+    assert not any(name.startswith("mini") for table in tables for name in table)
+    assert registry.BUILTIN_FAMILIES == {"mini": "actionbench.worlds.mini.family:entries"}
+    for table in (registry.JUDGES, registry.BACKBONES, registry.DATASETS, registry.SUITES):
+        for name in family.names():
+            entry, argument = table.lookup(name)
+            assert argument is None and entry.source == "built-in"
+    assert set(family.names()) == {"mini", *WORLDS}
+    assert family.entries("actionbench.methods") == {}
+    for name, world in WORLDS.items():
+        judge = registry.get_evaluator(name)
+        assert judge.name == name and judge.world in (world, name)  # v1's judge names its world, v2's holds it
+
+
+def test_prefixed_and_unknown_mini_names_resolve_as_before():
+    from actionbench import registry
+    from actionbench.errors import RegistryError
+    from actionbench.spec import get_suite
+    from actionbench.worlds.mini.model import load_mini_backbone
+
+    for name in ("mini:/models/mine", "mini-v2:/models/final", "mini-v3c:FOLDER"):
+        entry, argument = registry.BACKBONES.lookup(name)
+        assert registry.BACKBONES.get(entry.name) is load_mini_backbone and argument == name.split(":", 1)[1]
+    assert registry.SUITES.lookup("mini-v2:FOLDER") is None  # suites take no argument
+    with pytest.raises(RegistryError, match="closest: mini-v3"):
+        get_suite("mini-v4")
+    assert get_suite("mini-v3c").judge == "mini-v3c"
+
+
+def test_listing_names_imports_no_world_module_beyond_the_family_table():
+    """``actionbench suites`` and friends list every mini name from ``WORLDS`` alone: no torch, no judge."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from actionbench import registry; "
+            "names = [n for r in (registry.JUDGES, registry.BACKBONES, registry.DATASETS, registry.SUITES) "
+            "for n in r.names()]; "
+            "print(sorted(m for m in sys.modules if m.startswith('actionbench.worlds')), 'torch' in sys.modules, "
+            "sorted(set(n for n in names if n.startswith('mini'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ("['actionbench.worlds', 'actionbench.worlds.mini', 'actionbench.worlds.mini.family', "
+                   "'actionbench.worlds.mini.world'] False ['mini', 'mini-v1', 'mini-v2', 'mini-v3', 'mini-v3b', "
+                   "'mini-v3c']")

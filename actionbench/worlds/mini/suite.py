@@ -16,6 +16,7 @@ from functools import cache
 
 from actionbench.errors import ConfigError
 from actionbench.spec import Suite
+from actionbench.worlds.mini.family import names, suite_constant
 from actionbench.worlds.mini.folders import ShippedDataError, shipped_dir
 from actionbench.worlds.mini.protocol import PROTOCOL_FILE, method_settings
 from actionbench.worlds.mini.world import PLAIN_NAME, PLAIN_NAME_WORLD, WORLDS, world_named
@@ -71,11 +72,6 @@ DESCRIPTIONS = {
 """Each world's suite description, by world name (``world.WORLDS``' keys)."""
 
 
-def suite_names() -> list[str]:
-    """Every mini suite: the plain name, then one per world."""
-    return [PLAIN_NAME, *WORLDS]
-
-
 @cache
 def world_suite(name: str) -> Suite:
     """The suite ``name`` (``mini`` or a world's name), built on first use and then kept: building it reads the
@@ -91,21 +87,16 @@ def world_suite(name: str) -> Suite:
                                  "exemplars, exact judge)",
                      method_settings=settings, protocol_note=note)
     if name not in WORLDS:
-        raise ConfigError(f"{name!r} is no mini suite; known: {', '.join(suite_names())}")
+        raise ConfigError(f"{name!r} is no mini suite; known: {', '.join(names())}")
     settings, note = protocol_settings(name)
     return Suite(name=name, backbone=name, dataset=name, judge=name, description=DESCRIPTIONS[name],
                  method_settings=settings, protocol_note=note)
 
 
-def constant_name(suite: str) -> str:
-    """The module constant a suite was once importable as: ``mini-v3b`` -> ``MINI_V3B_SUITE``."""
-    return suite.upper().replace("-", "_") + "_SUITE"
-
-
 def __getattr__(attribute: str) -> Suite:
-    # MINI_SUITE, MINI_V1_SUITE, ... were module constants built at import; they stay importable (registry
-    # targets of third-party code, tests), now built on first access instead
-    for suite in suite_names():
-        if constant_name(suite) == attribute:
+    # MINI_SUITE, MINI_V1_SUITE, ... were module constants built at import; they stay importable (the family's
+    # registry targets name them, and so may third-party code), now built on first access instead
+    for suite in names():
+        if suite_constant(suite) == attribute:
             return world_suite(suite)
     raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
