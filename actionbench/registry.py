@@ -134,9 +134,13 @@ class Registry:
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
-        for hook in self.families.values():  # before the entry points: a built-in name wins a clash, as always
-            for name, target in import_object(hook)(self.group).items():
-                self.register(name, target, source="built-in")
+        try:
+            for hook in self.families.values():  # before the entry points: a built-in name wins a clash, as always
+                for name, target in import_object(hook)(self.group).items():
+                    self.register(name, target, source="built-in")
+        except Exception:
+            self._entry_points_loaded = False  # a broken family fails every lookup loudly, not once then silently
+            raise
         for ep in entry_points(group=self.group):
             dist = getattr(getattr(ep, "dist", None), "name", "?")
             try:

@@ -161,3 +161,15 @@ def test_listing_names_imports_no_world_module_beyond_the_family_table():
     assert out == ("['actionbench.worlds', 'actionbench.worlds.mini', 'actionbench.worlds.mini.family', "
                    "'actionbench.worlds.mini.world'] False ['mini', 'mini-v1', 'mini-v2', 'mini-v3', 'mini-v3b', "
                    "'mini-v3c']")
+
+
+def test_a_broken_family_fails_every_lookup_not_just_the_first(monkeypatch):
+    from actionbench.errors import RegistryError
+    from actionbench.registry import Registry
+
+    table = Registry("suite", "actionbench.suites", {}, families={"gone": "no_such_module:entries"})
+    for _ in range(2):
+        with pytest.raises(RegistryError, match="no_such_module"):
+            table.names()
+    table.families = {"mini": "actionbench.worlds.mini.family:entries"}
+    assert "mini-v3c" in table
