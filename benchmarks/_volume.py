@@ -115,7 +115,7 @@ def floor_report(suite: str, row_names, table_dir: Path | None, measured_cpu, ta
 
     from actionbench.backbone import load_backbone
     from actionbench.dataset import load_dataset
-    from actionbench.worlds.mini.table import rows_by_name
+    from actionbench.worlds.mini.lab.table import rows_by_name
 
     torch.set_num_threads(1)
     backbone, dataset = load_backbone(_suite(suite).backbone), load_dataset(_suite(suite).dataset)

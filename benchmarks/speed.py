@@ -468,7 +468,7 @@ def run_cpu_per_seed(folder: Path) -> tuple[float, int] | None:
 
 def floor_section(args) -> None:
 
-    from actionbench.worlds.mini.table import defaults
+    from actionbench.worlds.mini.lab.table import defaults
 
     for line in floor_report("mini", ["adi"], None, run_cpu_per_seed, target=("the README's main job", 300 / 60)):
         print(line)

@@ -60,7 +60,7 @@ def test_layers_are_pyprojects():
     """One contract: the ast checks here and import-linter's (``lint-imports``, in CI) read the same layers."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
-    (contract,) = [c for c in config["contracts"] if c["type"] == "layers"]
+    (contract,) = [c for c in config["contracts"] if c["type"] == "layers" and c["containers"] == ["actionbench"]]
     assert contract["containers"] == ["actionbench"] and contract["exhaustive"]
     assert [" ".join(layer.split()) for layer in contract["layers"]] == LAYERS
     assert {f"actionbench.{m}" for m in contract["exhaustive_ignores"]} == set(UNLAYERED) - {"actionbench"}
@@ -269,3 +269,11 @@ def test_the_contract_sees_a_violation(tmp_path, monkeypatch):
     (tmp_path / "b.py").write_text("import a\n")
     monkeypatch.setattr(sys.modules[__name__], "BENCHMARKS", tmp_path)
     assert strongly_connected(imports(benchmark_files())) == [["a", "b"]]
+
+
+def test_the_mini_runtime_never_imports_its_lab():
+    """A run loads the world, never its training, fitting and measuring tools (pyproject's second contract)."""
+    graph = imports(module_files())
+    lab = "actionbench.worlds.mini.lab"
+    runtime = [m for m in graph if m.startswith("actionbench.worlds.mini") and not m.startswith(lab)]
+    assert runtime and not [f"{m} imports {t}" for m in runtime for t in graph[m] if t.startswith(lab)]

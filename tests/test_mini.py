@@ -10,7 +10,7 @@ from actionbench.api.evaluator import JudgeRequest
 from actionbench.worlds.mini.captions import POSE_WORDS, caption, world_looks, world_poses
 from actionbench.worlds.mini.judge import MiniJudge, load_judge_net, subject_label
 from actionbench.worlds.mini.model import MINI_RESOLUTION
-from actionbench.worlds.mini.train import TrainConfig
+from actionbench.worlds.mini.lab.train import TrainConfig
 from actionbench.worlds.mini.vae import PATCH, pixel_vae
 from actionbench.worlds.synthetic import render
 
@@ -165,7 +165,7 @@ def test_controlnet_is_trained_on_the_control_images_generation_feeds_it(dataset
     from diffusers.image_processor import VaeImageProcessor
 
     from actionbench.pose import SyntheticPoseExtractor, exact_keypoints
-    from actionbench.worlds.mini.controlnet import pose_condition
+    from actionbench.worlds.mini.lab.controlnet import pose_condition
 
     exemplar = dataset.action("salute").exemplars[0]
     processor = VaeImageProcessor(vae_scale_factor=PATCH, do_convert_rgb=True, do_normalize=False)

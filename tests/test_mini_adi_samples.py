@@ -6,7 +6,7 @@ import pytest
 
 from actionbench.dataset import load_dataset
 from actionbench.api.registry import get_evaluator, get_suite
-from actionbench.worlds.mini.adi_samples_check import MEASURES, check_samples, context_of, read_sample
+from actionbench.worlds.mini.lab.adi_samples_check import MEASURES, check_samples, context_of, read_sample
 from actionbench.worlds.mini.exemplars import ORACLE_POSES, render_oracle
 from actionbench.worlds.mini.judge_v2 import NO_TYPE, PERSON, Reading
 
@@ -40,7 +40,7 @@ def test_a_sample_is_as_assumed_only_with_the_person_the_context_and_another_pos
 
 
 def test_the_judge_reads_the_oracle_as_assumed_and_the_exemplars_themselves_as_no_pose_change(v2, monkeypatch):
-    from actionbench.worlds.mini import adi_samples_check
+    from actionbench.worlds.mini.lab import adi_samples_check
 
     suite, judge = get_suite("mini-v2"), get_evaluator("mini-v2")(v2)
     record = check_samples(suite, None, v2, judge, sources=("oracle",), log=lambda _: None)

@@ -84,11 +84,11 @@ def test_a_judge_folder_without_weights_is_refused_with_the_command_that_fits_on
 
 def test_judge_world_v2_refits_the_v2_judge_and_guards_its_shipped_folder(monkeypatch, tmp_path):
     from actionbench.cli import main
-    from actionbench.worlds.mini import judge_v2
     from actionbench.worlds.mini.folders import shipped_dir
+    from actionbench.worlds.mini.lab import judge_v2_fit
 
     seen = []
-    monkeypatch.setattr(judge_v2, "fit_mini_v2_judge", lambda **kwargs: seen.append(kwargs) or {})
+    monkeypatch.setattr(judge_v2_fit, "fit_mini_v2_judge", lambda **kwargs: seen.append(kwargs) or {})
     result = CliRunner().invoke(main, ["mini", "judge", "--world", "v2", "--backbone", "mini-v2:/models/final",
                                        "--seed", "1", "--width", "48", "--through-model", "0", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -99,7 +99,7 @@ def test_judge_world_v2_refits_the_v2_judge_and_guards_its_shipped_folder(monkey
 
 
 def test_judge_check_agreement_recall_and_false_alarms_by_hand():
-    from actionbench.worlds.mini.judge_check import cohen_kappa, compare_readings, confusion
+    from actionbench.worlds.mini.lab.judge_check import cohen_kappa, compare_readings, confusion
 
     scenes = [Scene("cat", "stand", None), Scene("dog", "walk", "type:beach", ("cap",)),
               Scene("man", "run", None, ("cap", "scarf")), Scene("cat", "kneel", None)]
@@ -122,7 +122,7 @@ def test_judge_check_agreement_recall_and_false_alarms_by_hand():
 
 
 def test_target_pose_check_recall_agreement_false_alarms_and_gate_by_hand():
-    from actionbench.worlds.mini.judge_check import TARGET_GATE, target_pose_rates
+    from actionbench.worlds.mini.lab.judge_check import TARGET_GATE, target_pose_rates
 
     targets = ["salute"] * 4 + ["sit"] * 4
     poses_a = ["salute", "salute", "salute", "stand", "sit", "sit", "kneel", "kneel"]
@@ -203,7 +203,7 @@ def test_the_shipped_judge_records_its_signatures_heldout_numbers_and_per_image_
 
 def test_judge_check_refuses_a_judge_folder_without_weights_before_sampling(tmp_path):
     from actionbench.errors import ConfigError
-    from actionbench.worlds.mini.judge_check import check_judges
+    from actionbench.worlds.mini.lab.judge_check import check_judges
 
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "judge.json").write_text("{}")

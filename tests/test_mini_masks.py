@@ -6,7 +6,7 @@ import math
 import torch
 
 from actionbench.methods.adi import ADIConfig
-from actionbench.worlds.mini.masks import PRESETS, THRESHOLD, kept_ratio, meets_threshold, preset_selectivity, selectivity
+from actionbench.worlds.mini.lab.masks import PRESETS, THRESHOLD, kept_ratio, meets_threshold, preset_selectivity, selectivity
 
 L, D = 3, 32
 CONTEXT, ACTION = slice(0, 8), slice(8, 16)
@@ -70,7 +70,7 @@ def test_every_preset_averages_its_draws_before_masking():
 
 
 def test_energies_say_which_part_of_the_exemplar_speaks_loudest():
-    from actionbench.worlds.mini.masks import energies
+    from actionbench.worlds.mini.lab.masks import energies
 
     grads = known_gradients()
     grads["no_attributes"] = grads["anchor"]  # the attributes move nothing here: the context is all background

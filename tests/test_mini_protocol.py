@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from actionbench.worlds.mini import protocol as P
+from actionbench.worlds.mini.lab import protocol as P
+from actionbench.worlds.mini.protocol import PROTOCOL_FILE, method_settings
 
 
 def test_flattened_step_is_where_the_smoothed_curve_has_made_90_percent_of_its_drop():
@@ -49,7 +50,7 @@ def test_the_suite_applies_a_protocol_record_sampler_for_all_then_per_method():
               "rows": [{"method": "p_plus", "settings": {"train_steps": 300}},
                        {"method": "adi", "settings": {"train_steps": 200}},
                        {"method": "adi", "settings": {"action_different_tune_steps": 50}}]}
-    assert P.method_settings(record) == {"*": {"sampler.num_inference_steps": 20}, "p_plus": {"train_steps": 300},
+    assert method_settings(record) == {"*": {"sampler.num_inference_steps": 20}, "p_plus": {"train_steps": 300},
                                          "adi": {"train_steps": 200, "action_different_tune_steps": 50}}
 
 
@@ -58,11 +59,11 @@ def test_the_shipped_protocol_is_what_the_mini_suite_runs_with():
     from actionbench.worlds.mini.suite import MINI_SUITE, MINI_V1_SUITE, SPEED_SETTINGS
     from actionbench.worlds.mini.world import PLAIN_NAME_WORLD
 
-    path = shipped_dir("mini-v1") / P.PROTOCOL_FILE
+    path = shipped_dir("mini-v1") / PROTOCOL_FILE
     if not path.is_file():
         pytest.skip("mini v1 ships no protocol.json")
     record = json.loads(path.read_text())
-    expected = P.method_settings(record)
+    expected = method_settings(record)
     for method, values in SPEED_SETTINGS.items():  # speed-only settings on top, never a protocol field
         assert not set(values) & set(expected.get(method, {}))
         expected.setdefault(method, {}).update(values)
@@ -110,7 +111,7 @@ def test_a_short_protocol_run_on_mini_writes_a_record_the_suite_can_apply(tmp_pa
     assert ti["settings"].get("train_steps") in (None, 2)  # 4 is the cut (default 2,000): then the default stays
     assert {c["label"].split()[-1] for c in ti["curves"]} >= {"cheer"} and all(len(c["points"]) == 3 for c in ti["curves"])
     assert record["cpu_seconds"] > 0 and any(line.startswith("sampler:") for line in lines)
-    settings = P.method_settings(record)
+    settings = method_settings(record)
     assert settings["textual_inversion"].get("train_steps") == ti["settings"].get("train_steps")
 
     from actionbench.backbone import load_backbone
@@ -147,7 +148,7 @@ def test_records_measured_in_parts_merge_into_the_shipped_protocol(tmp_path):
     from actionbench.cli import main
     from actionbench.worlds.mini.folders import shipped_dir
 
-    shipped = json.loads((shipped_dir("mini-v1") / P.PROTOCOL_FILE).read_text())
+    shipped = json.loads((shipped_dir("mini-v1") / PROTOCOL_FILE).read_text())
     first, second = (dict(shipped, rows=shipped["rows"][:3]), dict(shipped, rows=shipped["rows"][3:]))
     parts = []
     for i, part in enumerate((first, second)):
@@ -156,8 +157,8 @@ def test_records_measured_in_parts_merge_into_the_shipped_protocol(tmp_path):
     result = CliRunner().invoke(main, ["mini", "protocol", "--out", str(tmp_path / "merged"),
                                        "--merge", ",".join(map(str, parts))])
     assert result.exit_code == 0, result.output
-    merged = json.loads((tmp_path / "merged" / P.PROTOCOL_FILE).read_text())
-    assert P.method_settings(merged) == P.method_settings(shipped)
+    merged = json.loads((tmp_path / "merged" / PROTOCOL_FILE).read_text())
+    assert method_settings(merged) == method_settings(shipped)
     assert [(r["row"], r["reason"]) for r in merged["rows"]] == [(r["row"], r["reason"]) for r in shipped["rows"]]
     with pytest.raises(ValueError, match="more than one part"):
         P.merge_records([first, first], world="w")

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from actionbench.cli import main
-from actionbench.worlds.mini import controlnet as mini_controlnet
-from actionbench.worlds.mini import judge as mini_judge
-from actionbench.worlds.mini import train as mini_train
+from actionbench.worlds.mini.lab import controlnet as mini_controlnet
+from actionbench.worlds.mini.lab import judge_fit as mini_judge
+from actionbench.worlds.mini.lab import train as mini_train
 from actionbench.worlds.mini.folders import ShippedDataError, mini_controlnet_source, shipped_dir
 
 
@@ -128,6 +128,6 @@ def test_the_mini_cli_module_imports_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, actionbench.worlds.mini.cli; print('torch' in sys.modules)"
+    code = "import sys, actionbench.worlds.mini.lab.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -140,7 +140,7 @@ def test_v2_unet_warm_started_from_v1_computes_v1s_function():
 
 
 def test_training_captions_name_every_attribute_and_background_type_and_never_an_action():
-    from actionbench.worlds.mini.train import V2_STAGE_ONE
+    from actionbench.worlds.mini.lab.train import V2_STAGE_ONE
     from actionbench.worlds.synthetic import ACTION_IDS, ACTION_PHRASES, SUBJECT_IDS
 
     cfg, rng = V2_STAGE_ONE, random.Random(0)
@@ -176,7 +176,7 @@ def test_a_short_v2_training_run_warm_starts_from_v1_and_records_how(tmp_path, m
     from actionbench.backbone import load_backbone
     from actionbench.errors import ActionBenchError
     from actionbench.worlds.mini import captions
-    from actionbench.worlds.mini.train import V2_STAGE_ONE, train_mini
+    from actionbench.worlds.mini.lab.train import V2_STAGE_ONE, train_mini
     from actionbench.worlds.synthetic import renderer_source_sha256
 
     monkeypatch.setattr(captions, "world_looks", lambda: ["cat", "exemplar_person_0"])
@@ -194,7 +194,7 @@ def test_a_short_v2_training_run_warm_starts_from_v1_and_records_how(tmp_path, m
     assert record["renderer_source_sha256"] == renderer_source_sha256()
 
     # its pose ControlNet trains on v2's renders and captions, beside the weights (where the method finds it)
-    from actionbench.worlds.mini.controlnet import ControlNetTrainConfig, train_mini_controlnet
+    from actionbench.worlds.mini.lab.controlnet import ControlNetTrainConfig, train_mini_controlnet
     from actionbench.worlds.mini.folders import mini_controlnet_source
 
     seen = []
@@ -211,7 +211,7 @@ def test_train_world_v2_uses_v2s_first_stage_and_its_own_shipped_folder(monkeypa
     from click.testing import CliRunner
 
     from actionbench.cli import main
-    from actionbench.worlds.mini import train as mini_train
+    from actionbench.worlds.mini.lab import train as mini_train
     from actionbench.worlds.mini.folders import shipped_dir
 
     seen = []
@@ -230,8 +230,8 @@ def test_train_world_v2_uses_v2s_first_stage_and_its_own_shipped_folder(monkeypa
 def test_the_check_tool_writes_a_sheet_and_the_v1_and_v2_judge_readings(tmp_path):
     from PIL import Image
 
-    from actionbench.worlds.mini.check import CONTEXT_PROMPTS, TRAINED_PROMPTS, check_model, colour_share
-    from actionbench.worlds.mini.judge_v2 import fit_mini_v2_judge
+    from actionbench.worlds.mini.lab.check import CONTEXT_PROMPTS, TRAINED_PROMPTS, check_model, colour_share
+    from actionbench.worlds.mini.lab.judge_v2_fit import fit_mini_v2_judge
 
     assert colour_share(Image.new("RGB", (4, 4), (252, 226, 20)), (252, 226, 20)) == 1.0
     judge = tmp_path / "judge"  # a tiny v2 judge: only the record's shape is checked, not its readings

@@ -37,7 +37,7 @@ def world():
 @pytest.mark.parametrize("prompt, attribute", [("a dog walking in a uniform", "uniform"),
                                                ("a photo of a panda kneeling in a robe", "robe")])
 def test_the_model_draws_a_named_attribute_on_an_animal_and_the_judge_sees_it(world, prompt, attribute):
-    from actionbench.worlds.mini.check import sample_prompts
+    from actionbench.worlds.mini.lab.check import sample_prompts
 
     model, _, judge = world
     images = sample_prompts(model, [prompt], range(8))[prompt]

@@ -53,7 +53,7 @@ def test_v3_names_load_v2s_model_and_judge_and_step_match_the_identifier_methods
 
 
 def test_holm_rejects_as_the_step_down_rule_says():
-    from actionbench.worlds.mini.verdict_v3 import holm
+    from actionbench.worlds.mini.lab.verdict_v3 import holm
 
     # m = 4 at 0.05: 0.01 <= 0.0125 rejected, 0.02 <= 0.0167 fails, so it and every larger p stand
     assert holm([0.04, 0.01, 0.02, 0.03]) == [False, True, False, False]
@@ -63,7 +63,7 @@ def test_holm_rejects_as_the_step_down_rule_says():
 
 
 def test_the_claim_outcome_follows_the_pre_registered_rule():
-    from actionbench.worlds.mini.verdict_v3 import claim_outcome
+    from actionbench.worlds.mini.lab.verdict_v3 import claim_outcome
 
     def leak(lo, hi, holm=True):
         return {"difference": (lo + hi) / 2, "ci95": [lo, hi], "holm_rejects_zero": holm}
@@ -81,7 +81,7 @@ def test_the_claim_outcome_follows_the_pre_registered_rule():
 
 
 def test_selectivity_picks_the_first_preset_that_meets_the_threshold_else_paper():
-    from actionbench.worlds.mini.verdict_v3 import selectivity
+    from actionbench.worlds.mini.lab.verdict_v3 import selectivity
 
     def record(meets):
         overall = {p: {"both": {"context": 0.5 if m else 0.9, "action": 1.2, "kept_fraction": 0.2}}
@@ -98,7 +98,7 @@ def test_selectivity_picks_the_first_preset_that_meets_the_threshold_else_paper(
 def test_a_random_masks_row_given_its_kept_fraction_starts_without_waiting_for_adi(tmp_path, monkeypatch):
     import subprocess
 
-    from actionbench.worlds.mini import table
+    from actionbench.worlds.mini.lab import table
 
     started = []
 
@@ -128,7 +128,7 @@ def test_a_random_masks_row_given_its_kept_fraction_starts_without_waiting_for_a
 def test_lever_2_puts_the_signature_on_6_of_10_exemplars_and_is_gated_like_v3():
     from actionbench.api.registry import get_suite
     from actionbench.worlds.mini.exemplars import exemplar_spec
-    from actionbench.worlds.mini.table import GATE_ROWS, defaults
+    from actionbench.worlds.mini.lab.table import GATE_ROWS, defaults
     from actionbench.worlds.mini.world import MINI_V3B
 
     for signature in MINI_V3B.signatures:
@@ -145,8 +145,8 @@ def test_lever_3_keeps_v3s_exemplars_and_judge_and_loads_a_model_of_its_own():
     from actionbench.worlds.mini.exemplars import exemplar_spec
     from actionbench.worlds.mini.folders import mini_folder, shipped_dir, writes_into_shipped
     from actionbench.worlds.mini.model import load_mini_backbone
-    from actionbench.worlds.mini.table import GATE_ROWS, defaults
-    from actionbench.worlds.mini.train import V3C_STAGE
+    from actionbench.worlds.mini.lab.table import GATE_ROWS, defaults
+    from actionbench.worlds.mini.lab.train import V3C_STAGE
     from actionbench.worlds.mini.world import MINI_V3C
 
     for signature in MINI_V3C.signatures:
@@ -169,7 +169,7 @@ def test_action_pose_repeats_render_the_benchmark_poses_more_often_and_keep_v2s_
     from unittest import mock
 
     from actionbench.worlds.mini import captions
-    from actionbench.worlds.mini.train import V2_STAGE_ONE
+    from actionbench.worlds.mini.lab.train import V2_STAGE_ONE
     from actionbench.worlds.synthetic import ACTION_POSES
 
     def scenes(cfg):

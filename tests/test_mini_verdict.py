@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from actionbench.cli import main
 from actionbench.results.metrics import compute_metrics
-from actionbench.worlds.mini.verdict import claim, setup_check
+from actionbench.worlds.mini.lab.verdict import claim, setup_check
 
 ACTIONS = ["cheer", "gesture", "handstand", "meditate", "pray", "salute", "sit", "squat"]
 SUBJECTS = {"man": "human", "woman": "human", "cat": "animal", "dog": "animal"}
@@ -105,8 +105,8 @@ def test_cli_prints_the_check_and_says_what_the_claim_still_needs(tmp_path):
 
 
 def test_the_v2_table_runs_the_preregistered_rows_and_seeds_by_default():
-    from actionbench.worlds.mini.table import all_rows, default_row_names, defaults
-    from actionbench.worlds.mini.verdict import CLAIM_ROWS, COMPARATORS, CONTAMINATION_ROWS
+    from actionbench.worlds.mini.lab.table import all_rows, default_row_names, defaults
+    from actionbench.worlds.mini.lab.verdict import CLAIM_ROWS, COMPARATORS, CONTAMINATION_ROWS
 
     rows, seeds = defaults("mini-v2")
     assert seeds == 3 and set(rows) <= {r.name for r in all_rows()} and len(rows) == len(set(rows)) == 14
@@ -117,7 +117,7 @@ def test_the_v2_table_runs_the_preregistered_rows_and_seeds_by_default():
 
 def test_the_methods_bring_the_tables_rows_in_the_order_and_names_the_leaderboard_holds():
     """The rows come from the methods' own ``table_rows``; their names are leaderboard entries (mini-v2-ROW)."""
-    from actionbench.worlds.mini.table import all_rows, default_row_names
+    from actionbench.worlds.mini.lab.table import all_rows, default_row_names
 
     assert [(r.name, r.method, r.preset, r.settings, r.trains, r.keep_fraction_from) for r in all_rows()][:15] == [
         ("null", "null", None, {}, False, None), ("sd", "sd", None, {}, False, None),
@@ -135,7 +135,7 @@ def test_the_methods_bring_the_tables_rows_in_the_order_and_names_the_leaderboar
 
 
 def test_leak_parts_split_the_leak_into_background_and_attributes():
-    from actionbench.worlds.mini.verdict import leak_parts
+    from actionbench.worlds.mini.lab.verdict import leak_parts
 
     def record(subject, attributes, background):
         return {"action_id": "salute", "subject_id": subject,

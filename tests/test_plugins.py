@@ -109,7 +109,7 @@ def test_a_method_added_in_its_own_file_joins_the_mini_table_and_its_protocol(tm
     """One file (and its package's entry point) is all a method needs: its rows reach the mini table and its
     training fields the protocol's trained list and the plan, whatever it calls them."""
     from actionbench.api.registry import METHODS, get_method
-    from actionbench.worlds.mini import protocol, table
+    from actionbench.worlds.mini.lab import protocol, table
 
     built_in = [r.name for r in table.all_rows()]
     site = tmp_path / "site"

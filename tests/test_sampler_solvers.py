@@ -38,7 +38,7 @@ def test_each_solver_draws_images_and_ddim_stays_the_default():
 
 
 def test_rule_1_takes_the_fewest_steps_over_all_solvers_ties_to_the_first():
-    from actionbench.worlds.mini.protocol import choose_sampler
+    from actionbench.worlds.mini.lab.protocol import choose_sampler
 
     agreement = {"ddim": {10: 0.9, 20: 0.99}, "dpmpp_2m": {10: 0.98, 20: 1.0}, "unipc": {8: 0.97, 10: 0.99}}
     assert choose_sampler(agreement) == ("dpmpp_2m", 10)

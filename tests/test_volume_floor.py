@@ -12,7 +12,7 @@ from actionbench.backbone import load_backbone  # noqa: E402
 from actionbench.dataset import load_dataset  # noqa: E402
 from actionbench.methods import adi_samples  # noqa: E402
 from actionbench.api.spec import RunSpec  # noqa: E402
-from actionbench.worlds.mini.table import rows_by_name  # noqa: E402
+from actionbench.worlds.mini.lab.table import rows_by_name  # noqa: E402
 
 
 def test_adi_rows_are_its_identifier_steps_plus_its_action_different_images_as_on_a_clean_machine(tmp_path,

@@ -38,43 +38,25 @@ BUILTIN_JUDGES = {
     "few_shot": "actionbench.evaluators.few_shot:FewShotJudge",
     "human": "actionbench.evaluators.human:HumanJudge",
     "vqa": "actionbench.evaluators.vqa:VQAJudge",
-    "mini": "actionbench.worlds.mini.judge:MiniJudge",
-    "mini-v1": "actionbench.worlds.mini.judge:MiniV1Judge",
-    "mini-v2": "actionbench.worlds.mini.judge_v2:MiniV2Judge",
-    "mini-v3": "actionbench.worlds.mini.judge_v2:MiniV3Judge",
-    "mini-v3b": "actionbench.worlds.mini.judge_v2:MiniV3bJudge",
-    "mini-v3c": "actionbench.worlds.mini.judge_v2:MiniV3cJudge",
 }
 BUILTIN_BACKBONES = {
     # name -> loader(name) returning an ``actionbench.backbone.Backbone``; hub ids, ``hf:`` and
     # ``local:`` are resolved by ``actionbench.backbone`` itself.
     "tiny": "actionbench.backbone:load_tiny_backbone",
-    "mini": "actionbench.worlds.mini.model:load_mini_backbone",  # and mini:FOLDER; mini is mini-v1 for now
-    "mini-v1": "actionbench.worlds.mini.model:load_mini_backbone",
-    "mini-v2": "actionbench.worlds.mini.model:load_mini_backbone",  # and mini-v2:FOLDER
-    "mini-v3": "actionbench.worlds.mini.model:load_mini_backbone",  # v2's model
-    "mini-v3b": "actionbench.worlds.mini.model:load_mini_backbone",
-    "mini-v3c": "actionbench.worlds.mini.model:load_mini_backbone",
 }
 BUILTIN_DATASETS = {
     # name -> loader(root=None) returning an ``actionbench.dataset.Dataset``; the downloaded
     # versions (v1) are read from their manifests by ``actionbench.dataset`` itself.
     "synthetic": "actionbench.worlds.synthetic:load_synthetic",
-    "mini": "actionbench.worlds.mini.dataset:load_mini_dataset",
-    "mini-v1": "actionbench.worlds.mini.dataset:load_mini_v1_dataset",
-    "mini-v2": "actionbench.worlds.mini.dataset:load_mini_v2_dataset",
-    "mini-v3": "actionbench.worlds.mini.dataset:load_mini_v3_dataset",
-    "mini-v3b": "actionbench.worlds.mini.dataset:load_mini_v3b_dataset",
-    "mini-v3c": "actionbench.worlds.mini.dataset:load_mini_v3c_dataset",
 }
 BUILTIN_SUITES = {
     "v1": "actionbench.api.spec:V1_SUITE",
-    "mini": "actionbench.worlds.mini.suite:MINI_SUITE",
-    "mini-v1": "actionbench.worlds.mini.suite:MINI_V1_SUITE",
-    "mini-v2": "actionbench.worlds.mini.suite:MINI_V2_SUITE",
-    "mini-v3": "actionbench.worlds.mini.suite:MINI_V3_SUITE",
-    "mini-v3b": "actionbench.worlds.mini.suite:MINI_V3B_SUITE",
-    "mini-v3c": "actionbench.worlds.mini.suite:MINI_V3C_SUITE",
+}
+BUILTIN_FAMILIES = {
+    # name -> "module:function": a world family that names its own versions. function(group) returns
+    # {name: "module:object"} for an entry-point group; a registry calls it on its first lookup (never at import),
+    # and its names are built-ins like the ones above (mini, mini-v1, ... and mini:FOLDER, mini-v2:FOLDER backbones).
+    "mini": "actionbench.worlds.mini.family:entries",
 }
 BUILTIN_RESULT_HOOKS = {
     # name -> hook(run, evaluator, judge_key, record) that may add to a results record before it is written
@@ -120,12 +102,14 @@ class Registry:
         base: ``"module:Class"`` every resolved object must subclass (None: any object).
         allow_paths: ``package.module:Class`` may be given instead of a name.
         prefixes: ``name:argument`` resolves to the entry ``name`` with an argument.
+        families: family -> ``"module:function"`` adding built-ins for ``group`` on the first lookup.
     """
 
     def __init__(self, kind: str, group: str, builtins: dict[str, str], base: str | None = None,
-                 allow_paths: bool = False, prefixes: bool = False):
+                 allow_paths: bool = False, prefixes: bool = False, families: dict[str, str] | None = None):
         self.kind, self.group, self.base = kind, group, base
         self.allow_paths, self.prefixes = allow_paths, prefixes
+        self.families = dict(families or {})
         self._entries: dict[str, Entry] = {}
         for name, target in builtins.items():
             self.register(name, target, source="built-in")
@@ -150,6 +134,13 @@ class Registry:
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
+        try:
+            for hook in self.families.values():  # before the entry points: a built-in name wins a clash, as always
+                for name, target in import_object(hook)(self.group).items():
+                    self.register(name, target, source="built-in")
+        except Exception:
+            self._entry_points_loaded = False  # a broken family fails every lookup loudly, not once then silently
+            raise
         for ep in entry_points(group=self.group):
             dist = getattr(getattr(ep, "dist", None), "name", "?")
             try:
@@ -205,10 +196,10 @@ class Registry:
 METHODS = Registry("method", "actionbench.methods", BUILTIN_METHODS, base="actionbench.api.method:Method",
                    allow_paths=True)
 JUDGES = Registry("judge", "actionbench.evaluators", BUILTIN_JUDGES, base="actionbench.api.evaluator:Evaluator",
-                  allow_paths=True)
-BACKBONES = Registry("backbone", "actionbench.backbones", BUILTIN_BACKBONES, prefixes=True)
-DATASETS = Registry("dataset", "actionbench.datasets", BUILTIN_DATASETS)
-SUITES = Registry("suite", "actionbench.suites", BUILTIN_SUITES)
+                  allow_paths=True, families=BUILTIN_FAMILIES)
+BACKBONES = Registry("backbone", "actionbench.backbones", BUILTIN_BACKBONES, prefixes=True, families=BUILTIN_FAMILIES)
+DATASETS = Registry("dataset", "actionbench.datasets", BUILTIN_DATASETS, families=BUILTIN_FAMILIES)
+SUITES = Registry("suite", "actionbench.suites", BUILTIN_SUITES, families=BUILTIN_FAMILIES)
 RESULT_HOOKS = Registry("results hook", "actionbench.result_hooks", BUILTIN_RESULT_HOOKS)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from actionbench.evaluators.human.cli import commands as human_commands
-from actionbench.worlds.mini.cli import commands as mini_commands
+from actionbench.worlds.mini.lab.cli import commands as mini_commands
 
 from . import board, compare, data, info, run, verify
 

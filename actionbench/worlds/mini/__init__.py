@@ -6,9 +6,9 @@
   captions never name the action, so the model can draw them while text alone cannot ask for them.
   A customization method has to find them from exemplars.
 * Base model ("mini" backbone, ``model``): Stable Diffusion's structure so every method applies
-  unchanged, with a fixed, exact pixel-shuffle "VAE" (``vae``); trained by ``train``.
+  unchanged, with a fixed, exact pixel-shuffle "VAE" (``vae``); trained by ``lab.train``.
 * Dataset ("mini", ``dataset``), judge ("mini", ``judge``: an exact CNN classifier of pose and
-  subject), pose ControlNet (``controlnet``) and the ``actionbench mini`` commands (``cli``).
+  subject), pose ControlNet (``lab.controlnet``) and the ``actionbench mini`` commands (``lab.cli``).
 * Weights ship as package data (``data/mini``, read through ``folders``); the commands refuse to
   overwrite them unless asked (``--replace-shipped``).
 
@@ -16,7 +16,10 @@ Versions (``world``): each is a small frozen ``WorldSpec`` (resolution, UNet blo
 signatures, data folder) read by the one set of functions here. ``mini-v1`` is the world above
 (the plain name ``mini`` for now); ``mini-v2`` (docs/mini-v2-design.md) adds attributes and
 background types, exemplars that share their action's context signature (``exemplars``) and
-cross-attention at 16x16 too. ``check`` samples a model for a quick look.
+cross-attention at 16x16 too. ``lab.check`` samples a model for a quick look.
 
-Nothing heavy is imported here: the CLI loads ``actionbench.worlds.mini.cli`` at start-up.
+Runtime and lab: the modules here are what a run needs (the world, its model, data, judges and suites); what
+makes a world (training, fitting, measuring, checking) is in ``lab``, which the runtime never imports.
+
+Nothing heavy is imported here: the CLI loads ``actionbench.worlds.mini.lab.cli`` at start-up.
 """

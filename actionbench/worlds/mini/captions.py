@@ -29,7 +29,7 @@ TYPE_PREFIX = "type:"  # as ``actionbench.worlds.synthetic.TYPE_PREFIX``: "type:
 
 
 class WorldConfig(Protocol):
-    """What captions and the training renders read of a config (``train.TrainConfig`` has it all)."""
+    """What captions and the training renders read of a config (``lab.train.TrainConfig`` has it all)."""
 
     seed: int
     seeds_per_pair: int  # renders per (look, pose)

@@ -6,15 +6,20 @@ method settings are its world's protocol (``protocol.json`` in the world's shipp
 benchmark scores); a world without one runs every method at its own (Stable Diffusion 2.1) defaults,
 as the first mini leaderboard rows did. ``SPEED_SETTINGS`` are added on top: they change how fast a
 method runs on the small mini model, not what it computes.
+
+Suites are built on first use (``world_suite``), never at import: importing a world reads no data.
 """
 from __future__ import annotations
 
 import json
+from functools import cache
 
+from actionbench.errors import ConfigError
 from actionbench.api.spec import Suite
+from actionbench.worlds.mini.family import names, suite_constant
 from actionbench.worlds.mini.folders import ShippedDataError, shipped_dir
 from actionbench.worlds.mini.protocol import PROTOCOL_FILE, method_settings
-from actionbench.worlds.mini.world import PLAIN_NAME_WORLD, WORLDS, world_named
+from actionbench.worlds.mini.world import PLAIN_NAME, PLAIN_NAME_WORLD, WORLDS, world_named
 
 
 SPEED_SETTINGS = {"adi": {"action_different_tune_batch": 10}}
@@ -55,30 +60,44 @@ def _with_speed(settings: dict) -> dict:
     return merged
 
 
-def world_suite(name: str, world: str, description: str) -> Suite:
-    settings, note = protocol_settings(world)
-    return Suite(name=name, backbone=world, dataset=world, judge=world, description=description,
+DESCRIPTIONS = {
+    "mini-v1": "ActionBench-mini v1: the first offline world (shipped model, rendered exemplars, exact judge)",
+    "mini-v2": "ActionBench-mini v2: exemplars that share their action's context signature (docs/mini-v2-design.md)",
+    "mini-v3": ("ActionBench-mini v3: v2's model and judge; the shared signature is two attributes, each exemplar on its "
+                "own background; identifier methods step-matched (docs/mini-v3-preregistration.md)"),
+    "mini-v3b": ("ActionBench-mini v3b: mini-v3 with the signature on 6 of the 10 exemplars (lever 2 of "
+                 "docs/mini-v3-preregistration.md)"),
+    "mini-v3c": ("ActionBench-mini v3c: mini-v3's exemplars and judge with a base model trained on with 3x the "
+                 "benchmark-pose renders, never named (lever 3 of docs/mini-v3-preregistration.md)"),
+}
+"""Each world's suite description, by world name (``world.WORLDS``' keys)."""
+
+
+@cache
+def world_suite(name: str) -> Suite:
+    """The suite ``name`` (``mini`` or a world's name), built on first use and then kept: building it reads the
+    world's shipped ``protocol.json``, which importing this module must not (listing names reads no data).
+
+    Raises:
+        ConfigError: ``name`` is no mini suite.
+    """
+    if name == PLAIN_NAME:  # the plain name: the current world's settings under the plain names
+        settings, note = protocol_settings(PLAIN_NAME_WORLD)
+        return Suite(name=PLAIN_NAME, backbone=PLAIN_NAME, dataset=PLAIN_NAME, judge=PLAIN_NAME,
+                     description=f"ActionBench-mini: the offline world ({PLAIN_NAME_WORLD}: shipped model, rendered "
+                                 "exemplars, exact judge)",
+                     method_settings=settings, protocol_note=note)
+    if name not in WORLDS:
+        raise ConfigError(f"{name!r} is no mini suite; known: {', '.join(names())}")
+    settings, note = protocol_settings(name)
+    return Suite(name=name, backbone=name, dataset=name, judge=name, description=DESCRIPTIONS[name],
                  method_settings=settings, protocol_note=note)
 
 
-MINI_V1_SUITE = world_suite("mini-v1", "mini-v1",
-                            "ActionBench-mini v1: the first offline world (shipped model, rendered exemplars, exact judge)")
-MINI_V2_SUITE = world_suite("mini-v2", "mini-v2",
-                            "ActionBench-mini v2: exemplars that share their action's context signature "
-                            "(docs/mini-v2-design.md)")
-MINI_V3_SUITE = world_suite("mini-v3", "mini-v3",
-                            "ActionBench-mini v3: v2's model and judge; the shared signature is two attributes, each "
-                            "exemplar on its own background; identifier methods step-matched "
-                            "(docs/mini-v3-preregistration.md)")
-MINI_V3B_SUITE = world_suite("mini-v3b", "mini-v3b",
-                             "ActionBench-mini v3b: mini-v3 with the signature on 6 of the 10 exemplars (lever 2 of "
-                             "docs/mini-v3-preregistration.md)")
-MINI_V3C_SUITE = world_suite("mini-v3c", "mini-v3c",
-                             "ActionBench-mini v3c: mini-v3's exemplars and judge with a base model trained on with 3x "
-                             "the benchmark-pose renders, never named (lever 3 of docs/mini-v3-preregistration.md)")
-_plain_settings, _plain_note = protocol_settings(PLAIN_NAME_WORLD)
-MINI_SUITE = Suite(name="mini", backbone="mini", dataset="mini", judge="mini",
-                   description=f"ActionBench-mini: the offline world ({PLAIN_NAME_WORLD}: shipped model, rendered "
-                               "exemplars, exact judge)",
-                   method_settings=_plain_settings, protocol_note=_plain_note)
-"""The plain ``--suite mini``: the current world (``PLAIN_NAME_WORLD``) under the plain names."""
+def __getattr__(attribute: str) -> Suite:
+    # MINI_SUITE, MINI_V1_SUITE, ... were module constants built at import; they stay importable (the family's
+    # registry targets name them, and so may third-party code), now built on first access instead
+    for suite in names():
+        if suite_constant(suite) == attribute:
+            return world_suite(suite)
+    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")

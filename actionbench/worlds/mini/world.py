@@ -175,7 +175,7 @@ MINI_V3C = replace(MINI_V3, name="mini-v3c", model_world=None, model_folder="min
                    warm_start_from=MINI_V2.name)
 """Lever 3 of the v3 pre-registration: ``mini-v3``'s exemplars, judge and protocol (v2's), and a base model that
 draws the benchmark poses more readily: v2's shipped model trained on with the 8 benchmark poses rendered three
-times as often as an everyday pose (``train.V3C_STAGE``); their captions still never name them."""
+times as often as an everyday pose (``lab.train.V3C_STAGE``); their captions still never name them."""
 
 WORLDS = {w.name: w for w in (MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C)}
 

@@ -63,7 +63,7 @@ def train_mini_controlnet(backbone: str = "mini", cfg: ControlNetTrainConfig = C
     from actionbench.worlds.mini.captions import render_labelled, scene_caption
     from actionbench.worlds.mini.folders import CONTROLNET_DIR, refuse_shipped, shipped_dir
     from actionbench.worlds.mini.model import MINI_RESOLUTION
-    from actionbench.worlds.mini.train import TrainConfig, warmup_cosine_lr
+    from actionbench.worlds.mini.lab.train import TrainConfig, warmup_cosine_lr
     from actionbench.worlds.mini.vae import PATCH
     from actionbench.worlds.mini.world import world_named
 

@@ -57,7 +57,7 @@ def check_scenes(n: int, seed: int = 0) -> list[Scene]:
 def prompt_of(scene: Scene) -> str:
     """The training-caption words for a scene (subject, pose, attributes, background type), "a photo of" or not."""
     from actionbench.worlds.mini.captions import scene_caption
-    from actionbench.worlds.mini.train import TrainConfig
+    from actionbench.worlds.mini.lab.train import TrainConfig
 
     return scene_caption(scene, random.Random(scene.seed), TrainConfig(uncond_fraction=0.0, drop_pose_fraction=0.0),
                          MINI_V2)

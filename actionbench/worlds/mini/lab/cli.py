@@ -60,7 +60,7 @@ def train_cmd(world_name, steps, out, seed, threads, fit_judge, init_from, learn
         raise ConfigError(f"--judge fits v1's judge; drop --judge and fit {world.name}'s after training with "
                           f"`actionbench mini judge --world v2 --backbone {world.name}:FOLDER --out FOLDER`")
 
-    from actionbench.worlds.mini.train import stage_one_config, train_mini
+    from actionbench.worlds.mini.lab.train import stage_one_config, train_mini
 
     cfg = dataclasses.replace(stage_one_config(world.name), seed=seed, threads=threads, init_from=init_from,
                               checkpoint_every=checkpoint_every)
@@ -69,7 +69,7 @@ def train_cmd(world_name, steps, out, seed, threads, fit_judge, init_from, learn
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     train_mini(cfg, out=out, log=click.echo, replace_shipped=replace_shipped)
     if fit_judge:
-        from actionbench.worlds.mini.judge import fit_mini_judge
+        from actionbench.worlds.mini.lab.judge_fit import fit_mini_judge
 
         fit_mini_judge(out=out, backbone=f"mini:{out}" if out else "mini", log=click.echo,
                        replace_shipped=replace_shipped)
@@ -88,7 +88,7 @@ def train_cmd(world_name, steps, out, seed, threads, fit_judge, init_from, learn
 def check_cmd(backbone, out, seeds, steps, guidance, v2_judge):
     """Sample a mini model on everyday prompts with and without attributes and background types: a contact
     sheet, the v1 judge's pose and subject readings, the attributes' colour shares, and the v2 judge's readings."""
-    from actionbench.worlds.mini.check import check_model
+    from actionbench.worlds.mini.lab.check import check_model
 
     check_model(backbone, out=out, seeds=seeds, steps=steps, guidance=guidance, v2_judge=v2_judge, log=click.echo)
 
@@ -125,12 +125,12 @@ def judge_cmd(world_name, backbone, out, epochs, seed, per_pair, width, through_
     if threads:
         torch.set_num_threads(threads)
     if world == MINI_V1:
-        from actionbench.worlds.mini.judge import fit_mini_judge
+        from actionbench.worlds.mini.lab.judge_fit import fit_mini_judge
 
         fit_mini_judge(out=out, backbone=backbone or "mini", epochs=epochs, log=click.echo,
                        replace_shipped=replace_shipped)
     else:
-        from actionbench.worlds.mini.judge_v2 import fit_mini_v2_judge
+        from actionbench.worlds.mini.lab.judge_v2_fit import fit_mini_v2_judge
 
         fit_mini_v2_judge(out=out, backbone=backbone or world.name, epochs=epochs, seed=seed, per_pair=per_pair,
                           width=width, through_model_fraction=through_model, log=click.echo,
@@ -153,7 +153,7 @@ def judge_check_cmd(backbone, judges, out, images, targets_per_action):
     folders = [f.strip() for f in judges.split(",") if f.strip()]
     if len(folders) != 2:
         raise ConfigError(f"--judges takes two folders, A,B; got {judges!r}")
-    from actionbench.worlds.mini.judge_check import check_judges
+    from actionbench.worlds.mini.lab.judge_check import check_judges
 
     check_judges(backbone, folders, out, n=images, log=click.echo, targets_per_action=targets_per_action)
 
@@ -173,7 +173,7 @@ def controlnet_cmd(backbone, out, steps, threads, replace_shipped):
     out = refuse_shipped(out or mini_folder(backbone) / CONTROLNET_DIR, "actionbench mini controlnet", replace_shipped,
                          replaces_folder=True)
 
-    from actionbench.worlds.mini.controlnet import ControlNetTrainConfig, train_mini_controlnet
+    from actionbench.worlds.mini.lab.controlnet import ControlNetTrainConfig, train_mini_controlnet
 
     cfg = ControlNetTrainConfig(threads=threads)
     if steps is not None:
@@ -201,7 +201,7 @@ def protocol_cmd(backbone, dataset, judge_name, out, methods, parts, sampler_onl
     import json
     from pathlib import Path
 
-    from actionbench.worlds.mini.protocol import merge_records, run_protocol, save_protocol
+    from actionbench.worlds.mini.lab.protocol import merge_records, run_protocol, save_protocol
 
     if parts:
         records = [json.loads(Path(p.strip()).read_text()) for p in parts.split(",")]
@@ -247,7 +247,7 @@ def table_cmd(suite, rows, train_seeds, jobs, overrides, runs_dir, leaderboard_d
     with one combined progress display; a failing row is reported and the others go on."""
     import os
 
-    from actionbench.worlds.mini.table import (GATE_WORLDS, PREREGISTERED_WORLD, board_name, defaults, rows_by_name,
+    from actionbench.worlds.mini.lab.table import (GATE_WORLDS, PREREGISTERED_WORLD, board_name, defaults, rows_by_name,
                                               run_table, table_world)
 
     default_rows, default_seeds = defaults(suite)
@@ -300,7 +300,7 @@ def adi_samples_cmd(suite, overrides, out):
     from actionbench.io import atomic_write_json
     from actionbench.api.registry import get_evaluator, get_suite
     from actionbench.api.spec import parse_overrides
-    from actionbench.worlds.mini.adi_samples_check import MEASURES, check_samples
+    from actionbench.worlds.mini.lab.adi_samples_check import MEASURES, check_samples
 
     the_suite = get_suite(suite)
     dataset = load_dataset(the_suite.dataset)
@@ -318,7 +318,7 @@ def adi_samples_cmd(suite, overrides, out):
 
 def _print_gate(runs: Path, world: str) -> None:
     from actionbench.errors import ActionBenchError
-    from actionbench.worlds.mini import verdict_v3
+    from actionbench.worlds.mini.lab import verdict_v3
 
     try:
         click.echo("\n".join(verdict_v3.format_verdict(verdict_v3.verdict(runs, None, world=world))))
@@ -328,7 +328,7 @@ def _print_gate(runs: Path, world: str) -> None:
 
 def _print_verdict(runs: Path) -> None:
     from actionbench.errors import ActionBenchError
-    from actionbench.worlds.mini.verdict import format_verdict, verdict
+    from actionbench.worlds.mini.lab.verdict import format_verdict, verdict
 
     try:
         click.echo("\n".join(format_verdict(verdict(runs), runs)))
@@ -358,7 +358,7 @@ def verdict_cmd(suite, runs_dir, masks_file, n_boot, as_json):
     runs = Path(runs_dir)
     if suite != "mini-v2":
         from actionbench.io import read_json
-        from actionbench.worlds.mini import verdict_v3
+        from actionbench.worlds.mini.lab import verdict_v3
 
         masks = read_json(Path(masks_file), "mini masks record") if masks_file else None
         result = verdict_v3.verdict(runs, masks, n_boot, world=suite)
@@ -366,7 +366,7 @@ def verdict_cmd(suite, runs_dir, masks_file, n_boot, as_json):
         return
     if masks_file:
         raise ConfigError("--masks is read by the v3 tests only; add --suite mini-v3 (or mini-v3b, mini-v3c)")
-    from actionbench.worlds.mini.verdict import format_verdict, verdict
+    from actionbench.worlds.mini.lab.verdict import format_verdict, verdict
 
     result = verdict(runs, n_boot)
     click.echo(json.dumps(result, indent=2) if as_json else "\n".join(format_verdict(result, runs)))
@@ -391,7 +391,7 @@ def masks_cmd(suite, stages, draws, seed, out):
     from actionbench.methods.adi import ADI
     from actionbench.methods.p_plus import PPlus
     from actionbench.api.registry import get_suite
-    from actionbench.worlds.mini.masks import diagnose, format_table
+    from actionbench.worlds.mini.lab.masks import diagnose, format_table
     from actionbench.worlds.mini.world import world_named
 
     wanted = tuple(s.strip() for s in stages.split(",") if s.strip())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from actionbench.results.compare import compare_results, load_results
 from actionbench.errors import ActionBenchError
-from actionbench.worlds.mini.table import PREREGISTERED_WORLD, board_name
+from actionbench.worlds.mini.lab.table import PREREGISTERED_WORLD, board_name
 
 FLOOR_ROW = "null"
 TEXT_ONLY_ROW = "sd"

@@ -16,13 +16,14 @@ from actionbench.api.config import build_config
 from actionbench.methods.adi import ADI
 from actionbench.methods.adi_samples import action_different_samples, oracle_samples
 from actionbench.worlds.mini.judge_v2 import NO_TYPE, PERSON, Reading
-from actionbench.worlds.synthetic import ACTION_POSES, ATTRIBUTES
 
 MEASURES = ("person_kept", "attributes_kept", "background_kept", "context_kept", "pose_changed", "as_assumed")
 
 
 def context_of(context: dict) -> tuple[tuple[str, ...], str]:
     """An exemplar's attributes (in the judge's order) and background type (``NO_TYPE`` for a plain one)."""
+    from actionbench.worlds.synthetic import ATTRIBUTES  # here, not at import: the synthetic world reads its manifest
+
     background = context["background"]
     kind = background.split(":", 1)[1] if background.startswith("type:") else NO_TYPE
     return tuple(a for a in ATTRIBUTES if a in context["attributes"]), kind
@@ -46,6 +47,8 @@ def check_samples(suite, backbone, dataset, judge, overrides: dict | None = None
     ``suite`` gives ADI's settings (the ones its rows run with; ``overrides`` on top); the generated samples come
     from ADI's cache (made now where missing, as an ADI run would).
     """
+    from actionbench.worlds.synthetic import ACTION_POSES  # here, not at import: the synthetic world reads its manifest
+
     cfg = build_config(ADI.Config, {**suite.settings_for("adi", ADI.Config), **(overrides or {})})
     out: dict = {"suite": suite.name, "images_per_exemplar": cfg.action_different_images, "sources": {}}
     for source in sources:

@@ -31,7 +31,7 @@ class Row:
 
 
 def all_rows() -> tuple[Row, ...]:
-    """Every row of the table: each registered method's ``table_rows`` (``actionbench.method.TableRow``), declared
+    """Every row of the table: each registered method's ``table_rows`` (``actionbench.api.method.TableRow``), declared
     in the method's own file, the built-in methods first in the registry's order.
 
     Raises:

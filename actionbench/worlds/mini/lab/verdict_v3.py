@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from actionbench.results.compare import compare_results
-from actionbench.worlds.mini import verdict as v2_verdict
-from actionbench.worlds.mini.table import GATE_WORLDS
+from actionbench.worlds.mini.lab import verdict as v2_verdict
+from actionbench.worlds.mini.lab.table import GATE_WORLDS
 
 GATE_WORLD = GATE_WORLDS[0]
 
