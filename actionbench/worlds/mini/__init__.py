@@ -9,7 +9,7 @@
   unchanged, with a fixed, exact pixel-shuffle "VAE" (``vae``); trained by ``lab.train``.
 * Dataset ("mini", ``dataset``), judge ("mini", ``judge``: an exact CNN classifier of pose and
   subject), pose ControlNet (``lab.controlnet``) and the ``actionbench mini`` commands (``lab.cli``).
-* Weights ship as package data (``data/mini``, read through ``folders``); the commands refuse to
+* Weights ship as package data (``actionbench/data/mini``, read through ``folders``); the commands refuse to
   overwrite them unless asked (``--replace-shipped``).
 
 Versions (``world``): each is a small frozen ``WorldSpec`` (resolution, UNet blocks, caption rules,

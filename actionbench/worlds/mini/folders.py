@@ -2,7 +2,7 @@
 
 A mini folder holds a base model (``model.safetensors`` + ``model.json``), its judge
 (``judge.safetensors`` + ``judge.json``) and its pose ControlNet (``controlnet/``). Each world
-version ships one as package data (``data/mini`` for v1, ``data/mini-v2`` for v2 in a checkout;
+version ships one as package data (``actionbench/data/mini`` for v1, ``actionbench/data/mini-v2`` for v2 in a checkout;
 ``actionbench/data/...`` in an install), found with ``importlib.resources`` so a wheel finds it
 as a checkout does.
 

@@ -12,7 +12,7 @@ so the judge learns to read through the artefacts without ever seeing an unlabel
 Held-out accuracy is measured on fresh renders with other seeds, clean and passed through the
 model, and recorded in ``judge.json`` and in ``describe()`` of every result.
 
-Weights ship in the package data, ``data/mini/judge.safetensors``; the lab's ``judge_fit.fit_mini_judge``
+Weights ship in the package data, ``actionbench/data/mini/judge.safetensors``; the lab's ``judge_fit.fit_mini_judge``
 (``actionbench mini judge``) refits them. This module only loads and runs the network: a run never needs the fit.
 """
 from __future__ import annotations

@@ -139,7 +139,7 @@ def signature_table(dataset, world: WorldSpec = MINI_V2) -> dict[str, dict]:
 class MiniV2Judge(Evaluator):
     """Judge of the mini world v2: pose, identity, attributes and background type; ``leak`` and ``total_clean``.
 
-    Options: ``folder`` (a folder with judge.safetensors + judge.json; default the shipped ``data/mini-v2``).
+    Options: ``folder`` (a folder with judge.safetensors + judge.json; default the shipped ``actionbench/data/mini-v2``).
     """
 
     name = "mini-v2"

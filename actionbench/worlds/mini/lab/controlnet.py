@@ -7,7 +7,7 @@ denoise renders given their exact OpenPose maps and training captions. The maps 
 same path as at generation: drawn at ``POSE_RESOLUTION`` by ``render_pose_map`` (the pose
 extractor's drawing) and resized by the pipeline's control-image processor.
 
-Weights ship in the package data, ``data/mini/controlnet`` (diffusers layout, safetensors, float16).
+Weights ship in the package data, ``actionbench/data/mini/controlnet`` (diffusers layout, safetensors, float16).
 """
 from __future__ import annotations
 

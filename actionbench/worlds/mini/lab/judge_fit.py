@@ -7,7 +7,7 @@ labels, so the judge learns to read through the artefacts without ever seeing an
 accuracy is measured on fresh renders with other seeds, clean and passed through the model, and recorded in
 ``judge.json`` and in ``describe()`` of every result.
 
-``actionbench mini judge`` (``fit_mini_judge``) refits the shipped weights, ``data/mini/judge.safetensors``.
+``actionbench mini judge`` (``fit_mini_judge``) refits the shipped weights, ``actionbench/data/mini/judge.safetensors``.
 """
 from __future__ import annotations
 
