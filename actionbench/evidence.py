@@ -25,7 +25,8 @@ ENTRY_FIELDS = {"action_id": (str,), "train_seed": (int, type(None)), "sha256": 
 SMOKE_STEPS = "smoke steps"  # how a caveat derived from step counts starts
 DISAGREES = "spec disagrees with its evidence"
 NO_TIMINGS = "no stage timings"
-PIPELINE_STAGES = ("customize", "generate", "judge")  # what a protocol run spends its time on, in order
+PIPELINE_STAGES = ("customize", "generate", "judge")
+"""The stages of a run, in order (``actionbench judge`` runs the last alone); a record times each of them."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -118,7 +119,8 @@ def evidence_caveats(data: Mapping) -> list[str]:
 
     * ``smoke steps ...``: a training or sampling step count at or below the smoke preset's, whatever the
       ``preset`` label says (counts from the recorded artifacts where the file has them, else the spec);
-    * ``spec disagrees with its evidence ...``: recorded artifacts whose step counts are not the spec's.
+    * ``spec disagrees with its evidence ...``: recorded artifacts whose step counts are not the spec's;
+    * ``no stage timings ...``: no time recorded for a stage of the pipeline (``timing_caveats``).
     """
     spec = data.get("spec") if isinstance(data.get("spec"), Mapping) else {}
     config = spec.get("method_config") if isinstance(spec.get("method_config"), Mapping) else {}

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..evidence import PIPELINE_STAGES
 from ..report import duration, say
 from ..results.schema import judge_label
 from .runfolder import STATUS_FILE, Run, customize_key, image_complete, in_shard, judge_key, shard_customizations
@@ -152,12 +153,8 @@ def generation_rows_per_image(method) -> float:
 # --- a run's plan, its stage lines and the overall ETA -------------------------------------------
 
 
-STAGES = ("customize", "generate", "judge")
-"""The stages of a run, in order (``actionbench judge`` runs the last alone)."""
-
-
 def plan_run(run: Run, evaluator=None, shard: tuple[int, int] = (0, 1), probe: bool = True,
-             stages: tuple[str, ...] = STAGES):
+             stages: tuple[str, ...] = PIPELINE_STAGES):
     """What is left to do in this run folder, stage by stage (those of ``stages``), with a rough time from a short probe."""
     units = [u for u in run.units() if in_shard(u.pair_key, shard)]
     plan = RunPlan()

@@ -26,12 +26,12 @@ from ..errors import ActionBenchError, ArtifactError, TrainingError
 from ..hashing import to_jsonable
 from ..io import atomic_write_json, read_json, save_image
 from ..report import duration, log_to, progress, say
-from ..evidence import artifact_evidence
+from ..evidence import PIPELINE_STAGES, artifact_evidence
 from ..results.record import build_results, image_record, now_iso, provenance
 from ..code_state import code_provenance
 from ..contract import image_problems
 from .distributed import Context, all_ok
-from .plan import STAGES, close_status, finish_stage, plan_run, run_eta, start_stage, tick
+from .plan import close_status, finish_stage, plan_run, run_eta, start_stage, tick
 from .runfolder import (  # noqa: F401 - the runner's API
     LOG_FILE,
     RESULTS_FILE,
@@ -357,7 +357,7 @@ def evaluate(spec: RunSpec, options: RunOptions = RunOptions(), ctx: Context | N
     with sigterm_exits():
         # rank 0 first: it writes spec.json and removes stale temporaries while nobody else is writing
         run = ctx.main_first(lambda: open_run(spec, options))
-        return run_stages(run, spec.judge, STAGES, options, ctx, started_at, t0)
+        return run_stages(run, spec.judge, PIPELINE_STAGES, options, ctx, started_at, t0)
 
 
 def judge_run(out: str | Path, judge_name: str | None = None, options: RunOptions = RunOptions(),
@@ -415,7 +415,7 @@ def run_stages(run: Run, judge_name: str, stages: tuple[str, ...], options: RunO
     a refused run leaves nothing behind (``discard_refused_run``).
 
     Args:
-        stages: which of ``plan.STAGES`` to run (``evaluate``: all; ``judge_run``: the judge alone).
+        stages: which of ``evidence.PIPELINE_STAGES`` to run (``evaluate``: all; ``judge_run``: the judge alone).
         ctx: a ``distributed.Context``; rank 0 writes the log, the status and the results.
 
     Returns:

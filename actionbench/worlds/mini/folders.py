@@ -31,7 +31,7 @@ class ShippedDataError(ActionBenchError):
 def shipped_dir(world: str = PLAIN_NAME_WORLD) -> Path:
     """The shipped folder of a world (default: the one the plain name "mini" means) inside the installed
     ``actionbench.data`` package."""
-    folder = _shipped_path(world)
+    folder = _shipped_path(WORLDS[world].data_folder)
     if not folder.is_dir():
         raise ShippedDataError(
             f"the shipped ActionBench-mini data of {world} is not at {folder}; the installed package is incomplete "
@@ -44,12 +44,11 @@ def shipped_model_dir(world: str = PLAIN_NAME_WORLD) -> Path:
     """The shipped folder of a world's base model: its own ``model_folder`` where it has one (a world that
     retrains the model but keeps an earlier world's judge and protocol), else ``shipped_dir``. The loader
     says what to run when the weights are not there yet."""
-    return shipped_dir(world) if WORLDS[world].model_folder is None else _shipped_path(world, model=True)
+    folder = WORLDS[world].model_folder
+    return shipped_dir(world) if folder is None else _shipped_path(folder)
 
 
-def _shipped_path(world: str, model: bool = False) -> Path:
-    spec = WORLDS[world]
-    folder = spec.model_folder if model and spec.model_folder else spec.data_folder
+def _shipped_path(folder: str) -> Path:
     return Path(str(resources.files("actionbench.data") / folder))
 
 
@@ -75,11 +74,11 @@ def shipped_folder_written(out: str | Path, replaces_folder: bool = False) -> Pa
     """The shipped folder (of any world) that writing into ``out`` would change, or None (``replaces_folder``:
     ``out`` is deleted first, so a folder that holds a shipped one counts too)."""
     path = Path(out).resolve()
-    for world in WORLDS:  # also a world whose folder is not there yet: writing would create it
-        for model in (False, True):
-            shipped = _shipped_path(world, model).resolve()
-            if _inside(path, shipped) or (replaces_folder and _inside(shipped, path)):
-                return _shipped_path(world, model)
+    folders = {f for w in WORLDS.values() for f in (w.data_folder, w.model_folder) if f}
+    for folder in sorted(folders):  # also a folder that is not there yet: writing would create it
+        shipped = _shipped_path(folder).resolve()
+        if _inside(path, shipped) or (replaces_folder and _inside(shipped, path)):
+            return _shipped_path(folder)
     return None
 
 

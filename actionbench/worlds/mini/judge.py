@@ -94,7 +94,7 @@ def to_tensor(images) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _predict(net: JudgeNet, x: torch.Tensor, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def predict_indices(net: JudgeNet, x: torch.Tensor, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     poses, subjects = [], []
     for start in range(0, len(x), batch_size):
         pose_logits, subject_logits = net(x[start:start + batch_size])
@@ -133,7 +133,7 @@ class MiniJudge(Evaluator):
 
     def predict(self, images: Sequence) -> list[tuple[str, str]]:
         net = self._load()
-        pose_idx, subject_idx = _predict(net, to_tensor(list(images)))
+        pose_idx, subject_idx = predict_indices(net, to_tensor(list(images)))
         poses, subjects = self._meta["pose_classes"], self._meta["subject_classes"]
         return [(poses[p], subjects[s]) for p, s in zip(pose_idx, subject_idx)]
 

@@ -65,7 +65,7 @@ class WorldSpec:
     signatures: tuple[Signature, ...] = ()
     signature_exemplars: int = 0  # of an action's 10 exemplars, how many show its signature
     warm_start_from: str | None = None  # the world whose shipped weights a first training stage starts from
-    model_world: str | None = None  # the world whose model, judge and protocol this one uses (None: its own)
+    model_world: str | None = None  # the world its model was trained for, model.json's "world" (None: its own)
     model_folder: str | None = None  # the shipped folder of its base model when not ``data_folder``'s
     exemplars_of: str | None = None  # the world whose exemplars it renders (None: its own)
     step_matched: bool = False  # identifier methods (TI, P+, ADI) all train ADI's protocol step count

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from actionbench.api.config import SamplerConfig
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, refuse_shipped, shipped_dir
-from actionbench.worlds.mini.judge import JudgeNet, _predict, pose_classes, subject_classes, subject_label, to_tensor
+from actionbench.worlds.mini.judge import JudgeNet, predict_indices, pose_classes, subject_classes, subject_label, to_tensor
 from actionbench.worlds.mini.world import MINI_V1, WorldSpec
 
 THROUGH_MODEL_STRENGTH = (0.3, 0.7)  # fraction of the noise schedule for the SDEdit training renders
@@ -127,7 +127,7 @@ def _train(net: JudgeNet, x: torch.Tensor, pose_y: torch.Tensor, subject_y: torc
 
 
 def _accuracy(net, x, pose_y, subject_y) -> tuple[float, float]:
-    pose_pred, subject_pred = _predict(net, x)
+    pose_pred, subject_pred = predict_indices(net, x)
     return float(np.mean(pose_pred == pose_y.numpy())), float(np.mean(subject_pred == subject_y.numpy()))
 
 

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, refuse_shipped, shipped_dir
 from actionbench.worlds.mini.judge import to_tensor
 from actionbench.worlds.mini.judge_v2 import PERSON, NO_TYPE, Classes, ContextJudgeNet, predict_indices
-from actionbench.worlds.mini.lab.judge_fit import HELDOUT_STRENGTH, THROUGH_MODEL_STRENGTH, train_classifier
+from actionbench.worlds.mini.lab.judge_fit import HELDOUT_STRENGTH, THROUGH_MODEL_STRENGTH, through_model, train_classifier
 from actionbench.worlds.mini.world import MINI_V2, WorldSpec
 
 TARGET_ACCURACY = 0.95  # held out, on clean renders, per head (docs/mini-v2-design.md)
@@ -153,8 +153,6 @@ def fit_mini_v2_judge(out: str | Path | None = None, backbone: str = "mini-v2", 
     model = load_backbone(backbone) if through_model_fraction > 0 else None
     images, scenes = render_v2_labelled(per_pair, f"train|{seed}", TRAIN_SEED_BASE)
     if model is not None:
-        from actionbench.worlds.mini.lab.judge_fit import through_model
-
         every = max(1, round(1 / through_model_fraction))
         passed = through_model(model, images[::every], scenes[::every], THROUGH_MODEL_STRENGTH, seed=seed + 2,
                                world=MINI_V2)
