@@ -181,3 +181,42 @@ def test_action_pose_repeats_render_the_benchmark_poses_more_often_and_keep_v2s_
     count = Counter(s.pose in ACTION_POSES.values() for s in thrice)
     assert count[True] == 3 * sum(s.pose in ACTION_POSES.values() for s in once) and count[False] == len(once) - 8 * 33
     assert len(once) == 33 * 19
+
+
+def test_lever_5_describes_every_pose_by_parts_never_by_an_actions_words_and_leaves_earlier_captions_alone():
+    import dataclasses
+    import random
+
+    from actionbench.worlds.mini.captions import POSE_PARTS, caption, world_poses
+    from actionbench.worlds.mini.lab.train import V2_STAGE_ONE, V3P_STAGE, stage_one_config
+    from actionbench.worlds.mini.world import MINI_V3C, MINI_V3P
+    from actionbench.worlds.synthetic import ACTION_IDS, ACTION_PHRASES
+
+    assert set(POSE_PARTS) == set(world_poses())
+    assert len(set(POSE_PARTS.values())) == len(POSE_PARTS)  # each pose its own description
+    shared = {"with", "both", "arms", "hands", "the", "up", "a", "in"}
+    phrase_words = {w for a in ACTION_IDS for w in [a, *ACTION_PHRASES[a].split()]} - shared
+    for pose, words in POSE_PARTS.items():
+        assert phrase_words.isdisjoint(words.split()), (pose, phrase_words & set(words.split()))
+    # at 0 (every earlier world) no extra random draw: the same captions, word for word
+    before = [caption("man", p, "type:gym", random.Random(7), V2_STAGE_ONE, ("cap",), MINI_V3C) for p in world_poses()]
+    again = [caption("man", p, "type:gym", random.Random(7), dataclasses.replace(V2_STAGE_ONE, pose_parts_fraction=0.0),
+                     ("cap",), MINI_V3C) for p in world_poses()]
+    assert before == again
+    always = dataclasses.replace(V3P_STAGE, uncond_fraction=0.0, pose_parts_fraction=1.0)
+    for pose in world_poses():
+        assert POSE_PARTS[pose] in caption("man", pose, "type:gym", random.Random(1), always, (), MINI_V3P)
+    rng = random.Random(0)
+    texts = [caption("woman", "cheer", None, rng, V3P_STAGE, (), MINI_V3P) for _ in range(2000)]
+    share = sum(POSE_PARTS["cheer"] in t for t in texts) / len(texts)
+    assert 0.40 < share < 0.50  # half of the captioned renders (10 % are empty, for guidance)
+    assert stage_one_config(MINI_V3P.name) == V3P_STAGE and V3P_STAGE.action_pose_repeats == 1
+    assert dataclasses.replace(MINI_V3P, name=MINI_V3C.name, model_folder=MINI_V3C.model_folder) == MINI_V3C
+
+
+def test_handle_shares_count_the_images_read_as_the_described_pose():
+    from actionbench.worlds.mini.lab.handle_check import handle_shares
+
+    shares = handle_shares(["cheer"] * 4 + ["sit"] * 2, ["cheer", "cheer", "wave", "cheer", "stand", "stand"])
+    assert shares["per_pose"]["cheer"] == {"images": 4, "read_as_described": 0.75, "read_otherwise": {"wave": 1}}
+    assert shares["per_pose"]["sit"]["read_as_described"] == 0.0 and shares["read_as_described"] == 0.5

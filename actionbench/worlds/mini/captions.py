@@ -37,6 +37,7 @@ class WorldConfig(Protocol):
     uncond_fraction: float  # empty caption, for classifier-free guidance
     drop_pose_fraction: float  # everyday images captioned without their pose
     action_pose_repeats: int  # renders of a benchmark pose per everyday pose's
+    pose_parts_fraction: float  # renders captioned with their pose's parts (``POSE_PARTS``), any pose
 
 
 class Scene(NamedTuple):
@@ -73,6 +74,32 @@ POSE_WORDS = {
 }
 
 
+# Every pose described by its parts, in words shared between poses and never an action's name or the words of
+# its phrase (``ACTION_PHRASES``, beyond "with", "both", "arms", "hands", "the", "up", "a", "in"): a text handle on
+# *which* pose, benchmark poses included, that describes without naming (lever 5, docs/mini-v3-preregistration.md).
+POSE_PARTS = {
+    "cheer": "upright with both arms up",
+    "gesture": "upright with the right arm straight up and the left arm down",
+    "handstand": "upside down on the hands with the legs up",
+    "meditate": "seated on the floor with crossed legs and the hands on the knees",
+    "pray": "upright with the palms together at the chest",
+    "salute": "upright with the right hand at the forehead and the left arm down",
+    "sit": "seated on a box with the hands on the thighs",
+    "squat": "crouching low with bent knees and both arms forward",
+    "stand": "upright with both arms down",
+    "walk": "upright with the legs in a stride",
+    "run": "leaning forward with the legs in a stride and bent elbows",
+    "wave": "upright with the right hand up beside the head and the left arm down",
+    "lie": "flat on the back with the arms down",
+    "touch_toes": "bent forward with the hands at the feet",
+    "jump": "in the air with the arms out and the legs apart",
+    "kick": "on one leg with the other leg forward",
+    "arms_crossed": "upright with the arms folded",
+    "hands_on_hips": "upright with the hands on the hips",
+    "kneel": "upright on one knee",
+}
+
+
 def look_words(look_id: str, world: WorldSpec = MINI_V1) -> str:
     """How captions name a look: the subject's display name, or a generic person's words (in v2 "a person")."""
     from actionbench.worlds.synthetic import LOOKS, SUBJECTS
@@ -99,15 +126,18 @@ def world_poses() -> list[str]:
 
 def caption(look_id: str, pose: str, background: str | None, rng: random.Random, cfg: WorldConfig,
             attributes: Sequence[str] = (), world: WorldSpec = MINI_V1) -> str:
-    """A training caption: subject, everyday pose words (never an action's), the attributes and background
-    type (always, in v2), maybe a named background."""
+    """A training caption: subject, everyday pose words (never an action's) or, in ``cfg.pose_parts_fraction`` of
+    the renders, the pose's parts (any pose), the attributes and background type (always, in v2), maybe a named
+    background."""
     from actionbench.worlds.synthetic import BACKGROUNDS
 
     if rng.random() < cfg.uncond_fraction:
         return ""
     subject = look_words(look_id, world)
     words = POSE_WORDS.get(pose)
-    if words is not None and rng.random() < cfg.drop_pose_fraction:
+    if cfg.pose_parts_fraction and rng.random() < cfg.pose_parts_fraction:  # no draw at 0: earlier worlds' captions stay
+        words = POSE_PARTS[pose]
+    elif words is not None and rng.random() < cfg.drop_pose_fraction:
         words = None
     context = [ATTRIBUTE_WORDS[a] for a in attributes]
     if len(context) > 1 and rng.random() < 0.5:  # both orders, so a prompt may name them either way

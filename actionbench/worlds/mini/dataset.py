@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from actionbench.worlds.mini.world import MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, PLAIN_NAME, PLAIN_NAME_WORLD
+from actionbench.worlds.mini.world import (MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, PLAIN_NAME,
+                                           PLAIN_NAME_WORLD)
 
 
 def load_v1_world_dataset(name: str = MINI_V1.name, root: str | Path | None = None):
@@ -56,3 +57,10 @@ def load_mini_v3c_dataset(root: str | Path | None = None):
     from actionbench.worlds.mini.exemplars import load_exemplar_dataset
 
     return load_exemplar_dataset(MINI_V3C, MINI_V3C.name, root)
+
+
+def load_mini_v3p_dataset(root: str | Path | None = None):
+    """``mini-v3p`` (lever 5): ``mini-v3``'s exemplars (the same images), for v3p's own base model."""
+    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
+
+    return load_exemplar_dataset(MINI_V3P, MINI_V3P.name, root)

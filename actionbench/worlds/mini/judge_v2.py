@@ -36,7 +36,7 @@ from torch import nn
 from actionbench.api.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, shipped_dir
 from actionbench.worlds.mini.judge import conv_features, to_tensor
-from actionbench.worlds.mini.world import MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, WorldSpec
+from actionbench.worlds.mini.world import MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, WorldSpec
 
 PERSON = "person"  # the subject class of the generic exemplar people
 NO_TYPE = "none"  # the background class of v1's plain and random backgrounds
@@ -239,3 +239,10 @@ class MiniV3cJudge(MiniV3Judge):
 
     name = "mini-v3c"
     world = MINI_V3C
+
+
+class MiniV3pJudge(MiniV3Judge):
+    """Judge of ``mini-v3p`` (lever 5): ``mini-v3``'s (v2's network), on images of v3p's own base model."""
+
+    name = "mini-v3p"
+    world = MINI_V3P

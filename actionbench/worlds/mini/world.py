@@ -177,7 +177,12 @@ MINI_V3C = replace(MINI_V3, name="mini-v3c", model_world=None, model_folder="min
 draws the benchmark poses more readily: v2's shipped model trained on with the 8 benchmark poses rendered three
 times as often as an everyday pose (``lab.train.V3C_STAGE``); their captions still never name them."""
 
-WORLDS = {w.name: w for w in (MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C)}
+MINI_V3P = replace(MINI_V3C, name="mini-v3p", model_folder="mini-v3p")
+"""Lever 5 of the v3 pre-registration: as ``mini-v3c`` (v3's exemplars, v2's judge and protocol, v2's model trained
+on), with a base model whose training captions describe every pose by its parts in half the renders
+(``captions.POSE_PARTS``, ``lab.train.V3P_STAGE``): a text handle on which benchmark pose, never its name."""
+
+WORLDS = {w.name: w for w in (MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P)}
 
 
 def world_named(name: str) -> WorldSpec:

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from actionbench.errors import ConfigError, friendly_errors
+from actionbench.worlds.mini.lab.table import GATE_WORLDS
 
 _REPLACE_SHIPPED_HELP = "Allow writing into the weights shipped with the package (they are replaced)."
 
@@ -28,8 +29,8 @@ def mini_group():
 
 @mini_group.command("train")
 @click.option("--world", "world_name", default="v1", show_default=True,
-              help="World version: v1, v2 (starts from v1's shipped model; docs/mini-v2-design.md) or v3c (from "
-                   "v2's, with more benchmark-pose renders).")
+              help="World version: v1, v2 (starts from v1's shipped model; docs/mini-v2-design.md), v3c (from "
+                   "v2's, with more benchmark-pose renders) or v3p (from v2's, captions naming poses by their parts).")
 @click.option("--steps", type=int, default=None, help="Optimisation steps (default: the world's first stage).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for model.safetensors + model.json (default: the shipped ones, with --replace-shipped).")
@@ -45,11 +46,13 @@ def mini_group():
 @click.option("--seeds-per-pair", type=int, default=None, help="Training renders per (look, pose).")
 @click.option("--action-pose-repeats", type=click.IntRange(min=1), default=None,
               help="Renders of each benchmark pose per everyday pose's (never named; v3c's lever 3: 3).")
+@click.option("--pose-parts-fraction", type=click.FloatRange(0, 1), default=None,
+              help="Share of renders captioned with their pose's parts, any pose (v3p's lever 5: 0.5).")
 @click.option("--checkpoint-every", type=int, default=0, show_default=True, help="Save the EMA weights every N steps.")
 @replace_shipped_option
 @friendly_errors
 def train_cmd(world_name, steps, out, seed, threads, fit_judge, init_from, learning_rate, new_block_learning_rate,
-              seeds_per_pair, action_pose_repeats, checkpoint_every, replace_shipped):
+              seeds_per_pair, action_pose_repeats, pose_parts_fraction, checkpoint_every, replace_shipped):
     """Train the mini base model (seeded; a progress bar shows the loss); --init-from continues a run."""
     from actionbench.worlds.mini.folders import refuse_shipped, shipped_model_dir
     from actionbench.worlds.mini.world import MINI_V1, world_option
@@ -65,7 +68,8 @@ def train_cmd(world_name, steps, out, seed, threads, fit_judge, init_from, learn
     cfg = dataclasses.replace(stage_one_config(world.name), seed=seed, threads=threads, init_from=init_from,
                               checkpoint_every=checkpoint_every)
     overrides = {"steps": steps, "learning_rate": learning_rate, "new_block_learning_rate": new_block_learning_rate,
-                 "seeds_per_pair": seeds_per_pair, "action_pose_repeats": action_pose_repeats}
+                 "seeds_per_pair": seeds_per_pair, "action_pose_repeats": action_pose_repeats,
+                 "pose_parts_fraction": pose_parts_fraction}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     train_mini(cfg, out=out, log=click.echo, replace_shipped=replace_shipped)
     if fit_judge:
@@ -337,9 +341,9 @@ def _print_verdict(runs: Path) -> None:
 
 
 @mini_group.command("verdict")
-@click.option("--suite", type=click.Choice(["mini-v2", "mini-v3", "mini-v3b", "mini-v3c"]), default="mini-v2", show_default=True,
+@click.option("--suite", type=click.Choice(["mini-v2", *GATE_WORLDS]), default="mini-v2", show_default=True,
               help="Which pre-registered test: mini-v2 (docs/mini-v2-preregistration.md) or a v3 lever's world, "
-                   "mini-v3, mini-v3b or mini-v3c (each its gate, mask selectivity and step-matched claim: "
+                   f"{', '.join(GATE_WORLDS)} (each its gate, mask selectivity and step-matched claim: "
                    "docs/mini-v3-preregistration.md).")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False, exists=True), default="runs/mini", show_default=True,
               help="The folder of `actionbench mini table --suite SUITE` (one run folder per row), or a leaderboard "
@@ -365,7 +369,7 @@ def verdict_cmd(suite, runs_dir, masks_file, n_boot, as_json):
         click.echo(json.dumps(result, indent=2) if as_json else "\n".join(verdict_v3.format_verdict(result)))
         return
     if masks_file:
-        raise ConfigError("--masks is read by the v3 tests only; add --suite mini-v3 (or mini-v3b, mini-v3c)")
+        raise ConfigError(f"--masks is read by the v3 tests only; add --suite {' or '.join(GATE_WORLDS)}")
     from actionbench.worlds.mini.lab.verdict import format_verdict, verdict
 
     result = verdict(runs, n_boot)
@@ -414,3 +418,17 @@ def masks_cmd(suite, stages, draws, seed, out):
 
 
 commands = [mini_group]
+
+
+@mini_group.command("handle-check")
+@click.option("--backbone", required=True, help="The model to ask: mini-v3p, mini-v2 (the control), mini-v2:FOLDER, ...")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for handle-check.json and .png.")
+@click.option("--suite", default="mini-v2", show_default=True, help="The suite whose sampler and judge are used.")
+@click.option("--seeds", type=click.IntRange(min=1), default=16, show_default=True, help="Images per prompt.")
+@friendly_errors
+def handle_check_cmd(backbone, out, suite, seeds):
+    """Ask the model for each benchmark pose by its parts (captions.POSE_PARTS) and read the pose with the suite's
+    judge: whether the text has a handle on which benchmark pose to draw (lever 5, docs/mini-v3-preregistration.md)."""
+    from actionbench.worlds.mini.lab.handle_check import check_handle
+
+    check_handle(backbone, out, suite=suite, seeds=seeds, log=click.echo)

@@ -24,7 +24,7 @@ from actionbench.worlds.mini.captions import render_world, scene_caption
 from actionbench.worlds.mini.folders import META_FILE, WEIGHTS_FILE, refuse_shipped, shipped_dir, shipped_model_dir
 from actionbench.worlds.mini.model import build_mini_modules, load_weights, warm_start, weights_state
 from actionbench.worlds.mini.vae import LATENT_CHANNELS, PATCH
-from actionbench.worlds.mini.world import MINI_V1, MINI_V2, MINI_V3C, WORLDS, WorldSpec
+from actionbench.worlds.mini.world import MINI_V1, MINI_V2, MINI_V3C, MINI_V3P, WORLDS, WorldSpec
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class TrainConfig:
     uncond_fraction: float = 0.1  # empty caption, for classifier-free guidance
     drop_pose_fraction: float = 0.2  # everyday images captioned without their pose
     action_pose_repeats: int = 1  # renders of a benchmark pose per everyday pose's (never captioned by name)
+    pose_parts_fraction: float = 0.0  # renders captioned with their pose's parts (``captions.POSE_PARTS``), any pose
     seed: int = 0
     threads: int = 1  # torch threads (0: leave as is); one is fastest on a shared CPU
     init_from: str | None = None  # resume: a folder with model.safetensors (+ model.json) to continue from
@@ -64,11 +65,18 @@ V2_STAGE_ONE = TrainConfig(world=MINI_V2.name, steps=2500, learning_rate=6e-4, n
 V3C_STAGE = TrainConfig(world=MINI_V3C.name, steps=3000, learning_rate=3e-4, seeds_per_pair=16,
                         action_pose_repeats=3)
 
+# Lever 5 of docs/mini-v3-preregistration.md: lever 3's stage (v2's shipped model, 3,000 steps at 3e-4, 16 renders
+# per pair) with v2's share of benchmark-pose renders, and half of all renders captioned with their pose's parts.
+# Chosen before any v3p result, not tuned.
+V3P_STAGE = TrainConfig(world=MINI_V3P.name, steps=3000, learning_rate=3e-4, seeds_per_pair=16,
+                        pose_parts_fraction=0.5)
+
 
 def stage_one_config(world: str = MINI_V1.name) -> TrainConfig:
     """A world's first training stage: v1's from scratch (the ``TrainConfig`` defaults), v2's ``V2_STAGE_ONE``,
     v3c's ``V3C_STAGE``."""
-    return {MINI_V2.name: V2_STAGE_ONE, MINI_V3C.name: V3C_STAGE}.get(world) or TrainConfig(world=world)
+    stages = {MINI_V2.name: V2_STAGE_ONE, MINI_V3C.name: V3C_STAGE, MINI_V3P.name: V3P_STAGE}
+    return stages.get(world) or TrainConfig(world=world)
 
 
 def warmup_cosine_lr(step: int, steps: int, peak: float, warmup_steps: int) -> float:
@@ -207,7 +215,7 @@ def reproduce_command(cfg: TrainConfig, out: Path) -> str:
     parts += [f"--init-from {cfg.init_from}"] if cfg.init_from else []
     for field, flag in (("steps", "--steps"), ("learning_rate", "--lr"), ("new_block_learning_rate", "--new-lr"),
                         ("seeds_per_pair", "--seeds-per-pair"), ("action_pose_repeats", "--action-pose-repeats"),
-                        ("seed", "--seed")):
+                        ("pose_parts_fraction", "--pose-parts-fraction"), ("seed", "--seed")):
         if getattr(cfg, field) != getattr(first, field):
             parts.append(f"{flag} {getattr(cfg, field)}")
     return " ".join(parts + [f"--out {out}"])
