@@ -103,9 +103,12 @@ def launched(options: RunOptions, call):
 
     ctx = distributed.init(options.device)
     try:
-        return call(ctx), ctx.is_main
-    finally:
-        distributed.shutdown(ctx)
+        result = call(ctx)
+    except BaseException:
+        distributed.shutdown(ctx, finished=False)
+        raise
+    distributed.shutdown(ctx)
+    return result, ctx.is_main
 
 
 def print_summary(path: Path) -> None:

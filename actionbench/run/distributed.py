@@ -143,12 +143,17 @@ def all_ok(ctx: Context, ok: bool) -> bool:
     return int(flag.item()) == 0
 
 
-def shutdown(ctx: Context) -> None:
+def shutdown(ctx: Context, finished: bool = True) -> None:
+    """Leave the launch. ``finished``: every rank got here the same way (no error), so they first meet: a rank
+    that tore its connections down while a peer was still in the last collective has aborted that peer (SIGABRT,
+    once on CI). After an error a rank leaves at once, since a peer that stopped elsewhere would never meet it."""
     if not ctx.active:
         return
     import torch.distributed as dist
 
     if dist.is_initialized():
+        if finished:
+            barrier(ctx)
         dist.destroy_process_group()
 
 
