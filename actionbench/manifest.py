@@ -25,6 +25,16 @@ def actionbench_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "actionbench"
 
 
+def shown_path(path: str | Path) -> str:
+    """``path`` as a record shows it: ``$ACTIONBENCH_HOME/...`` when inside the cache root, so that a record made
+    on another machine or with another cache root reads (and hashes) the same."""
+    path, home = Path(path), actionbench_home()
+    try:
+        return str(Path("$ACTIONBENCH_HOME") / path.relative_to(home))
+    except ValueError:
+        return str(path)
+
+
 def default_data_root(version: str = "v1") -> Path:
     return actionbench_home() / f"actionbench-{version}"
 

@@ -79,6 +79,28 @@ def _artifact(tmp_path: Path) -> Artifact:
     return art.save(tmp_path / "art")
 
 
+def test_an_artifact_is_the_same_bytes_whichever_process_saves_it(tmp_path):
+    """safetensors writes a metadata map in a per-process order: the artifact keeps one key, so its bytes repeat."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from actionbench.api.method import Artifact; "
+            "Artifact('adi', 'cheer', {'a': 1}, {'id': 'tiny'}, {'v': torch.arange(4.0)}, {'token': '<x>'})"
+            ".save(sys.argv[1])")
+    for i in range(3):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / f"a{i}")], check=True)
+    for name in ("learned.safetensors", "artifact.json"):
+        assert len({(tmp_path / f"a{i}" / name).read_bytes() for i in range(3)}) == 1, name
+
+
+def test_a_record_shows_a_path_inside_the_cache_root_from_the_root(tmp_path, monkeypatch):
+    from actionbench.manifest import shown_path
+
+    monkeypatch.setenv("ACTIONBENCH_HOME", str(tmp_path / "home"))
+    assert shown_path(tmp_path / "home" / "adi-action-different") == "$ACTIONBENCH_HOME/adi-action-different"
+    assert shown_path(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")
+
+
 def test_artifact_round_trip(tmp_path):
     art = _artifact(tmp_path)
     again = Artifact.load(art.path)

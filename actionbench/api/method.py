@@ -18,7 +18,7 @@ import torch
 
 from .config import SAMPLER_MOVES, MethodConfig, SamplerConfig, build_config, moved_setting, presets_of, setting_names  # noqa: F401 - the method API in one place
 from ..errors import ArtifactError, ConfigError, RegistryError
-from ..hashing import stable_hash, to_jsonable
+from ..hashing import canonical_json, stable_hash, to_jsonable
 from ..io import make_temp_dir
 
 INTERFACE_VERSION = 2
@@ -65,9 +65,11 @@ class Artifact:
                 for item in path.iterdir():
                     shutil.move(str(item), str(tmp / item.name))
             tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.tensors.items()}
-            save_file(tensors, str(tmp / TENSORS_FILE), metadata={"method": self.method, "action": self.action_id,
-                                                                  "config_hash": stable_hash(self.config),
-                                                                  "backbone": str(self.backbone.get("id"))})
+            # one metadata key: safetensors writes its metadata map in an order that changes from process to
+            # process, and an artifact's bytes should not
+            about = {"method": self.method, "action": self.action_id, "config_hash": stable_hash(self.config),
+                     "backbone": str(self.backbone.get("id"))}
+            save_file(tensors, str(tmp / TENSORS_FILE), metadata={"actionbench": canonical_json(about)})
             for name, data in (extra_files or {}).items():
                 (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / name).write_bytes(data)

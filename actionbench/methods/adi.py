@@ -48,6 +48,7 @@ import torch
 from actionbench.errors import ArtifactError, ConfigError, TrainingError
 from actionbench.layerwise import generate_with_identifiers, identifier_conditioning, layerwise_processors, num_layers
 from actionbench.api.method import Artifact, Method, MethodConfig, TableRow
+from actionbench.manifest import shown_path
 from actionbench.training import (
     ExemplarSet,
     NoiseDraw,
@@ -438,7 +439,7 @@ class ADI(Method):
                           "kept_fraction_history": kept},
                 "action_different": {
                     "settings": action_different_settings(cfg) if "action" in groups else None,
-                    "cache": str(action_different_cache_root(cfg)) if "action" in groups else None,
+                    "cache": shown_path(action_different_cache_root(cfg)) if "action" in groups else None,
                     "keys": [r["key"] for r in provenance],
                     "made": sum(r["made"] for r in provenance),
                     "reused": sum(not r["made"] for r in provenance),
