@@ -98,11 +98,11 @@ def row_plan(row, suite: str, backbone, dataset) -> dict:
         settings["random_keep_fraction"] = 0.2  # the value does not change the work
     with tempfile.TemporaryDirectory(prefix="floor-") as scratch:
         if row.method == "adi":  # this machine's cache of action-different images is not a clean machine's
-            settings["action_different_cache_dir"] = str(Path(scratch) / "empty-cache")
+            settings["action_different.cache_dir"] = str(Path(scratch) / "empty-cache")
         rows = rows_of(settings, Path(scratch))
         rows["tuning"] = 0.0
-        if row.method == "adi" and "action_different_source" not in row.settings:
-            oracle = rows_of({**settings, "action_different_source": "oracle"}, Path(scratch))
+        if row.method == "adi" and "action_different.source" not in row.settings:
+            oracle = rows_of({**settings, "action_different.source": "oracle"}, Path(scratch))
             rows["tuning"] = rows["customize"] - oracle["customize"]
     return rows
 

@@ -113,8 +113,8 @@ SHAPE_ID = "sd21-shape"
 
 CLASS_IMAGES_AT_ONE_STEP = {"num_class_images": 1, "with_prior_preservation": True, "sampler.num_inference_steps": 1}
 """For a Config with class images (prior preservation): one, drawn in one DDIM step."""
-EXTRAS_AT_ONE_STEP = {"adi": {"action_different_images": 1, "action_different_tune_steps": 1,
-                              "action_different_inference_steps": 1}}
+EXTRAS_AT_ONE_STEP = {"adi": {"action_different.images": 1, "action_different.tune_steps": 1,
+                              "action_different.inference_steps": 1}}
 """The smallest settings that still run a method's extra phases (beside its own training steps)."""
 
 

@@ -24,7 +24,7 @@ Sections (``--sections``, default ``step ti adi tune``):
            measurement): ADI / P+ (target <= 3; ADI has three rows per anchor) and batched / naive
            (one backward vs three; target < 1). About 1 CPU-min.
 ``tune``   ADI's action-different tuning on ``mini``: one action's 10 exemplars' copies of the UNet tuned
-           together (``action_different_tune_batch=10``, what the mini suite runs) vs one at a time (the
+           together (``action_different.tune_batch=10``, what the mini suite runs) vs one at a time (the
            default), the same steps (``--tune-steps``); then one sampler step per copy. Target: < 1
            (a speed setting; equal steps within float tolerance, ``tests/test_adi.py``). About 1 CPU-min.
 ``main``   The README's main job, ``actionbench eval --method adi --suite mini``, in a child process
@@ -203,7 +203,7 @@ def step_section(args) -> None:
     # the action-different set is stand-in latents, 4 per exemplar as the method makes them.
     adi_token = placeholder_for(ACTION, "adi")
     groups = ["anchor", "context", "action"]
-    per = adi_cfg.action_different_images
+    per = adi_cfg.action_different.images
     action_set = stand_in_exemplars(backbone, 10 * per, g, per_exemplar=per)
     action_rows = [list(range(i * per, (i + 1) * per)) for i in range(10)]
     identifiers = torch.nn.Parameter(init[None].repeat(n_layers, 1))
@@ -373,7 +373,7 @@ def tune_section(args) -> None:
     images = [e.image() for e in dataset.actions[0].exemplars]
     config = adi.ADIConfig()
     settings = dict(adi.action_different_settings(config), tune_steps=args.tune_steps, inference_steps=1,
-                    prompts=config.action_different_prompts[:1])
+                    prompts=config.action_different.prompts[:1])
     seeds = list(range(len(images)))
     variants = {
         f"{len(images)} copies together": timed(lambda: adi.tune_and_generate(backbone, images, settings, seeds)),

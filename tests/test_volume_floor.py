@@ -28,8 +28,8 @@ def test_adi_rows_are_its_identifier_steps_plus_its_action_different_images_as_o
     rows = _volume.row_plan(adi, "mini", backbone, dataset)  # ... and the floor still counts them: a clean machine's
     exemplars = sum(len(a.exemplars) for a in dataset.actions)
     identifier = 3 * cfg.train_steps * cfg.batch_size * 3 * len(dataset.actions)  # anchor, c-bar and a-bar rows
-    per_exemplar = 3 * cfg.action_different_tune_steps + \
-        len(cfg.action_different_prompts) * cfg.action_different_inference_steps * 2
+    group = cfg.action_different
+    per_exemplar = 3 * group.tune_steps + len(group.prompts) * group.inference_steps * 2
     assert rows["tuning"] == exemplars * per_exemplar
     assert rows["customize"] == identifier + rows["tuning"]
     assert rows["generate"] == len(dataset.units()) * cfg.sampler.num_inference_steps * 2

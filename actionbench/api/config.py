@@ -84,12 +84,25 @@ class MethodConfig:
     """Overrides for ``--preset smoke``: few steps, all 368 images. Subclasses extend it."""
     PRESETS: ClassVar[dict[str, dict]] = {}
     """Named settings a method documents (its controls and ablations), chosen with ``--preset NAME``."""
+    FLAT_GROUPS: ClassVar[tuple[str, ...]] = ()
+    """Groups of settings (nested dataclass fields) that were flat fields ``GROUP_NAME`` before they were grouped:
+    recorded under those names (so the config hashes of runs made before stay the same), and accepted under them
+    (``GROUP_NAME=...``, as shipped protocols and earlier records write them) as well as ``GROUP.NAME=...``."""
 
     def replace(self, **changes: Any) -> "MethodConfig":
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return to_jsonable(self)
+        values = to_jsonable(self)
+        if not self.FLAT_GROUPS:
+            return values
+        flat: dict = {}
+        for key, value in values.items():  # each group's settings in its place, in their order
+            if key in self.FLAT_GROUPS:
+                flat.update({f"{key}_{name}": v for name, v in value.items()})
+            else:
+                flat[key] = value
+        return flat
 
     def hash(self) -> str:
         return stable_hash(self.to_dict())
@@ -104,6 +117,11 @@ class MethodConfig:
             warnings.warn(f"{moved_setting(name)} (method interface 2); the old name goes in ActionBench 0.2",
                           DeprecationWarning, stacklevel=2)
             return getattr(self.sampler, SAMPLER_MOVES[name])
+        for group in type(self).FLAT_GROUPS:
+            if name.startswith(group + "_"):
+                warnings.warn(f"`{name}` is now `config.{grouped_name(type(self), name)}`", DeprecationWarning,
+                              stacklevel=2)
+                return getattr(getattr(self, group), name[len(group) + 1:])
         raise AttributeError(f"{type(self).__qualname__!r} object has no attribute {name!r}")
 
     @classmethod
@@ -220,12 +238,20 @@ def build_config(config_cls: type, overrides: Mapping[str, Any] | None = None, p
     return _build(config_cls, values, base)
 
 
+def grouped_name(config_cls: type, key: str) -> str:
+    """``key`` as ``config_cls`` names it now: a ``FLAT_GROUPS`` setting's flat name becomes ``GROUP.NAME``."""
+    for group in getattr(config_cls, "FLAT_GROUPS", ()):
+        if key.startswith(group + "_"):
+            return f"{group}.{key[len(group) + 1:]}"
+    return key
+
+
 def _build(config_cls: type, values: Mapping[str, Any], base: Any):
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     hints = typing.get_type_hints(config_cls)
     flat: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
-    for key, raw in values.items():
+    for key, raw in {grouped_name(config_cls, k): v for k, v in values.items()}.items():
         head, dot, rest = key.partition(".")
         if head not in fields or (dot and not dataclasses.is_dataclass(hints[head])):
             close = difflib.get_close_matches(key, setting_names(config_cls), n=3, cutoff=0.5)

@@ -43,12 +43,13 @@ class Suite:
     """Where the suite's method settings come from (a document and the rule that chose them)."""
 
     def settings_for(self, method: str, config_cls: type) -> dict[str, Any]:
-        from .config import setting_names
+        from .config import grouped_name, setting_names
 
         names = set(setting_names(config_cls))
         merged: dict[str, Any] = {}
         for key in ("*", method):
-            merged.update({k: v for k, v in self.method_settings.get(key, {}).items() if k in names})
+            merged.update({grouped_name(config_cls, k): v for k, v in self.method_settings.get(key, {}).items()
+                           if grouped_name(config_cls, k) in names})
         return merged
 
 

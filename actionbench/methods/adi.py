@@ -40,8 +40,8 @@ Implementation notes:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple, Sequence
 
 import torch
 
@@ -64,6 +64,7 @@ from actionbench.training import (
 
 from .adi_samples import (  # noqa: F401 - the action-different samples, part of ADI's API
     ACTION_DIFFERENT_VERSION,
+    ActionDifferentConfig,
     action_different_cache_root,
     action_different_key,
     action_different_samples,
@@ -115,54 +116,18 @@ class ADIConfig(MethodConfig):
     """Kept fraction of the random masks (mask_threshold=random). Match it to ADI's: the mean of an ADI
     artifact's ``masks.kept_fraction_history`` (0.25 if the two masks were independent at β = 0.5)."""
 
-    # --- the action-different samples x^(ā,c) (the paper: "quickly train a subject-driven model on
-    # the single anchor image and generate the same context with a different action"; no details).
-    action_different_images: int = 4
-    """Action-different images made per exemplar (one per prompt, cycling through the prompts)."""
-    action_different_prompts: tuple[str, ...] = (
-        "a photo of sks person standing",
-        "a photo of sks person walking",
-        "a photo of sks person running",
-        "a photo of sks person lying down",
-    )
-    """Prompts for the tuned model: the person ("sks", DreamBooth's rare token) doing actions that are none
-    of ActionBench's eight (cheer, gesture, handstand, meditate, pray, salute, sit, squat)."""
-    action_different_subject_prompt: str = "a photo of sks person"
-    """Caption of the single anchor image while tuning (DreamBooth's "a [V] [class]" form)."""
-    action_different_tune_steps: int = 200
-    """Tuning steps on the single image. DreamBooth uses ~400-800 for 3-5 images with the whole UNet; one image
-    and attention-only weights need fewer, and the paper says "quickly"."""
-    action_different_tune_lr: float = 1e-5
-    """AdamW learning rate of the tuning (DreamBooth's 5e-6 for the whole UNet, doubled for attention only)."""
-    action_different_tune_params: Literal["attention", "full"] = "attention"
-    """What is tuned in a copy of the UNet. attention: the self- and cross-attention projections (binds the
-    person's appearance to "sks" with ~1/4 of the weights and without peft; the backbone's UNet is never
-    written); full: DreamBooth on the whole UNet (more memory, more pose overfitting)."""
-    action_different_inference_steps: int = 50
-    """DDIM steps for the action-different images."""
-    action_different_guidance_scale: float = 7.5
-    """Classifier-free guidance scale for the action-different images."""
-    action_different_negative_prompt: str = ""
-    """Negative prompt for the action-different images."""
-    action_different_source: Literal["generated", "oracle"] = "generated"
-    """Where the action-different samples come from. generated: the paper's way (a copy of the UNet tuned on
-    the anchor image, then sampled). oracle: the world renders the anchor's exact look and background in
-    everyday poses (rendered worlds only, e.g. mini-v2): the ideal the paper approximates, for comparison."""
-    action_different_tune_batch: int = 1
-    """How many exemplars' copies are tuned together, one batch row each (``torch.func.vmap``): the same steps
-    as one at a time (equal within float tolerance; not part of the cache key), fewer passes. Memory grows with
-    it (on SD 2.1 about 1.6 GB per copy for the attention weights, their gradients and AdamW's moments, in fp32),
-    so the default is 1; the mini suite tunes all 10 of an action together."""
-    action_different_cache_dir: str = ""
-    """Cache folder for the action-different images; empty: $ACTIONBENCH_HOME/adi-action-different.
-    Keyed by backbone fingerprint, exemplar SHA-256 and these settings: made once per exemplar, reused."""
+    action_different: ActionDifferentConfig = field(default_factory=ActionDifferentConfig)
+    """How the action-different samples x^(ā,c) are made (``action_different.tune_steps=...``; recorded, and
+    accepted, under their earlier flat names ``action_different_tune_steps``, so that earlier runs keep their
+    config hashes)."""
 
     SMOKE = {
         "train_steps": 2,
-        "action_different_images": 1,
-        "action_different_tune_steps": 1,
-        "action_different_inference_steps": 1,
+        "action_different.images": 1,
+        "action_different.tune_steps": 1,
+        "action_different.inference_steps": 1,
     }
+    FLAT_GROUPS = ("action_different",)
 
     PRESETS = {
         # the controls and ablations of the paper's claim, as named presets (--preset NAME)
@@ -170,7 +135,7 @@ class ADIConfig(MethodConfig):
         "pplus_anchors": {"batch_size": 8},
         "context_mask_only": {"use_action_mask": False},
         "action_mask_only": {"use_context_mask": False},
-        "oracle": {"action_different_source": "oracle"},
+        "oracle": {"action_different.source": "oracle"},
     }
     """Named settings: random_masks (the masks' channels drawn at random at random_keep_fraction: does the
     choice matter, or only the thinning?), pplus_anchors (8 anchors per step, as P+), oracle (the world's exact
@@ -190,11 +155,8 @@ class ADIConfig(MethodConfig):
                 )
         if not 0.0 < self.random_keep_fraction <= 1.0:
             raise ConfigError(f"ADIConfig.random_keep_fraction must be in (0, 1], got {self.random_keep_fraction}")
-        if self.action_different_tune_batch < 1:
-            raise ConfigError(f"ADIConfig.action_different_tune_batch must be >= 1, got "
-                              f"{self.action_different_tune_batch}; e.g. --set action_different_tune_batch=1")
-        if self.use_action_mask and (self.action_different_images < 1 or not self.action_different_prompts):
-            raise ConfigError("use_action_mask needs action_different_images >= 1 and at least one prompt; "
+        if self.use_action_mask and (self.action_different.images < 1 or not self.action_different.prompts):
+            raise ConfigError("use_action_mask needs action_different.images >= 1 and at least one prompt; "
                               "or --set use_action_mask=false")
 
 
@@ -316,6 +278,53 @@ def per_sample_gradients(backbone, identifiers: torch.Tensor, token: str, latent
     return losses.detach(), copies.grad
 
 
+class ActionDifferentSet(NamedTuple):
+    """The action-different samples of one action: ``samples`` (all images, captioned with their anchor's
+    template), ``rows[i]`` the rows of exemplar i's images, ``provenance[i]`` where they came from (cache key)."""
+
+    samples: ExemplarSet
+    rows: list[list[int]]
+    provenance: list[dict]
+
+
+def action_different_set(backbone, action, cfg: ADIConfig) -> ActionDifferentSet:
+    """Step 0: x^(ā,c) for every exemplar, the world's oracle renders or a tuned model's images. Each is captioned
+    with its anchor's template: the same context words, a different pose."""
+    samples = ([oracle_samples(exemplar, cfg) for exemplar in action.exemplars]
+               if cfg.action_different.source == "oracle"
+               else action_different_samples(backbone, action.exemplars, cfg))
+    provenance, per_exemplar, rows = [], [], []
+    for exemplar, (images, record) in zip(action.exemplars, samples):
+        provenance.append(record)
+        start = sum(len(s) for s in per_exemplar)
+        rows.append(list(range(start, start + len(images))))
+        per_exemplar.append(ExemplarSet.from_images(backbone, images, [exemplar.template] * len(images),
+                                                    [exemplar.index] * len(images)))
+    merged = ExemplarSet(torch.cat([s.latent_mean for s in per_exemplar]),
+                         torch.cat([s.latent_std for s in per_exemplar]),
+                         [t for s in per_exemplar for t in s.templates], [i for s in per_exemplar for i in s.indices])
+    return ActionDifferentSet(merged, rows, provenance)
+
+
+def pair_rows(exemplars: ExemplarSet, different: ActionDifferentSet | None, groups: Sequence[str],
+              rows: Sequence[int], latents: torch.Tensor, captions: Sequence[str], token: str,
+              generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
+    """The anchors' latents and captions, then per group their pairs: the context-different x^(a,c̄) (another
+    exemplar of the same action, with its own caption) and the action-different x^(ā,c) (the anchor's person
+    doing another action, with the anchor's caption)."""
+    all_latents, all_captions = [latents], list(captions)
+    if "context" in groups:
+        others = [_other_exemplar(exemplars.indices, r, generator) for r in rows]
+        all_latents.append(exemplars.sample_latents(others, generator))
+        all_captions += exemplars.captions(others, token)
+    if "action" in groups:
+        picks = [different.rows[r][int(torch.randint(len(different.rows[r]), (1,), generator=generator))]
+                 for r in rows]
+        all_latents.append(different.samples.sample_latents(picks, generator))
+        all_captions += captions
+    return torch.cat(all_latents), all_captions
+
+
 # --- the method --------------------------------------------------------------------------------
 
 
@@ -347,22 +356,7 @@ class ADI(Method):
         plain = groups == ["anchor"] and not control  # both masks off: exactly P+'s step
 
         # Step 0: the action-different samples x^(ā,c), per exemplar (made once, then read from the cache).
-        # ā rows are captioned with their anchor's template: same context words, different pose.
-        provenance, per_exemplar, action_rows = [], [], []
-        if "action" in groups:
-            samples = ([oracle_samples(exemplar, cfg) for exemplar in action.exemplars]
-                       if cfg.action_different_source == "oracle"
-                       else action_different_samples(backbone, action.exemplars, cfg))
-            for exemplar, (images, record) in zip(action.exemplars, samples):
-                provenance.append(record)
-                start = sum(len(s) for s in per_exemplar)
-                action_rows.append(list(range(start, start + len(images))))
-                per_exemplar.append(ExemplarSet.from_images(backbone, images, [exemplar.template] * len(images),
-                                                            [exemplar.index] * len(images)))
-            action_set = ExemplarSet(torch.cat([s.latent_mean for s in per_exemplar]),
-                                     torch.cat([s.latent_std for s in per_exemplar]),
-                                     [t for s in per_exemplar for t in s.templates],
-                                     [i for s in per_exemplar for i in s.indices])
+        different = action_different_set(backbone, action, cfg) if "action" in groups else None
 
         # Step 1: the identifiers, one per cross-attention layer (or one shared), all from one word.
         n_tokens = num_layers(backbone) if cfg.layerwise else 1
@@ -390,22 +384,12 @@ class ADI(Method):
             captions = exemplars.captions(rows, token)
             if plain:
                 return pplus_loss(backbone, identifiers, token, latents, captions, draw)
-            all_latents, all_captions = [latents], list(captions)
-            if "context" in groups:
-                # Context-different x^(a,c̄): another exemplar of the same action, with its own caption.
-                others = [_other_exemplar(exemplars.indices, r, pair_generator) for r in rows]
-                all_latents.append(exemplars.sample_latents(others, pair_generator))
-                all_captions += exemplars.captions(others, token)
-            if "action" in groups:
-                # Action-different x^(ā,c): the anchor's person doing another action, anchor's caption.
-                picks = [action_rows[r][int(torch.randint(len(action_rows[r]), (1,), generator=pair_generator))]
-                         for r in rows]
-                all_latents.append(action_set.sample_latents(picks, pair_generator))
-                all_captions += captions
-            # One forward for all groups, each row with its own identifier copy, same eps and t.
+            # Step 2: each anchor's pair rows, x^(a,c̄) and x^(ā,c), with the anchor's noise and timestep, in one
+            # forward, each row with its own identifier copy.
+            all_latents, all_captions = pair_rows(exemplars, different, groups, rows, latents, captions, token,
+                                                  pair_generator)
             state["copies"] = copies = identifier_copies(identifiers, len(groups), len(rows))
-            losses = batched_losses(backbone, copies, token, torch.cat(all_latents), all_captions,
-                                    shared_draw(draw, len(groups)))
+            losses = batched_losses(backbone, copies, token, all_latents, all_captions, shared_draw(draw, len(groups)))
             # Backward through the sum gives every copy its own sample's gradient; the logged value is
             # the anchor loss (P+'s loss), so histories of ADI and P+ compare directly.
             total = losses.sum()
@@ -418,11 +402,12 @@ class ADI(Method):
             if not torch.isfinite(grads).all():
                 raise TrainingError("adi: a pair gradient became non-finite; lower the learning rate "
                                     "(--set learning_rate=...)")
-            # m = m^c̄ ∩ m^ā; the identifiers are updated with g̃ = m ⊙ g^(a,c).
+            # Step 3: m = m^c̄ ∩ m^ā; the identifiers are updated with g̃ = m ⊙ g^(a,c).
             update, mask = masked_gradient(cfg, grads, groups, mask_generator)
             identifiers.grad = update.to(identifiers.dtype)
             kept.append(float(mask.float().mean()))
 
+        provenance = different.provenance if different else []
         with layerwise_processors(backbone.unet) as layers:
             history = run_training(step, optimizer, cfg.train_steps, desc=f"{self.name} {action.id}",
                                    heldout=anchor_loss,
@@ -454,13 +439,13 @@ class ADI(Method):
         control = cfg.mask_threshold == "random"
         groups = 1 if control else 1 + cfg.use_context_mask + cfg.use_action_mask
         rows = 3.0 * cfg.train_steps * cfg.batch_size * groups
-        if cfg.use_action_mask and not control and cfg.action_different_source == "generated":
+        if cfg.use_action_mask and not control and cfg.action_different.source == "generated":
             settings = action_different_settings(cfg)
             root = action_different_cache_root(cfg)
             for _, key in cache_keys(self.backbone, action.exemplars, settings):
                 if not (root / key / "provenance.json").is_file():
-                    rows += 3.0 * cfg.action_different_tune_steps + \
-                        len(settings["prompts"]) * cfg.action_different_inference_steps * 2
+                    rows += 3.0 * cfg.action_different.tune_steps + \
+                        len(settings["prompts"]) * cfg.action_different.inference_steps * 2
         return rows
 
     def generate(self, artifact: Artifact, subject, seeds: Sequence[int]) -> list:

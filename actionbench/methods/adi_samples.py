@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 
-from actionbench.api.config import SamplerConfig
+from actionbench.api.config import SamplerConfig, check_ranges
 from actionbench.errors import ConfigError
 from actionbench.hashing import sha256_file, stable_hash
 from actionbench.io import load_image, make_temp_dir
@@ -39,30 +40,83 @@ ACTION_DIFFERENT_VERSION = 1
 """Bump when the action-different generation changes: it is part of the cache key."""
 
 
+@dataclass(frozen=True)
+class ActionDifferentConfig:
+    """How the action-different samples x^(ā,c) are made (``ADIConfig.action_different``, ``--set
+    action_different.tune_steps=...``). The paper: "quickly train a subject-driven model on the single anchor image
+    and generate the same context with a different action"; no details."""
+
+    images: int = 4
+    """Action-different images made per exemplar (one per prompt, cycling through the prompts)."""
+    prompts: tuple[str, ...] = (
+        "a photo of sks person standing",
+        "a photo of sks person walking",
+        "a photo of sks person running",
+        "a photo of sks person lying down",
+    )
+    """Prompts for the tuned model: the person ("sks", DreamBooth's rare token) doing actions that are none
+    of ActionBench's eight (cheer, gesture, handstand, meditate, pray, salute, sit, squat)."""
+    subject_prompt: str = "a photo of sks person"
+    """Caption of the single anchor image while tuning (DreamBooth's "a [V] [class]" form)."""
+    tune_steps: int = 200
+    """Tuning steps on the single image. DreamBooth uses ~400-800 for 3-5 images with the whole UNet; one image
+    and attention-only weights need fewer, and the paper says "quickly"."""
+    tune_lr: float = 1e-5
+    """AdamW learning rate of the tuning (DreamBooth's 5e-6 for the whole UNet, doubled for attention only)."""
+    tune_params: Literal["attention", "full"] = "attention"
+    """What is tuned in a copy of the UNet. attention: the self- and cross-attention projections (binds the
+    person's appearance to "sks" with ~1/4 of the weights and without peft; the backbone's UNet is never
+    written); full: DreamBooth on the whole UNet (more memory, more pose overfitting)."""
+    inference_steps: int = 50
+    """DDIM steps for the action-different images."""
+    guidance_scale: float = 7.5
+    """Classifier-free guidance scale for the action-different images."""
+    negative_prompt: str = ""
+    """Negative prompt for the action-different images."""
+    source: Literal["generated", "oracle"] = "generated"
+    """Where the action-different samples come from. generated: the paper's way (a copy of the UNet tuned on
+    the anchor image, then sampled). oracle: the world renders the anchor's exact look and background in
+    everyday poses (rendered worlds only, e.g. mini-v2): the ideal the paper approximates, for comparison."""
+    tune_batch: int = 1
+    """How many exemplars' copies are tuned together, one batch row each (``torch.func.vmap``): the same steps
+    as one at a time (equal within float tolerance; not part of the cache key), fewer passes. Memory grows with
+    it (on SD 2.1 about 1.6 GB per copy for the attention weights, their gradients and AdamW's moments, in fp32),
+    so the default is 1; the mini suite tunes all 10 of an action together."""
+    cache_dir: str = ""
+    """Cache folder for the action-different images; empty: $ACTIONBENCH_HOME/adi-action-different.
+    Keyed by backbone fingerprint, exemplar SHA-256 and these settings: made once per exemplar, reused."""
+
+    def __post_init__(self):
+        check_ranges(self)
+        if self.tune_batch < 1:
+            raise ConfigError(f"ActionDifferentConfig.tune_batch must be >= 1, got {self.tune_batch}; e.g. --set "
+                              "action_different.tune_batch=1")
+
+
 def action_different_settings(cfg) -> dict:
     """Everything that changes the action-different images (part of their cache key).
 
     The training ``seed`` is not: the images' seeds come from the key, so runs with other
     identifier seeds or mask settings reuse them.
     """
-    prompts = [cfg.action_different_prompts[k % len(cfg.action_different_prompts)]
-               for k in range(cfg.action_different_images)]
+    group = cfg.action_different
+    prompts = [group.prompts[k % len(group.prompts)] for k in range(group.images)]
     return {
         "version": ACTION_DIFFERENT_VERSION,
         "prompts": prompts,
-        "subject_prompt": cfg.action_different_subject_prompt,
-        "tune_steps": cfg.action_different_tune_steps,
-        "tune_lr": cfg.action_different_tune_lr,
-        "tune_params": cfg.action_different_tune_params,
-        "inference_steps": cfg.action_different_inference_steps,
-        "guidance_scale": cfg.action_different_guidance_scale,
-        "negative_prompt": cfg.action_different_negative_prompt,
+        "subject_prompt": group.subject_prompt,
+        "tune_steps": group.tune_steps,
+        "tune_lr": group.tune_lr,
+        "tune_params": group.tune_params,
+        "inference_steps": group.inference_steps,
+        "guidance_scale": group.guidance_scale,
+        "negative_prompt": group.negative_prompt,
     }
 
 
 def action_different_cache_root(cfg) -> Path:
-    if cfg.action_different_cache_dir:
-        return Path(cfg.action_different_cache_dir).expanduser()
+    if cfg.action_different.cache_dir:
+        return Path(cfg.action_different.cache_dir).expanduser()
     return actionbench_home() / "adi-action-different"
 
 
@@ -132,10 +186,10 @@ def cache_keys(backbone, exemplars: Sequence, settings: dict) -> list[tuple[str,
 def oracle_samples(exemplar, cfg) -> tuple[list, dict]:
     """The exemplar's own person, clothes and background in everyday poses, rendered by its world."""
     if exemplar.oracle is None:
-        raise ConfigError(f"action_different_source=oracle needs a rendered world whose exemplars can be drawn in "
+        raise ConfigError(f"action_different.source=oracle needs a rendered world whose exemplars can be drawn in "
                           f"other poses (e.g. --suite mini-v2); {exemplar.path} cannot. Use "
-                          "--set action_different_source=generated")
-    return list(exemplar.oracle(cfg.action_different_images)), {"key": "oracle", "folder": "", "made": False}
+                          "--set action_different.source=generated")
+    return list(exemplar.oracle(cfg.action_different.images)), {"key": "oracle", "folder": "", "made": False}
 
 
 def _cached(folder: Path, n_images: int) -> list | None:
@@ -157,7 +211,7 @@ def action_different_samples(backbone, exemplars: Sequence, cfg) -> list[tuple[l
     """The action-different images of each exemplar, from the cache or made (and cached) now.
 
     Returns, per exemplar, (PIL images, {"key", "folder", "made"}). The missing ones are made
-    ``cfg.action_different_tune_batch`` exemplars at a time (tuned together; the images do not depend on it
+    ``cfg.action_different.tune_batch`` exemplars at a time (tuned together; the images do not depend on it
     beyond float tolerance, so it is not part of the key). Each cache folder holds the PNGs and a
     ``provenance.json``; it is written to a temporary folder and renamed, so it is either whole or absent.
     """
@@ -171,7 +225,7 @@ def action_different_samples(backbone, exemplars: Sequence, cfg) -> list[tuple[l
             out[i] = (images, {"key": key, "folder": str(root / key), "made": False})
         else:
             missing.append((i, exemplar, sha, key))
-    group = cfg.action_different_tune_batch  # >= 1: ADIConfig checks it
+    group = cfg.action_different.tune_batch  # >= 1: ActionDifferentConfig checks it
     for start in range(0, len(missing), group):
         chunk = missing[start:start + group]
         seeds = [int(key[:8], 16) % 2**31 for _, _, _, key in chunk]

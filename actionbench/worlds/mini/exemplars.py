@@ -122,7 +122,7 @@ def render_exemplar(action_id: str, index: int, size: int = 32, world: WorldSpec
 def render_oracle(action_id: str, index: int, n: int, size: int = 32, world: WorldSpec = MINI_V2) -> list:
     """The exemplar's exact person, build, attributes and background (the very colours and details the exemplar
     shows) in ``n`` everyday poses (``ORACLE_POSES``, cycled): the action-different samples ADI's tuned model
-    approximates (``Exemplar.oracle``, ``action_different_source=oracle``). PIL images."""
+    approximates (``Exemplar.oracle``, ``action_different.source=oracle``). PIL images."""
     from actionbench.worlds.synthetic import render
     from actionbench.worlds.synthetic.scene import lay_out_scene
 

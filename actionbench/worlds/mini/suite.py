@@ -22,7 +22,7 @@ from actionbench.worlds.mini.protocol import PROTOCOL_FILE, method_settings
 from actionbench.worlds.mini.world import PLAIN_NAME, PLAIN_NAME_WORLD, WORLDS, world_named
 
 
-SPEED_SETTINGS = {"adi": {"action_different_tune_batch": 10}}
+SPEED_SETTINGS = {"adi": {"action_different.tune_batch": 10}}
 """Settings that change speed only (equal results within float tolerance): ADI tunes all 10 exemplars' copies
 of the 1 M-parameter mini UNet together (5 MB of weights and optimiser state): 0.36x the CPU of one by one
 (``benchmarks/speed.py --sections tune``)."""

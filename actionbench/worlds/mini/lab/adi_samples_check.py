@@ -5,7 +5,7 @@ else* (x^(ā,c)). By default they are generated: a copy of the UNet tuned on the
 prompted for other actions (``methods/adi_samples.py``). On mini v2 the judge can say how often such a
 sample is what ADI assumes it is: the generic exemplar person (subject ``person``), with the exemplar's
 attributes and background type (context kept), in another pose than the exemplar's (action changed).
-The world's oracle samples (``action_different_source=oracle``: the exemplar re-rendered in everyday
+The world's oracle samples (``action_different.source=oracle``: the exemplar re-rendered in everyday
 poses) are read the same way: the judge's own ceiling on these measures.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ def check_samples(suite, backbone, dataset, judge, overrides: dict | None = None
     from actionbench.worlds.synthetic import ACTION_POSES  # here, not at import: the synthetic world reads its manifest
 
     cfg = build_config(ADI.Config, {**suite.settings_for("adi", ADI.Config), **(overrides or {})})
-    out: dict = {"suite": suite.name, "images_per_exemplar": cfg.action_different_images, "sources": {}}
+    out: dict = {"suite": suite.name, "images_per_exemplar": cfg.action_different.images, "sources": {}}
     for source in sources:
         per_action, totals, count = {}, dict.fromkeys(MEASURES, 0), 0
         for action in dataset.actions:

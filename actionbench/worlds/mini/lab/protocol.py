@@ -57,7 +57,7 @@ def trained_methods() -> list[tuple[str, str, str]]:
 
 
 TUNING_ROW = "adi action-different tuning"
-TUNING_FIELDS = ("action_different_tune_lr", "action_different_tune_steps")
+TUNING_FIELDS = ("action_different_tune_lr", "action_different_tune_steps")  # as configs record them
 """ADI's action-different tuning: its row in the record and its (learning-rate, step) fields."""
 
 
@@ -168,8 +168,8 @@ def method_curves(backbone, dataset, method: str, lr_field: str, steps_field: st
 
     cls = get_method(method)
     default = cls.Config()
-    default_lr = getattr(default, lr_field)
-    steps = min(getattr(default, steps_field), MAX_CURVE_STEPS)
+    default_lr = default.to_dict()[lr_field]
+    steps = min(default.to_dict()[steps_field], MAX_CURVE_STEPS)
     actions = [dataset.actions[0], dataset.actions[-1]]
     by_lr: dict[float, list[list[tuple[int, float]]]] = {}
     curves: list[Curve] = []
@@ -186,7 +186,7 @@ def method_curves(backbone, dataset, method: str, lr_field: str, steps_field: st
         curves += [Curve(label, default_lr * multiple, points) for label, points in own]
         if all(drops_measurably(c) for c in by_lr[multiple]):
             break  # the rule takes the smallest multiple that works: larger ones are not needed
-    settings, reason = choose(method, by_lr, default_lr, lr_field, steps_field, getattr(default, steps_field))
+    settings, reason = choose(method, by_lr, default_lr, lr_field, steps_field, default.to_dict()[steps_field])
     return MethodProtocol(method, settings, reason, curves)
 
 
@@ -229,11 +229,11 @@ def reapply_rule(record: dict) -> dict:
     for row in record["rows"]:
         default = get_method(row["method"]).Config()
         lr_field, steps_field = TUNING_FIELDS if row["row"] == TUNING_ROW else fields[row["method"]]
-        default_lr = getattr(default, lr_field)
+        default_lr = default.to_dict()[lr_field]
         by_lr: dict[float, list] = {}
         for curve in row["curves"]:
             by_lr.setdefault(round(curve["lr"] / default_lr, 6), []).append([tuple(p) for p in curve["points"]])
-        settings, reason = choose(row["method"], by_lr, default_lr, lr_field, steps_field, getattr(default, steps_field))
+        settings, reason = choose(row["method"], by_lr, default_lr, lr_field, steps_field, default.to_dict()[steps_field])
         rows.append(dict(row, settings=settings, reason=reason))
     return dict(record, rows=rows, rule=rule_text())
 
@@ -291,13 +291,14 @@ def tuning_curves(backbone, dataset, log=print) -> MethodProtocol:
     from actionbench.training.loop import heldout_tracking
 
     config = adi.ADIConfig()
-    default_lr, steps = config.action_different_tune_lr, min(config.action_different_tune_steps, MAX_CURVE_STEPS)
+    group = config.action_different
+    default_lr, steps = group.tune_lr, min(group.tune_steps, MAX_CURVE_STEPS)
     exemplars = [dataset.actions[0].exemplars[0], dataset.actions[-1].exemplars[0]]
     by_lr: dict[float, list[list[tuple[int, float]]]] = {}
     curves: list[Curve] = []
     for multiple in LR_MULTIPLIERS:
         settings = dict(adi.action_different_settings(config), tune_lr=default_lr * multiple, tune_steps=steps,
-                        inference_steps=1, prompts=config.action_different_prompts[:1])
+                        inference_steps=1, prompts=group.prompts[:1])
         with heldout_tracking(EVAL_EVERY, EVAL_REPEATS) as tracker:
             for exemplar in exemplars:
                 adi.tune_and_generate(backbone, [exemplar.image()], settings, seeds=[0])
@@ -307,7 +308,7 @@ def tuning_curves(backbone, dataset, log=print) -> MethodProtocol:
         log(f"  adi action-different tuning x{multiple:g}: {len(tracker.curves)} curves")
         if all(drops_measurably(c) for c in by_lr[multiple]):
             break
-    settings, reason = choose("adi", by_lr, default_lr, *TUNING_FIELDS, config.action_different_tune_steps)
+    settings, reason = choose("adi", by_lr, default_lr, *TUNING_FIELDS, group.tune_steps)
     return MethodProtocol("adi", settings, reason, curves, row=TUNING_ROW)
 
 
