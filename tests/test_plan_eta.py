@@ -97,3 +97,26 @@ def test_the_image_probe_separates_the_cost_of_a_step_from_the_fixed_cost(monkey
     sampler = SamplerConfig(num_inference_steps=40, batch_size=4)
     assert probe_image_seconds(None, sampler, clock=clock) == pytest.approx((3.0 + 0.5 * 40) / 4)
     assert probe_image_seconds(None, sampler, 1.5, clock=clock) == pytest.approx((3.0 + 0.75 * 40) / 4)
+
+
+def test_the_generate_stage_takes_its_rate_from_its_own_first_pairs_after_a_warm_up(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from actionbench.run import plan as plan_module
+    from actionbench.run.plan import StageRate
+
+    said: list[str] = []
+    monkeypatch.setattr(plan_module, "say", said.append)
+    monkeypatch.setattr(plan_module, "write_status", lambda run, force=False: None)
+    plan = _plan(FakeClock())
+    generate = plan.stages[1]  # probe: 3680 rows x 0.05 s = 184 s for 368 images
+    rate = StageRate(SimpleNamespace(plan=plan), generate)
+    rate.add(2, 9.0)  # the first pair sets things up: not counted
+    assert generate.seconds == pytest.approx(184.0) and not said
+    rate.add(2, 1.5)
+    rate.add(2, 1.3)  # 2.8 s for 4 images: 0.7 s an image
+    assert generate.seconds == pytest.approx(0.7 * 368)
+    assert plan.remaining_seconds() == pytest.approx(40.0 + 0.7 * 368 + 184 * 0.05)
+    rate.add(2, 50.0)  # later pairs do not move it again
+    assert generate.seconds == pytest.approx(0.7 * 368)
+    assert said == ["  generate: about 4m18s at the rate of its first 4 images (the probe said about 3m04s)"]

@@ -203,6 +203,30 @@ def start_stage(run: Run, name: str):
     return stage
 
 
+class StageRate:
+    """A stage's estimate from its own work: after ``warmup`` calls (the first one sets things up), the next
+    ``timed`` calls' seconds per unit replace the probe's rate, and the new estimate is said. The generate stage
+    uses it: the probe before the run draws plain images, while a method's own images may cost more (P+'s and
+    ADI's identifiers, one per layer)."""
+
+    def __init__(self, run: Run, stage: StagePlan | None, warmup: int = 1, timed: int = 2):
+        self.run, self.stage, self.warmup, self.timed = run, stage, warmup, timed
+        self.calls, self.units, self.seconds = 0, 0, 0.0
+
+    def add(self, units: int, seconds: float) -> None:
+        self.calls += 1
+        if self.stage is None or not self.warmup < self.calls <= self.warmup + self.timed:
+            return
+        self.units, self.seconds = self.units + units, self.seconds + seconds
+        if self.calls == self.warmup + self.timed and self.units and self.stage.rows:
+            before = self.stage.seconds
+            self.stage.row_seconds = self.seconds / self.units * self.stage.units / self.stage.rows
+            self.stage.seconds = self.stage.row_seconds * self.stage.rows
+            say(f"  {self.stage.name}: about {duration(self.stage.seconds)} at the rate of its first {self.units} "
+                f"{self.stage.unit} (the probe said about {duration(before)})")
+            write_status(self.run, force=True)
+
+
 def run_eta(run: Run, stage):
     if run.plan is None or stage is None:
         return None

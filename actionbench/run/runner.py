@@ -31,7 +31,7 @@ from ..results.record import build_results, image_record, now_iso, provenance
 from ..code_state import code_provenance
 from ..contract import image_problems
 from .distributed import Context, all_ok
-from .plan import close_status, finish_stage, plan_run, run_eta, start_stage, tick
+from .plan import StageRate, close_status, finish_stage, plan_run, run_eta, start_stage, tick
 from .runfolder import (  # noqa: F401 - the runner's API
     LOG_FILE,
     RESULTS_FILE,
@@ -199,8 +199,10 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
     artifacts: dict[tuple[str, int | None], Any] = {}
     made = 0
     stage = start_stage(run, "generate")
+    rate = StageRate(run, stage)
     for units in progress(todo, desc=f"generate {run.spec.method}", unit="images", weight=len,
                           extra=run_eta(run, stage)):
+        pair_started = time.perf_counter()
         action_id, subject_id, seed = units[0].action_id, units[0].subject_id, units[0].train_seed
         if (action_id, seed) not in artifacts:
             folder = run.artifact_dir(action_id, seed)
@@ -227,6 +229,7 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
                 save_image(image, run.image_path(unit))
                 made += 1
         tick(run, len(units))
+        rate.add(len(units), time.perf_counter() - pair_started)
     run.add_stage_time("generate", time.perf_counter() - started)
     finish_stage(run, stage)
     return made
