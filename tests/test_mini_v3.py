@@ -214,6 +214,17 @@ def test_lever_5_describes_every_pose_by_parts_never_by_an_actions_words_and_lea
     assert dataclasses.replace(MINI_V3P, name=MINI_V3C.name, model_folder=MINI_V3C.model_folder) == MINI_V3C
 
 
+def test_lever_5_ships_its_own_model_trained_on_v2s_with_part_captions():
+    import json
+
+    from actionbench.worlds.mini.folders import mini_folder
+
+    folder = mini_folder("mini-v3p")
+    record = json.loads((folder / "model.json").read_text())
+    assert folder.name == "mini-v3p" and record["world"] == "mini-v3p" and record["warm_start"]["world"] == "mini-v2"
+    assert record["train_config"]["pose_parts_fraction"] == 0.5 and record["train_config"]["steps"] == 3000
+
+
 def test_handle_shares_count_the_images_read_as_the_described_pose():
     from actionbench.worlds.mini.lab.handle_check import handle_shares
 
