@@ -99,7 +99,9 @@ def test_the_image_probe_separates_the_cost_of_a_step_from_the_fixed_cost(monkey
     assert probe_image_seconds(None, sampler, 1.5, clock=clock) == pytest.approx((3.0 + 0.75 * 40) / 4)
 
 
-def test_the_generate_stage_takes_its_rate_from_its_own_first_pairs_after_a_warm_up(monkeypatch, tmp_path):
+def test_a_stage_takes_its_rate_from_its_own_first_units(monkeypatch):
+    """generate: after a warm-up pair, two pairs' seconds per row; customize: the first action's, weighed by rows
+    (an action whose action-different images are cached has fewer)."""
     from types import SimpleNamespace
 
     from actionbench.run import plan as plan_module
@@ -109,14 +111,18 @@ def test_the_generate_stage_takes_its_rate_from_its_own_first_pairs_after_a_warm
     monkeypatch.setattr(plan_module, "say", said.append)
     monkeypatch.setattr(plan_module, "write_status", lambda run, force=False: None)
     plan = _plan(FakeClock())
-    generate = plan.stages[1]  # probe: 3680 rows x 0.05 s = 184 s for 368 images
+    customize, generate = plan.stages[:2]  # probe: 800 rows x 0.05 s = 40 s; 3680 rows x 0.05 s = 184 s
     rate = StageRate(SimpleNamespace(plan=plan), generate)
-    rate.add(2, 9.0)  # the first pair sets things up: not counted
+    rate.add(2, 20.0, 9.0)  # the first pair sets things up: not counted
     assert generate.seconds == pytest.approx(184.0) and not said
-    rate.add(2, 1.5)
-    rate.add(2, 1.3)  # 2.8 s for 4 images: 0.7 s an image
+    rate.add(2, 20.0, 1.5)
+    rate.add(2, 20.0, 1.3)  # 2.8 s for 40 rows (4 images): 0.07 s a row, 0.7 s an image
     assert generate.seconds == pytest.approx(0.7 * 368)
     assert plan.remaining_seconds() == pytest.approx(40.0 + 0.7 * 368 + 184 * 0.05)
-    rate.add(2, 50.0)  # later pairs do not move it again
+    rate.add(2, 20.0, 50.0)  # later pairs do not move it again
     assert generate.seconds == pytest.approx(0.7 * 368)
-    assert said == ["  generate: about 4m18s at the rate of its first 4 images (the probe said about 3m04s)"]
+    first = StageRate(SimpleNamespace(plan=plan), customize, warmup=0, timed=1)
+    first.add(1, 125.0, 10.0)  # the first action: 125 of the stage's 800 rows in 10 s
+    assert customize.seconds == pytest.approx(64.0)
+    assert said == ["  generate: about 4m18s at the rate of its first 4 images (the probe said about 3m04s)",
+                    "  customize: about 1m04s at the rate of its first action (the probe said about 40s)"]

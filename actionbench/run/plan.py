@@ -204,26 +204,28 @@ def start_stage(run: Run, name: str):
 
 
 class StageRate:
-    """A stage's estimate from its own work: after ``warmup`` calls (the first one sets things up), the next
-    ``timed`` calls' seconds per unit replace the probe's rate, and the new estimate is said. The generate stage
-    uses it: the probe before the run draws plain images, while a method's own images may cost more (P+'s and
-    ADI's identifiers, one per layer)."""
+    """A stage's estimate from its own work: after ``warmup`` calls (the first one may set things up), the next
+    ``timed`` calls' seconds per row replace the probe's rate for the stage's rows, and the new estimate is said.
+    Rows, not units, so that units of unequal work (an ADI action whose action-different images are cached) are
+    weighed as the plan weighs them. The probe before the run draws plain images and times no-grad forwards, while
+    a method's own images may cost more (identifiers, one per layer), and the machine's load may change."""
 
     def __init__(self, run: Run, stage: StagePlan | None, warmup: int = 1, timed: int = 2):
         self.run, self.stage, self.warmup, self.timed = run, stage, warmup, timed
-        self.calls, self.units, self.seconds = 0, 0, 0.0
+        self.calls, self.units, self.rows, self.seconds = 0, 0, 0.0, 0.0
 
-    def add(self, units: int, seconds: float) -> None:
+    def add(self, units: int, rows: float, seconds: float) -> None:
         self.calls += 1
         if self.stage is None or not self.warmup < self.calls <= self.warmup + self.timed:
             return
-        self.units, self.seconds = self.units + units, self.seconds + seconds
-        if self.calls == self.warmup + self.timed and self.units and self.stage.rows:
+        self.units, self.rows, self.seconds = self.units + units, self.rows + rows, self.seconds + seconds
+        if self.calls == self.warmup + self.timed and self.rows > 0:
             before = self.stage.seconds
-            self.stage.row_seconds = self.seconds / self.units * self.stage.units / self.stage.rows
+            self.stage.row_seconds = self.seconds / self.rows
             self.stage.seconds = self.stage.row_seconds * self.stage.rows
-            say(f"  {self.stage.name}: about {duration(self.stage.seconds)} at the rate of its first {self.units} "
-                f"{self.stage.unit} (the probe said about {duration(before)})")
+            what = f"{self.units} {self.stage.unit}" if self.units != 1 else self.stage.unit.removesuffix("s")
+            say(f"  {self.stage.name}: about {duration(self.stage.seconds)} at the rate of its first {what} "
+                f"(the probe said about {duration(before)})")
             write_status(self.run, force=True)
 
 

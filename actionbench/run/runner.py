@@ -31,7 +31,7 @@ from ..results.record import build_results, image_record, now_iso, provenance
 from ..code_state import code_provenance
 from ..contract import image_problems
 from .distributed import Context, all_ok
-from .plan import StageRate, close_status, finish_stage, plan_run, run_eta, start_stage, tick
+from .plan import StageRate, close_status, finish_stage, generation_rows_per_image, plan_run, run_eta, start_stage, tick
 from .runfolder import (  # noqa: F401 - the runner's API
     LOG_FILE,
     RESULTS_FILE,
@@ -140,10 +140,15 @@ def customize(run: Run, shard: tuple[int, int] = (0, 1)) -> dict[str, Path]:
     done: dict[str, Path] = {}
     todo = shard_customizations(run.dataset.actions, run.train_seeds, shard)
     stage = start_stage(run, "customize")
+    rate = StageRate(run, stage, warmup=0, timed=1)
     for action, seed in progress(todo, desc=f"customize {run.spec.method}", unit="actions", extra=run_eta(run, stage)):
+        fresh = not run.artifact_dir(action.id, seed).exists()
+        rows, action_started = run.method.training_rows(action) if fresh else 0.0, time.perf_counter()
         target = customize_action(run, action, seed)
         if target is not None:
             done[customize_key(action.id, seed)] = target
+            if fresh:
+                rate.add(1, rows, time.perf_counter() - action_started)
         tick(run)
     run.add_stage_time("customize", time.perf_counter() - started)
     finish_stage(run, stage)
@@ -229,7 +234,7 @@ def generate(run: Run, shard: tuple[int, int] = (0, 1), customize_missing: bool 
                 save_image(image, run.image_path(unit))
                 made += 1
         tick(run, len(units))
-        rate.add(len(units), time.perf_counter() - pair_started)
+        rate.add(len(units), len(units) * generation_rows_per_image(run.method), time.perf_counter() - pair_started)
     run.add_stage_time("generate", time.perf_counter() - started)
     finish_stage(run, stage)
     return made
