@@ -1,4 +1,4 @@
-"""The shipped mini v2 model with its judge and ControlNet (issue 14): it draws a named attribute on an animal when
+"""The shipped mini v2 model with its judge and ControlNet: it draws a named attribute on an animal when
 asked; the world produces contamination at all (a short inversion on exemplars that share their action's signature
 leaks more than the same inversion on the same people, poses and seeds without it); the ControlNet draws the
 exemplars' pose. Skipped until they are shipped."""
