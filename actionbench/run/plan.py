@@ -33,6 +33,8 @@ class StagePlan:
     seconds: float | None = None
     row_seconds: float | None = None
     """This stage's own seconds per row (its probe); None: the plan's ``row_seconds``."""
+    unit_rows: dict[str, float] = field(default_factory=dict)
+    """Rows of each unit still to do, by key, where units differ (customize: by ``customize_key``)."""
 
     def rate(self, default: float | None) -> float | None:
         return self.row_seconds if self.row_seconds is not None else default
@@ -165,7 +167,8 @@ def plan_run(run: Run, evaluator=None, shard: tuple[int, int] = (0, 1), probe: b
         per_action = {customize_key(a.id, seed): run.method.training_rows(a) for a, seed in actions}
         steps = getattr(run.method.config, run.method.steps_field) if run.method.steps_field else None
         plan.stages.append(StagePlan("customize", len(actions), "actions", sum(per_action.values()),
-                                     f"{steps} training steps each" if steps else "no training"))
+                                     f"{steps} training steps each" if steps else "no training",
+                                     unit_rows=per_action))
     if "generate" in stages:
         images = [u for u in units if not image_complete(run.image_path(u))]
         sampler = run.method.config.sampler

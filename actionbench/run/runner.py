@@ -142,13 +142,12 @@ def customize(run: Run, shard: tuple[int, int] = (0, 1)) -> dict[str, Path]:
     stage = start_stage(run, "customize")
     rate = StageRate(run, stage, warmup=0, timed=1)
     for action, seed in progress(todo, desc=f"customize {run.spec.method}", unit="actions", extra=run_eta(run, stage)):
-        fresh = not run.artifact_dir(action.id, seed).exists()
-        rows, action_started = run.method.training_rows(action) if fresh else 0.0, time.perf_counter()
+        key, action_started = customize_key(action.id, seed), time.perf_counter()
         target = customize_action(run, action, seed)
         if target is not None:
-            done[customize_key(action.id, seed)] = target
-            if fresh:
-                rate.add(1, rows, time.perf_counter() - action_started)
+            done[key] = target
+            if stage is not None and key in stage.unit_rows:  # planned, so learned now, not found done
+                rate.add(1, stage.unit_rows[key], time.perf_counter() - action_started)
         tick(run)
     run.add_stage_time("customize", time.perf_counter() - started)
     finish_stage(run, stage)
