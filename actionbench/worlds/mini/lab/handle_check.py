@@ -52,7 +52,7 @@ def check_handle(backbone: str, out: str | Path, suite: str = "mini-v2", seeds: 
     from actionbench.worlds.mini.folders import shipped_dir
     from actionbench.worlds.mini.judge import to_tensor
     from actionbench.worlds.mini.judge_v2 import Classes, load_v2_judge_net, predict_indices, readings
-    from actionbench.worlds.mini.lab.judge_check import _sheet
+    from actionbench.worlds.mini.lab.judge_check import image_sheet
 
     torch.set_num_threads(1)
     the_suite = get_suite(suite)
@@ -74,7 +74,7 @@ def check_handle(backbone: str, out: str | Path, suite: str = "mini-v2", seeds: 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "handle-check.json", record)
-    _sheet(images, out / "handle-check.png", columns=seeds)
+    image_sheet(images, out / "handle-check.png", columns=seeds)
     for pose, row in record["per_pose"].items():
         log(f"{pose:<10} read as described {row['read_as_described']:.3f}; otherwise {row['read_otherwise']}")
     log(f"overall read as described {record['read_as_described']:.3f} of {record['images']} images "

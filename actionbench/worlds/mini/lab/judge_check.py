@@ -251,7 +251,7 @@ def check_judges(backbone: str, judge_folders: Sequence[str | Path], out: str | 
         poses = [[r.pose for r in readings(predict_indices(load_v2_judge_net(f)[0], tx), classes)] for f in judge_folders]
         record["targets"] = target_pose_rates(targets, poses[0], poses[1], [s.pose for s in scenes],
                                               [r.pose for r in readings_a])
-        _sheet(target_images[:96], out / "judge-check-targets.png")
+        image_sheet(target_images[:96], out / "judge-check-targets.png")
         for action, row in record["targets"]["per_action"].items():
             log(f"target {action:<10} recall A {row['a_recall']:.3f}, B {row['b_recall']:.3f}; judges agree "
                 f"{row['pose_agreement']:.3f}; false alarms on everyday images {row['false_alarm']:.3f}")
@@ -267,12 +267,13 @@ def check_judges(backbone: str, judge_folders: Sequence[str | Path], out: str | 
         log(f"{name:<16} agreement {row['agreement']:.3f} (kappa {row['kappa']}), recall when asked A "
             f"{row['a_recall_when_asked']}, false alarms when not asked A {row['a_false_alarms_when_not_asked']}")
     (out / "judge-check.json").write_text(json.dumps(record, indent=1) + "\n")
-    _sheet(images[:96], out / "judge-check.png")
+    image_sheet(images[:96], out / "judge-check.png")
     log(f"unasked context read (judge A): {record['a_unasked_context']}; wrote {out / 'judge-check.json'}")
     return record
 
 
-def _sheet(images: Sequence, path: Path, columns: int = 16) -> None:
+def image_sheet(images: Sequence, path: Path, columns: int = 16) -> None:
+    """The images side by side, ``columns`` a row, each at 64 px, saved to ``path``."""
     from PIL import Image
 
     rows = (len(images) + columns - 1) // columns

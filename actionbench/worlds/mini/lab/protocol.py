@@ -167,9 +167,9 @@ def method_curves(backbone, dataset, method: str, lr_field: str, steps_field: st
     from actionbench.training.loop import heldout_tracking
 
     cls = get_method(method)
-    default = cls.Config()
-    default_lr = default.to_dict()[lr_field]
-    steps = min(default.to_dict()[steps_field], MAX_CURVE_STEPS)
+    default = cls.Config().to_dict()  # as recorded: a grouped setting under its flat name
+    default_lr = default[lr_field]
+    steps = min(default[steps_field], MAX_CURVE_STEPS)
     actions = [dataset.actions[0], dataset.actions[-1]]
     by_lr: dict[float, list[list[tuple[int, float]]]] = {}
     curves: list[Curve] = []
@@ -186,7 +186,7 @@ def method_curves(backbone, dataset, method: str, lr_field: str, steps_field: st
         curves += [Curve(label, default_lr * multiple, points) for label, points in own]
         if all(drops_measurably(c) for c in by_lr[multiple]):
             break  # the rule takes the smallest multiple that works: larger ones are not needed
-    settings, reason = choose(method, by_lr, default_lr, lr_field, steps_field, default.to_dict()[steps_field])
+    settings, reason = choose(method, by_lr, default_lr, lr_field, steps_field, default[steps_field])
     return MethodProtocol(method, settings, reason, curves)
 
 
@@ -227,13 +227,13 @@ def reapply_rule(record: dict) -> dict:
     fields = {method: (lr_field, steps_field) for method, lr_field, steps_field in trained_methods()}
     rows = []
     for row in record["rows"]:
-        default = get_method(row["method"]).Config()
+        default = get_method(row["method"]).Config().to_dict()  # as recorded: a grouped setting's flat name
         lr_field, steps_field = TUNING_FIELDS if row["row"] == TUNING_ROW else fields[row["method"]]
-        default_lr = default.to_dict()[lr_field]
+        default_lr = default[lr_field]
         by_lr: dict[float, list] = {}
         for curve in row["curves"]:
             by_lr.setdefault(round(curve["lr"] / default_lr, 6), []).append([tuple(p) for p in curve["points"]])
-        settings, reason = choose(row["method"], by_lr, default_lr, lr_field, steps_field, default.to_dict()[steps_field])
+        settings, reason = choose(row["method"], by_lr, default_lr, lr_field, steps_field, default[steps_field])
         rows.append(dict(row, settings=settings, reason=reason))
     return dict(record, rows=rows, rule=rule_text())
 
