@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from actionbench.worlds.mini.world import (MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, PLAIN_NAME,
+from actionbench.worlds.mini.world import (MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, MINI_V3Q,
+                                           PLAIN_NAME,
                                            PLAIN_NAME_WORLD)
 
 
@@ -64,3 +65,10 @@ def load_mini_v3p_dataset(root: str | Path | None = None):
     from actionbench.worlds.mini.exemplars import load_exemplar_dataset
 
     return load_exemplar_dataset(MINI_V3P, MINI_V3P.name, root)
+
+
+def load_mini_v3q_dataset(root: str | Path | None = None):
+    """``mini-v3q`` (lever 6): ``mini-v3``'s exemplars (the same images), for v3q's own base model."""
+    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
+
+    return load_exemplar_dataset(MINI_V3Q, MINI_V3Q.name, root)

@@ -36,7 +36,7 @@ from torch import nn
 from actionbench.api.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, shipped_dir
 from actionbench.worlds.mini.judge import conv_features, to_tensor
-from actionbench.worlds.mini.world import MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, WorldSpec
+from actionbench.worlds.mini.world import MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, MINI_V3Q, WorldSpec
 
 PERSON = "person"  # the subject class of the generic exemplar people
 NO_TYPE = "none"  # the background class of v1's plain and random backgrounds
@@ -246,3 +246,10 @@ class MiniV3pJudge(MiniV3Judge):
 
     name = "mini-v3p"
     world = MINI_V3P
+
+
+class MiniV3qJudge(MiniV3Judge):
+    """Judge of ``mini-v3q`` (lever 6): ``mini-v3``'s (v2's network), on images of v3q's own base model."""
+
+    name = "mini-v3q"
+    world = MINI_V3Q

@@ -71,6 +71,8 @@ DESCRIPTIONS = {
                  "benchmark-pose renders, never named (lever 3 of docs/mini-v3-preregistration.md)"),
     "mini-v3p": ("ActionBench-mini v3p: mini-v3's exemplars and judge with a base model trained on captions that "
                  "describe every pose by its parts, never naming an action (lever 5 of docs/mini-v3-preregistration.md)"),
+    "mini-v3q": ("ActionBench-mini v3q: mini-v3p's part captions with 3x the benchmark-pose renders (lever 6 of "
+                 "docs/mini-v3-preregistration.md)"),
 }
 """Each world's suite description, by world name (``world.WORLDS``' keys)."""
 

@@ -182,7 +182,11 @@ MINI_V3P = replace(MINI_V3C, name="mini-v3p", model_folder="mini-v3p")
 on), with a base model whose training captions describe every pose by its parts in half the renders
 (``captions.POSE_PARTS``, ``lab.train.V3P_STAGE``): a text handle on which benchmark pose, never its name."""
 
-WORLDS = {w.name: w for w in (MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P)}
+MINI_V3Q = replace(MINI_V3C, name="mini-v3q", model_folder="mini-v3q")
+"""Lever 6 of the v3 pre-registration: levers 3 and 5 together, a base model trained on captions that describe every
+pose by its parts, with the benchmark poses rendered three times as often (``lab.train.V3Q_STAGE``)."""
+
+WORLDS = {w.name: w for w in (MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, MINI_V3Q)}
 
 
 def world_named(name: str) -> WorldSpec:

@@ -30,7 +30,8 @@ def mini_group():
 @mini_group.command("train")
 @click.option("--world", "world_name", default="v1", show_default=True,
               help="World version: v1, v2 (starts from v1's shipped model; docs/mini-v2-design.md), v3c (from "
-                   "v2's, with more benchmark-pose renders) or v3p (from v2's, captions naming poses by their parts).")
+                   "v2's, with more benchmark-pose renders), v3p (from v2's, captions naming poses by their parts) or "
+                   "v3q (both).")
 @click.option("--steps", type=int, default=None, help="Optimisation steps (default: the world's first stage).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for model.safetensors + model.json (default: the shipped ones, with --replace-shipped).")
