@@ -214,6 +214,17 @@ def test_lever_5_describes_every_pose_by_parts_never_by_an_actions_words_and_lea
     assert dataclasses.replace(MINI_V3P, name=MINI_V3C.name, model_folder=MINI_V3C.model_folder) == MINI_V3C
 
 
+def test_lever_6_is_lever_5_with_lever_3s_share_of_benchmark_pose_renders_and_nothing_else():
+    import dataclasses
+
+    from actionbench.worlds.mini.lab.train import V3C_STAGE, V3P_STAGE, V3Q_STAGE, stage_one_config
+    from actionbench.worlds.mini.world import MINI_V3P, MINI_V3Q
+
+    assert stage_one_config(MINI_V3Q.name) == V3Q_STAGE and V3Q_STAGE.action_pose_repeats == V3C_STAGE.action_pose_repeats
+    assert dataclasses.replace(V3Q_STAGE, world=MINI_V3P.name, action_pose_repeats=1) == V3P_STAGE
+    assert dataclasses.replace(MINI_V3Q, name=MINI_V3P.name, model_folder=MINI_V3P.model_folder) == MINI_V3P
+
+
 def test_lever_5_ships_its_own_model_trained_on_v2s_with_part_captions():
     import json
 
