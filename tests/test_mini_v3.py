@@ -236,6 +236,18 @@ def test_lever_5_ships_its_own_model_trained_on_v2s_with_part_captions():
     assert record["train_config"]["pose_parts_fraction"] == 0.5 and record["train_config"]["steps"] == 3000
 
 
+def test_lever_6_ships_its_own_model_trained_on_v2s_with_part_captions_and_3x_benchmark_poses():
+    import json
+
+    from actionbench.worlds.mini.folders import mini_folder
+
+    folder = mini_folder("mini-v3q")
+    record = json.loads((folder / "model.json").read_text())
+    assert folder.name == "mini-v3q" and record["world"] == "mini-v3q" and record["warm_start"]["world"] == "mini-v2"
+    config = record["train_config"]
+    assert (config["pose_parts_fraction"], config["action_pose_repeats"], config["steps"]) == (0.5, 3, 3000)
+
+
 def test_handle_shares_count_the_images_read_as_the_described_pose():
     from actionbench.worlds.mini.lab.handle_check import handle_shares
 
