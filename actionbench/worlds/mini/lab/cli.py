@@ -233,14 +233,15 @@ def protocol_cmd(backbone, dataset, judge_name, out, methods, parts, sampler_onl
 
 
 @mini_group.command("table")
-@click.option("--suite", default="mini", show_default=True, help="mini (the current world), mini-v1, mini-v2, mini-v3.")
+@click.option("--suite", default="mini", show_default=True,
+              help=f"mini (the current world), mini-v1, mini-v2, or a v3 gate world ({', '.join(GATE_WORLDS)}).")
 @click.option("--rows", default=None,
               help="Comma-separated rows (default: every method, null, and ADI's two controls). Each method brings "
                    "its rows (Method.table_rows): one named after it, and variants such as p_plus_4_anchors, "
                    "adi_oracle, adi_random_masks; an unknown name lists them all.")
 @click.option("--train-seeds", type=click.IntRange(min=1), default=None,
               help="Training seeds per trained row (training-free rows run once: seeds change nothing there). "
-                   "Default: 3 on mini-v2 and mini-v3 (their pre-registered tests), else 1.")
+                   "Default: 3 on mini-v2 and the v3 gate worlds (their pre-registered tests), else 1.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Rows run at once (default: one per core).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="A setting for every row (e.g. sampler.num_inference_steps=2 for a quick check).")
