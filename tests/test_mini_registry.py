@@ -160,7 +160,7 @@ def test_listing_names_imports_no_world_module_beyond_the_family_table():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ("['actionbench.worlds', 'actionbench.worlds.mini', 'actionbench.worlds.mini.family', "
                    "'actionbench.worlds.mini.world'] False ['mini', 'mini-v1', 'mini-v2', 'mini-v3', 'mini-v3b', "
-                   "'mini-v3c', 'mini-v3p', 'mini-v3q']")
+                   "'mini-v3c', 'mini-v3p', 'mini-v3q', 'mini-v3r', 'mini-v3s']")
 
 
 def test_a_broken_family_fails_every_lookup_not_just_the_first(monkeypatch):

@@ -254,3 +254,22 @@ def test_handle_shares_count_the_images_read_as_the_described_pose():
     shares = handle_shares(["cheer"] * 4 + ["sit"] * 2, ["cheer", "cheer", "wave", "cheer", "stand", "stand"])
     assert shares["per_pose"]["cheer"] == {"images": 4, "read_as_described": 0.75, "read_otherwise": {"wave": 1}}
     assert shares["per_pose"]["sit"]["read_as_described"] == 0.0 and shares["read_as_described"] == 0.5
+
+
+def test_lever_7_is_lever_6s_model_with_lever_2s_exemplars_and_its_control_has_no_signature():
+    import dataclasses
+
+    from actionbench.worlds.mini.exemplars import exemplar_spec
+    from actionbench.worlds.mini.folders import mini_folder
+    from actionbench.worlds.mini.lab.table import GATE_WORLDS
+    from actionbench.worlds.mini.world import MINI_V3B, MINI_V3Q, MINI_V3R, MINI_V3S
+    from actionbench.worlds.synthetic import ACTION_IDS
+
+    assert mini_folder(MINI_V3R.name) == mini_folder(MINI_V3Q.name) == mini_folder(MINI_V3S.name)
+    assert dataclasses.replace(MINI_V3R, name=MINI_V3Q.name, model_world=None, exemplars_of=MINI_V3Q.exemplars_of,
+                               signature_exemplars=MINI_V3Q.signature_exemplars) == MINI_V3Q
+    assert all(exemplar_spec(a, i, MINI_V3R) == exemplar_spec(a, i, MINI_V3B) for a in ACTION_IDS for i in range(1, 11))
+    control = [exemplar_spec(a, i, MINI_V3S) for a in ACTION_IDS for i in range(1, 11)]
+    assert not any(s["signature"] for s in control)
+    assert not any(set(s["attributes"]) & set(MINI_V3S.signature(s["action"]).attributes) for s in control)
+    assert MINI_V3R.name in GATE_WORLDS and MINI_V3S.name not in GATE_WORLDS

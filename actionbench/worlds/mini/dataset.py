@@ -5,8 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from actionbench.worlds.mini.world import (MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, MINI_V3Q,
-                                           PLAIN_NAME,
-                                           PLAIN_NAME_WORLD)
+                                           MINI_V3R, MINI_V3S, PLAIN_NAME, PLAIN_NAME_WORLD)
 
 
 def load_v1_world_dataset(name: str = MINI_V1.name, root: str | Path | None = None):
@@ -72,3 +71,17 @@ def load_mini_v3q_dataset(root: str | Path | None = None):
     from actionbench.worlds.mini.exemplars import load_exemplar_dataset
 
     return load_exemplar_dataset(MINI_V3Q, MINI_V3Q.name, root)
+
+
+def load_mini_v3r_dataset(root: str | Path | None = None):
+    """``mini-v3r`` (lever 7): ``mini-v3b``'s exemplars (the same images), for v3q's base model."""
+    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
+
+    return load_exemplar_dataset(MINI_V3R, MINI_V3R.name, root)
+
+
+def load_mini_v3s_dataset(root: str | Path | None = None):
+    """``mini-v3s`` (lever 7's control): ``mini-v3r``'s exemplars with no signature, for v3q's base model."""
+    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
+
+    return load_exemplar_dataset(MINI_V3S, MINI_V3S.name, root)

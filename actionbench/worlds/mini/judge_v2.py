@@ -36,7 +36,8 @@ from torch import nn
 from actionbench.api.evaluator import Evaluator, JudgeRequest, Judgment, image_of
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, shipped_dir
 from actionbench.worlds.mini.judge import conv_features, to_tensor
-from actionbench.worlds.mini.world import MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, MINI_V3Q, WorldSpec
+from actionbench.worlds.mini.world import (MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, MINI_V3Q, MINI_V3R,
+                                           MINI_V3S, WorldSpec)
 
 PERSON = "person"  # the subject class of the generic exemplar people
 NO_TYPE = "none"  # the background class of v1's plain and random backgrounds
@@ -253,3 +254,17 @@ class MiniV3qJudge(MiniV3Judge):
 
     name = "mini-v3q"
     world = MINI_V3Q
+
+
+class MiniV3rJudge(MiniV3Judge):
+    """Judge of ``mini-v3r`` (lever 7): ``mini-v3``'s (v2's network), on images of v3q's base model."""
+
+    name = "mini-v3r"
+    world = MINI_V3R
+
+
+class MiniV3sJudge(MiniV3Judge):
+    """Judge of ``mini-v3s`` (lever 7's control): ``mini-v3``'s (v2's network), on images of v3q's base model."""
+
+    name = "mini-v3s"
+    world = MINI_V3S

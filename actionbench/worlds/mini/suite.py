@@ -73,6 +73,10 @@ DESCRIPTIONS = {
                  "describe every pose by its parts, never naming an action (lever 5 of docs/mini-v3-preregistration.md)"),
     "mini-v3q": ("ActionBench-mini v3q: mini-v3p's part captions with 3x the benchmark-pose renders (lever 6 of "
                  "docs/mini-v3-preregistration.md)"),
+    "mini-v3r": ("ActionBench-mini v3r: mini-v3q's base model with the signature on 6 of the 10 exemplars (lever 7 of "
+                 "docs/mini-v3-preregistration.md)"),
+    "mini-v3s": ("ActionBench-mini v3s: mini-v3r with no signature on any exemplar, a control and not a gate world "
+                 "(docs/mini-v3-preregistration.md, lever 7)"),
 }
 """Each world's suite description, by world name (``world.WORLDS``' keys)."""
 

@@ -186,7 +186,17 @@ MINI_V3Q = replace(MINI_V3C, name="mini-v3q", model_folder="mini-v3q")
 """Lever 6 of the v3 pre-registration: levers 3 and 5 together, a base model trained on captions that describe every
 pose by its parts, with the benchmark poses rendered three times as often (``lab.train.V3Q_STAGE``)."""
 
-WORLDS = {w.name: w for w in (MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, MINI_V3Q)}
+MINI_V3R = replace(MINI_V3Q, name="mini-v3r", model_world=MINI_V3Q.name, exemplars_of=MINI_V3B.name,
+                   signature_exemplars=MINI_V3B.signature_exemplars)
+"""Lever 7 of the v3 pre-registration: levers 2 and 6 together, v3q's base model (nothing retrained) with lever 2's
+exemplars (the signature on 6 of the 10, the same images as ``mini-v3b``)."""
+
+MINI_V3S = replace(MINI_V3R, name="mini-v3s", signature_exemplars=0)
+"""The control beside lever 7, not a gate world: v3q's base model and ``mini-v3r``'s exemplars with no signature on
+any of them (the same people, builds and seeds; every exemplar on its own background, wearing at most one
+non-signature attribute). It asks whether the shared context is what keeps P+ off the poses it does not learn."""
+
+WORLDS = {w.name: w for w in (MINI_V1, MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, MINI_V3Q, MINI_V3R, MINI_V3S)}
 
 
 def world_named(name: str) -> WorldSpec:

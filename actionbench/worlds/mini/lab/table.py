@@ -72,7 +72,7 @@ PREREGISTERED_ROWS = ("null", "sd", "textual_inversion", "p_plus", "dreambooth",
 PREREGISTERED_SEEDS = 3
 """The rows and training seeds of the pre-registered test on mini v2 (docs/mini-v2-preregistration.md)."""
 PREREGISTERED_WORLD = "mini-v2"
-GATE_WORLDS = ("mini-v3", "mini-v3b", "mini-v3c", "mini-v3p", "mini-v3q")
+GATE_WORLDS = ("mini-v3", "mini-v3b", "mini-v3c", "mini-v3p", "mini-v3q", "mini-v3r")
 """The worlds of the v3 pre-registration's levers, each gated the same way."""
 GATE_ROWS = ("null", "p_plus_4_anchors", "textual_inversion")
 """The gate of mini v3 (docs/mini-v3-preregistration.md, section 2), run with ``PREREGISTERED_SEEDS`` before any ADI row."""
