@@ -31,9 +31,14 @@ def suite_constant(name: str) -> str:
     return name.upper().replace("-", "_") + "_SUITE"
 
 
+def judge_class_name(world: WorldSpec) -> str:
+    """``mini-v3b`` -> ``MiniV3bJudge``."""
+    return f"Mini{world.name.removeprefix(PLAIN_NAME + '-').capitalize()}Judge"
+
+
 def judge_target(world: WorldSpec) -> str:
     module = "judge_v2" if world.contexts else "judge"
-    return f"{PACKAGE}.{module}:Mini{world.name.removeprefix(PLAIN_NAME + '-').capitalize()}Judge"
+    return f"{PACKAGE}.{module}:{judge_class_name(world)}"
 
 
 def entries(group: str) -> dict[str, str]:

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from actionbench.api.evaluator import Evaluator, JudgeRequest, Judgment, image_of
+from actionbench.worlds.mini.family import judge_class_name
 from actionbench.worlds.mini.folders import JUDGE_META, JUDGE_WEIGHTS, shipped_dir
 from actionbench.worlds.mini.judge import conv_features, to_tensor
 from actionbench.worlds.mini.world import (MINI_V2, MINI_V3, MINI_V3B, MINI_V3C, MINI_V3P, MINI_V3Q, MINI_V3R,
@@ -228,43 +229,18 @@ class MiniV3Judge(MiniV2Judge):
                  "protocol's prompts ask for neither)")
 
 
-class MiniV3bJudge(MiniV3Judge):
-    """Judge of ``mini-v3b`` (lever 2): ``mini-v3``'s, on that world's exemplars and signatures."""
-
-    name = "mini-v3b"
-    world = MINI_V3B
-
-
-class MiniV3cJudge(MiniV3Judge):
-    """Judge of ``mini-v3c`` (lever 3): ``mini-v3``'s (v2's network), on images of v3c's own base model."""
-
-    name = "mini-v3c"
-    world = MINI_V3C
+def _lever_judge(world: WorldSpec) -> type[MiniV3Judge]:
+    """The judge of a v3 lever's world: ``mini-v3``'s (v2's network, the same leak rule) on that world's exemplars,
+    signatures and base model; named as the family looks it up (``MiniV3bJudge`` for ``mini-v3b``)."""
+    name = judge_class_name(world)
+    doc = f"Judge of ``{world.name}``: ``mini-v3``'s (v2's network) on that world's exemplars and base model."
+    return type(name, (MiniV3Judge,), {"name": world.name, "world": world, "__doc__": doc, "__module__": __name__,
+                                        "__qualname__": name})
 
 
-class MiniV3pJudge(MiniV3Judge):
-    """Judge of ``mini-v3p`` (lever 5): ``mini-v3``'s (v2's network), on images of v3p's own base model."""
-
-    name = "mini-v3p"
-    world = MINI_V3P
-
-
-class MiniV3qJudge(MiniV3Judge):
-    """Judge of ``mini-v3q`` (lever 6): ``mini-v3``'s (v2's network), on images of v3q's own base model."""
-
-    name = "mini-v3q"
-    world = MINI_V3Q
-
-
-class MiniV3rJudge(MiniV3Judge):
-    """Judge of ``mini-v3r`` (lever 7): ``mini-v3``'s (v2's network), on images of v3q's base model."""
-
-    name = "mini-v3r"
-    world = MINI_V3R
-
-
-class MiniV3sJudge(MiniV3Judge):
-    """Judge of ``mini-v3s`` (lever 7's control): ``mini-v3``'s (v2's network), on images of v3q's base model."""
-
-    name = "mini-v3s"
-    world = MINI_V3S
+MiniV3bJudge = _lever_judge(MINI_V3B)
+MiniV3cJudge = _lever_judge(MINI_V3C)
+MiniV3pJudge = _lever_judge(MINI_V3P)
+MiniV3qJudge = _lever_judge(MINI_V3Q)
+MiniV3rJudge = _lever_judge(MINI_V3R)
+MiniV3sJudge = _lever_judge(MINI_V3S)
