@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from actionbench.worlds.mini.world import MINI_V2, MINI_V3
 
 
@@ -273,3 +275,14 @@ def test_lever_7_is_lever_6s_model_with_lever_2s_exemplars_and_its_control_has_n
     assert not any(s["signature"] for s in control)
     assert not any(set(s["attributes"]) & set(MINI_V3S.signature(s["action"]).attributes) for s in control)
     assert MINI_V3R.name in GATE_WORLDS and MINI_V3S.name not in GATE_WORLDS
+
+
+@pytest.mark.parametrize("world, owner", [("v3r", "v3q"), ("v3b", "v2")])
+def test_mini_train_refuses_a_world_that_borrows_its_model_and_names_the_one_to_train(tmp_path, world, owner):
+    from click.testing import CliRunner
+
+    from actionbench.cli import main
+
+    out = tmp_path / "model"
+    result = CliRunner().invoke(main, ["mini", "train", "--world", world, "--out", str(out)])
+    assert result.exit_code == 2 and f"--world {owner}" in result.output and not out.exists()

@@ -59,6 +59,10 @@ def train_cmd(world_name, steps, out, seed, threads, fit_judge, init_from, learn
     from actionbench.worlds.mini.world import MINI_V1, world_option
 
     world = world_option(world_name)
+    if world.model_world:
+        short = world.model_world.removeprefix("mini-")
+        raise ConfigError(f"{world.name} has no base model of its own: it uses {world.model_world}'s (only its "
+                          f"exemplars differ); train that one with --world {short}")
     refuse_shipped(out or shipped_model_dir(world.name), "actionbench mini train", replace_shipped)
     if fit_judge and world != MINI_V1:
         raise ConfigError(f"--judge fits v1's judge; drop --judge and fit {world.name}'s after training with "
