@@ -46,15 +46,24 @@ def _triple(entry: dict) -> tuple[float, float, float]:
     return entry["mean"], entry["ci95"][0], entry["ci95"][1]
 
 
+def action_over_null(pplus: dict, null: dict, n_boot: int = 2000, seed: int = 0) -> dict:
+    """(G1) on two results: P+'s action minus null's, its paired interval and p, and whether G1 holds."""
+    difference = compare_results(pplus, null, n_boot, seed)["metrics"]["action"]
+    lo, hi = difference["ci95"]
+    return {"difference": difference["difference"], "ci95": [lo, hi], "p_value": difference["p_value"],
+            "passed": difference["difference"] >= ACTION_OVER_NULL and lo > 0}
+
+
+def animal_leak(pplus: dict) -> dict:
+    """(G2) on P+'s results: its leak on animal subjects (mean, 95 % interval) and whether G2 holds."""
+    animal = _triple(pplus["metrics"]["per_category"]["animal"]["leak"])
+    return {"animal_leak": animal, "passed": animal[0] >= ANIMAL_LEAK}
+
+
 def gate(folder: Path, n_boot: int = 2000, seed: int = 0, world: str = GATE_WORLD) -> dict:
     """(G1)-(G3) on the gate rows; ``passed`` only when all three hold."""
     pplus, null = _results(folder, GATE_ROW, world), _results(folder, FLOOR_ROW, world)
-    difference = compare_results(pplus, null, n_boot, seed)["metrics"]["action"]
-    lo, hi = difference["ci95"]
-    g1 = {"difference": difference["difference"], "ci95": [lo, hi], "p_value": difference["p_value"],
-          "passed": difference["difference"] >= ACTION_OVER_NULL and lo > 0}
-    animal = _triple(pplus["metrics"]["per_category"]["animal"]["leak"])
-    g2 = {"animal_leak": animal, "passed": animal[0] >= ANIMAL_LEAK}
+    g1, g2 = action_over_null(pplus, null, n_boot, seed), animal_leak(pplus)
     lifts = {row: (_results(folder, row, world).get("floor") or {}).get("lift") for row in LIFT_ROWS}
     g3 = {"lift": lifts, "passed": all(v is not None and v >= LIFT for v in lifts.values())}
     return {"G1": g1, "G2": g2, "G3": g3, "passed": g1["passed"] and g2["passed"] and g3["passed"],
