@@ -31,57 +31,28 @@ def load_mini_v1_dataset(root: str | Path | None = None):
     return load_v1_world_dataset(MINI_V1.name, root)
 
 
-def load_mini_v2_dataset(root: str | Path | None = None):
-    """``mini-v2``: exemplars that carry their action's context signature (``exemplars``), 32 px."""
-    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
+def _exemplar_loader(world, doc: str):
+    """The dataset loader of a world whose exemplars ``exemplars`` renders, named as the family looks it up
+    (``load_mini_v3b_dataset`` for ``mini-v3b``)."""
 
-    return load_exemplar_dataset(MINI_V2, MINI_V2.name, root)
+    def load(root: str | Path | None = None):
+        from actionbench.worlds.mini.exemplars import load_exemplar_dataset
 
+        return load_exemplar_dataset(world, world.name, root)
 
-def load_mini_v3_dataset(root: str | Path | None = None):
-    """``mini-v3``: exemplars whose signature is two attributes, each on its own background (``exemplars``), 32 px."""
-    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
-
-    return load_exemplar_dataset(MINI_V3, MINI_V3.name, root)
-
-
-def load_mini_v3b_dataset(root: str | Path | None = None):
-    """``mini-v3b``: as ``mini-v3`` with the signature on 6 of the 10 exemplars."""
-    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
-
-    return load_exemplar_dataset(MINI_V3B, MINI_V3B.name, root)
+    load.__name__ = load.__qualname__ = f"load_{world.name.replace('-', '_')}_dataset"
+    load.__doc__ = doc
+    return load
 
 
-def load_mini_v3c_dataset(root: str | Path | None = None):
-    """``mini-v3c`` (lever 3): ``mini-v3``'s exemplars (the same images), for v3c's own base model."""
-    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
-
-    return load_exemplar_dataset(MINI_V3C, MINI_V3C.name, root)
-
-
-def load_mini_v3p_dataset(root: str | Path | None = None):
-    """``mini-v3p`` (lever 5): ``mini-v3``'s exemplars (the same images), for v3p's own base model."""
-    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
-
-    return load_exemplar_dataset(MINI_V3P, MINI_V3P.name, root)
-
-
-def load_mini_v3q_dataset(root: str | Path | None = None):
-    """``mini-v3q`` (lever 6): ``mini-v3``'s exemplars (the same images), for v3q's own base model."""
-    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
-
-    return load_exemplar_dataset(MINI_V3Q, MINI_V3Q.name, root)
-
-
-def load_mini_v3r_dataset(root: str | Path | None = None):
-    """``mini-v3r`` (lever 7): ``mini-v3b``'s exemplars (the same images), for v3q's base model."""
-    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
-
-    return load_exemplar_dataset(MINI_V3R, MINI_V3R.name, root)
-
-
-def load_mini_v3s_dataset(root: str | Path | None = None):
-    """``mini-v3s`` (lever 7's control): ``mini-v3r``'s exemplars with no signature, for v3q's base model."""
-    from actionbench.worlds.mini.exemplars import load_exemplar_dataset
-
-    return load_exemplar_dataset(MINI_V3S, MINI_V3S.name, root)
+load_mini_v2_dataset = _exemplar_loader(
+    MINI_V2, "``mini-v2``: exemplars that carry their action's context signature (``exemplars``), 32 px.")
+load_mini_v3_dataset = _exemplar_loader(
+    MINI_V3, "``mini-v3``: exemplars whose signature is two attributes, each on its own background, 32 px.")
+load_mini_v3b_dataset = _exemplar_loader(MINI_V3B, "``mini-v3b``: as ``mini-v3`` with the signature on 6 of the 10.")
+load_mini_v3c_dataset = _exemplar_loader(MINI_V3C, "``mini-v3c`` (lever 3): ``mini-v3``'s exemplars, v3c's model.")
+load_mini_v3p_dataset = _exemplar_loader(MINI_V3P, "``mini-v3p`` (lever 5): ``mini-v3``'s exemplars, v3p's model.")
+load_mini_v3q_dataset = _exemplar_loader(MINI_V3Q, "``mini-v3q`` (lever 6): ``mini-v3``'s exemplars, v3q's model.")
+load_mini_v3r_dataset = _exemplar_loader(MINI_V3R, "``mini-v3r`` (lever 7): ``mini-v3b``'s exemplars, v3q's model.")
+load_mini_v3s_dataset = _exemplar_loader(
+    MINI_V3S, "``mini-v3s`` (lever 7's control): ``mini-v3r``'s exemplars with no signature, v3q's model.")
